@@ -1,0 +1,1 @@
+"""The outside world behind the domain's ports: Postgres, Redis, RQ, Stripe, the clock."""

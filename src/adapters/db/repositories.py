@@ -1,0 +1,175 @@
+"""Repositories over one connection: rows in, domain objects out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from adapters.db import rows
+from adapters.db.tables import (one_time_purchases, organizations, stripe_customers,
+                                subscriptions, usage_events, usage_invoices, webhook_events)
+from adapters.db.upsert import insert_if_absent
+from domain.model.customers import StripeCustomer
+from domain.model.invoicing import UsageInvoice
+from domain.model.metering import UsageEvent
+from domain.model.organizations import Organization
+from domain.model.purchases import OneTimePurchase
+from domain.model.subscriptions import Subscription
+from domain.model.webhooks import InboxEvent, InboxStatus
+
+
+class _Repository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def _one(self, stmt: Any) -> Any:
+        return self.conn.execute(stmt).mappings().first()
+
+
+class SqlOrganizationRepository(_Repository):
+    def get(self, org_id: str) -> Organization | None:
+        row = self._one(select(organizations).where(organizations.c.id == org_id))
+        return Organization(**row) if row else None
+
+    def add_if_absent(self, organization: Organization) -> bool:
+        values = {"id": organization.id, "name": organization.name,
+                  "created_at": organization.created_at}
+        return insert_if_absent(self.conn, organizations, [values], ["id"]) == 1
+
+
+class SqlCustomerRepository(_Repository):
+    def for_org(self, org_id: str) -> StripeCustomer | None:
+        row = self._one(select(stripe_customers).where(stripe_customers.c.org_id == org_id))
+        return StripeCustomer(**row) if row else None
+
+    def by_stripe_id(self, stripe_customer_id: str) -> StripeCustomer | None:
+        stmt = select(stripe_customers).where(
+            stripe_customers.c.stripe_customer_id == stripe_customer_id)
+        row = self._one(stmt)
+        return StripeCustomer(**row) if row else None
+
+    def add(self, customer: StripeCustomer) -> None:
+        self.conn.execute(stripe_customers.insert().values(**vars(customer)))
+
+    def save(self, customer: StripeCustomer) -> None:
+        self.conn.execute(update(stripe_customers)
+                          .where(stripe_customers.c.org_id == customer.org_id)
+                          .values(email=customer.email, name=customer.name))
+
+
+class SqlSubscriptionRepository(_Repository):
+    def get(self, stripe_subscription_id: str) -> Subscription | None:
+        stmt = select(subscriptions).where(
+            subscriptions.c.stripe_subscription_id == stripe_subscription_id)
+        row = self._one(stmt)
+        return rows.subscription(row) if row else None
+
+    def for_org(self, org_id: str) -> list[Subscription]:
+        stmt = (select(subscriptions).where(subscriptions.c.org_id == org_id)
+                .order_by(subscriptions.c.updated_at.desc()))
+        return [rows.subscription(r) for r in self.conn.execute(stmt).mappings()]
+
+    def save(self, subscription: Subscription) -> None:
+        values = rows.subscription_values(subscription)
+        key = subscription.stripe_subscription_id
+        if insert_if_absent(self.conn, subscriptions, [values], ["stripe_subscription_id"]):
+            return
+        self.conn.execute(update(subscriptions)
+                          .where(subscriptions.c.stripe_subscription_id == key).values(**values))
+
+
+class SqlPurchaseRepository(_Repository):
+    def for_org(self, org_id: str) -> list[OneTimePurchase]:
+        stmt = (select(one_time_purchases).where(one_time_purchases.c.org_id == org_id)
+                .order_by(one_time_purchases.c.created_at.desc()))
+        return [rows.purchase(r) for r in self.conn.execute(stmt).mappings()]
+
+    def by_checkout_session(self, session_id: str) -> OneTimePurchase | None:
+        stmt = select(one_time_purchases).where(
+            one_time_purchases.c.stripe_checkout_session_id == session_id)
+        row = self._one(stmt)
+        return rows.purchase(row) if row else None
+
+    def add(self, purchase: OneTimePurchase) -> None:
+        self.conn.execute(one_time_purchases.insert().values(**rows.purchase_values(purchase)))
+
+    def save(self, purchase: OneTimePurchase) -> None:
+        self.conn.execute(update(one_time_purchases)
+                          .where(one_time_purchases.c.id == purchase.id)
+                          .values(**rows.purchase_values(purchase)))
+
+
+class SqlUsageEventRepository(_Repository):
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
+        values = [rows.usage_event_values(e) for e in events]
+        return insert_if_absent(self.conn, usage_events, values, ["org_id", "idempotency_key"])
+
+    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
+        stmt = (select(usage_events)
+                .where(usage_events.c.org_id == org_id, usage_events.c.invoice_id.is_(None),
+                       usage_events.c.occurred_at < cutoff)
+                .order_by(usage_events.c.occurred_at, usage_events.c.id))
+        return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
+
+    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
+        if not event_ids:
+            return 0
+        stmt = (update(usage_events)
+                .where(usage_events.c.id.in_(list(event_ids)), usage_events.c.invoice_id.is_(None))
+                .values(invoice_id=invoice_id))
+        return self.conn.execute(stmt).rowcount
+
+
+class SqlUsageInvoiceRepository(_Repository):
+    def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
+        stmt = select(usage_invoices).where(usage_invoices.c.id == invoice_id,
+                                            usage_invoices.c.org_id == org_id)
+        row = self._one(stmt)
+        return rows.usage_invoice(row) if row else None
+
+    def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
+        stmt = select(usage_invoices).where(
+            usage_invoices.c.stripe_invoice_id == stripe_invoice_id)
+        row = self._one(stmt)
+        return rows.usage_invoice(row) if row else None
+
+    def add(self, invoice: UsageInvoice) -> None:
+        self.conn.execute(usage_invoices.insert().values(**rows.usage_invoice_values(invoice)))
+
+    def save(self, invoice: UsageInvoice) -> None:
+        self.conn.execute(update(usage_invoices).where(usage_invoices.c.id == invoice.id)
+                          .values(**rows.usage_invoice_values(invoice)))
+
+    def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
+        stmt = (select(usage_invoices).where(usage_invoices.c.org_id == org_id)
+                .order_by(usage_invoices.c.created_at.desc(), usage_invoices.c.id.desc())
+                .limit(limit).offset(offset))
+        return [rows.usage_invoice(r) for r in self.conn.execute(stmt).mappings()]
+
+
+class SqlWebhookInbox(_Repository):
+    def add_if_absent(self, event: InboxEvent) -> bool:
+        values = rows.inbox_values(event)
+        return insert_if_absent(self.conn, webhook_events, [values], ["id"]) == 1
+
+    def get(self, event_id: str, *, for_update: bool = False) -> InboxEvent | None:
+        stmt = select(webhook_events).where(webhook_events.c.id == event_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self._one(stmt)
+        return rows.inbox_event(row) if row else None
+
+    def save(self, event: InboxEvent) -> None:
+        self.conn.execute(update(webhook_events).where(webhook_events.c.id == event.id)
+                          .values(**rows.inbox_values(event)))
+
+    def with_status(self, status: InboxStatus, received_before: datetime | None = None,
+                    limit: int = 100) -> list[InboxEvent]:
+        stmt = select(webhook_events).where(webhook_events.c.status == status.value)
+        if received_before is not None:
+            stmt = stmt.where(webhook_events.c.received_at < received_before)
+        stmt = stmt.order_by(webhook_events.c.received_at).limit(limit)
+        return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]

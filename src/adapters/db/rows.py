@@ -1,0 +1,87 @@
+"""Translation between table rows and domain objects (no ORM mapping of the domain)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from domain.model.invoicing import InvoiceStatus, UsageInvoice
+from domain.model.metering import UsageEvent
+from domain.model.money import Money
+from domain.model.plans import Metric, Tier
+from domain.model.purchases import OneTimePurchase, PurchaseStatus
+from domain.model.subscriptions import Subscription, SubscriptionStatus
+from domain.model.webhooks import InboxEvent, InboxStatus
+
+Row = Mapping[str, Any]
+
+
+def subscription(row: Row) -> Subscription:
+    values = dict(row)
+    values["status"] = SubscriptionStatus(values["status"])
+    values["tier"] = Tier(values["tier"]) if values["tier"] else None
+    return Subscription(**values)
+
+
+def subscription_values(sub: Subscription) -> dict[str, Any]:
+    values = vars(sub).copy()
+    values["status"] = sub.status.value
+    values["tier"] = sub.tier.value if sub.tier else None
+    return values
+
+
+def purchase(row: Row) -> OneTimePurchase:
+    values = dict(row)
+    values["amount"] = Money(values.pop("amount_minor"), values.pop("currency"))
+    values["tier"] = Tier(values["tier"])
+    values["status"] = PurchaseStatus(values["status"])
+    return OneTimePurchase(**values)
+
+
+def purchase_values(p: OneTimePurchase) -> dict[str, Any]:
+    values = vars(p).copy()
+    amount = values.pop("amount")
+    values.update(amount_minor=amount.amount_minor, currency=amount.currency,
+                  tier=p.tier.value, status=p.status.value)
+    return values
+
+
+def usage_event(row: Row) -> UsageEvent:
+    values = dict(row)
+    values["metric"] = Metric(values["metric"])
+    return UsageEvent(**values)
+
+
+def usage_event_values(event: UsageEvent) -> dict[str, Any]:
+    values = vars(event).copy()
+    values["metric"] = event.metric.value
+    if values["id"] is None:
+        del values["id"]
+    return values
+
+
+def usage_invoice(row: Row) -> UsageInvoice:
+    values = dict(row)
+    values["total"] = Money(values.pop("total_minor"), values.pop("currency"))
+    values["status"] = InvoiceStatus(values["status"])
+    return UsageInvoice(**values)
+
+
+def usage_invoice_values(invoice: UsageInvoice) -> dict[str, Any]:
+    values = vars(invoice).copy()
+    total = values.pop("total")
+    values.update(total_minor=total.amount_minor, currency=total.currency,
+                  status=invoice.status.value)
+    return values
+
+
+def inbox_event(row: Row) -> InboxEvent:
+    values = dict(row)
+    values["status"] = InboxStatus(values["status"])
+    return InboxEvent(**values)
+
+
+def inbox_values(event: InboxEvent) -> dict[str, Any]:
+    values = vars(event).copy()
+    values["status"] = event.status.value
+    return values

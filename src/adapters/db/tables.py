@@ -1,0 +1,124 @@
+"""SQLAlchemy Core tables. migrations/env.py imports `metadata` from here."""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String,
+                        Table, Text, UniqueConstraint, text)
+
+from adapters.db.types import JsonDocument, UtcDateTime
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+ORG_ID = String(64)
+
+organizations = Table(
+    "organizations", metadata,
+    Column("id", ORG_ID, primary_key=True),
+    Column("name", String(200)),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+stripe_customers = Table(
+    "stripe_customers", metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("stripe_customer_id", String(255), nullable=False, unique=True),
+    Column("email", String(320)),
+    Column("name", String(200)),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions", metadata,
+    Column("stripe_subscription_id", String(255), primary_key=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
+    Column("stripe_customer_id", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("tier", String(32)),
+    Column("stripe_price_id", String(255)),
+    Column("current_period_start", UtcDateTime()),
+    Column("current_period_end", UtcDateTime()),
+    Column("cancel_at_period_end", Boolean, nullable=False, server_default=text("false")),
+    Column("canceled_at", UtcDateTime()),
+    Column("past_due_since", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    # Entitlement and dashboard reads: the organization's subscriptions, newest first.
+    Index(None, "org_id", "updated_at"),
+)
+
+one_time_purchases = Table(
+    "one_time_purchases", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("tier", String(32), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stripe_checkout_session_id", String(255), unique=True),
+    Column("stripe_payment_intent_id", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("paid_at", UtcDateTime()),
+)
+
+usage_invoices = Table(
+    "usage_invoices", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("period_start", UtcDateTime(), nullable=False),
+    Column("period_end", UtcDateTime(), nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("stripe_invoice_id", String(255), unique=True),
+    Column("hosted_invoice_url", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    # The invoice list: an organization's invoices, newest first.
+    Index(None, "org_id", "created_at"),
+)
+
+usage_events = Table(
+    "usage_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("conversation_id", String(255)),
+    Column("invoice_id", String(64), ForeignKey("usage_invoices.id")),
+    # Exactly once per organization and idempotency key.
+    UniqueConstraint("org_id", "idempotency_key"),
+    # Usage summaries and quota rebuilds: an organization's events by time.
+    Index(None, "org_id", "occurred_at"),
+    # Invoicing: the organization's unbilled events up to a cutoff.
+    Index("ix_usage_events_unbilled", "org_id", "occurred_at",
+          postgresql_where=text("invoice_id IS NULL")),
+    # Invoice detail: the events one invoice bills.
+    Index(None, "invoice_id"),
+)
+
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("id", String(255), primary_key=True),  # Stripe's event id: the insert-if-absent key
+    Column("type", String(100), nullable=False),
+    Column("api_version", String(64)),
+    Column("livemode", Boolean, nullable=False, server_default=text("false")),
+    Column("stripe_created_at", UtcDateTime()),
+    Column("payload", JsonDocument, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("processed_at", UtcDateTime()),
+    # The sweep and the operators' list: events by status, oldest first; filter by type.
+    Index(None, "status", "received_at"),
+    Index(None, "type", "received_at"),
+)

@@ -1,0 +1,57 @@
+"""The SQL unit of work: one connection, one transaction, explicit commit."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine
+
+from adapters.db import repositories as repos
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._conn = self._engine.connect()
+        self._conn.begin()
+        conn = self._conn
+        self.organizations = repos.SqlOrganizationRepository(conn)
+        self.customers = repos.SqlCustomerRepository(conn)
+        self.subscriptions = repos.SqlSubscriptionRepository(conn)
+        self.purchases = repos.SqlPurchaseRepository(conn)
+        self.usage_events = repos.SqlUsageEventRepository(conn)
+        self.usage_invoices = repos.SqlUsageInvoiceRepository(conn)
+        self.inbox = repos.SqlWebhookInbox(conn)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self._conn is not None
+        try:
+            self.rollback()  # a no-op after commit(); otherwise nothing is kept
+        finally:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._conn
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

@@ -1,0 +1,29 @@
+"""Redis connections: the real server, or an in-process stand-in for the embedded default."""
+
+from __future__ import annotations
+
+import redis
+
+
+def connect_redis(url: str, *, timeout_s: float = 0.1) -> redis.Redis:
+    """A client whose calls fail fast (never a hung request) when Redis is unreachable."""
+    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                health_check_interval=30)
+
+
+def embedded_redis() -> redis.Redis:
+    """fakeredis with Lua, one server per process: the embedded default has no Redis to run."""
+    import fakeredis  # imported here: only the embedded default needs it
+
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+class RedisProbe:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False

@@ -1,0 +1,50 @@
+"""Which plan an organization is entitled to now (DESIGN §3, "Quotas")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.errors import UnknownPlan
+from domain.model.plans import Catalog, Plan
+from domain.model.purchases import OneTimePurchase
+from domain.model.subscriptions import Subscription, SubscriptionStatus
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    plan: Plan
+    source: str  # "default", "subscription", "grace_period" or "purchase"
+    subscription: Subscription | None = None
+
+
+def entitlement_for(catalog: Catalog, subscriptions: Iterable[Subscription],
+                    purchases: Iterable[OneTimePurchase], now: datetime,
+                    grace: timedelta) -> Entitlement:
+    """A paid one-time purchase wins for good; then the best-standing subscription; else default."""
+    for purchase in purchases:
+        if purchase.grants_plan:
+            plan = _plan_or_none(catalog, purchase.tier.value)
+            if plan is not None:
+                return Entitlement(plan, "purchase")
+    subs = list(subscriptions)
+    for sub in subs:
+        plan = _plan_or_none(catalog, sub.tier.value) if sub.tier else None
+        if plan is None:
+            continue
+        if sub.status.grants_plan:
+            return Entitlement(plan, "subscription", sub)
+        if sub.status is SubscriptionStatus.PAST_DUE:
+            since = sub.past_due_since or sub.updated_at
+            if now < since + grace:
+                return Entitlement(plan, "grace_period", sub)
+    current = subs[0] if subs else None
+    return Entitlement(catalog.default, "default", current)
+
+
+def _plan_or_none(catalog: Catalog, tier: str) -> Plan | None:
+    try:
+        return catalog.get(tier)
+    except UnknownPlan:
+        return None

@@ -1,0 +1,45 @@
+"""The webhook inbox: every Stripe event stored once, then applied once by the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class InboxStatus(str, Enum):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    PARKED = "parked"  # cannot be applied yet (e.g. unknown customer); kept for an operator
+    DEAD = "dead"  # failed after every retry; kept with its last error for replay
+
+
+@dataclass
+class InboxEvent:
+    id: str
+    type: str
+    payload: dict[str, Any]
+    received_at: datetime
+    stripe_created_at: datetime | None = None
+    api_version: str | None = None
+    livemode: bool = False
+    status: InboxStatus = InboxStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    processed_at: datetime | None = None
+
+    def mark(self, status: InboxStatus, now: datetime, error: str | None = None) -> None:
+        self.status = status
+        self.last_error = error
+        if status in (InboxStatus.PROCESSED, InboxStatus.IGNORED):
+            self.processed_at = now
+
+    def record_attempt(self) -> None:
+        self.attempts += 1
+
+    def reopen(self) -> None:
+        """Put a dead or parked event back in line for an operator's replay."""
+        self.status = InboxStatus.PENDING
+        self.last_error = None

@@ -1,0 +1,136 @@
+"""The ports the use cases depend on. Adapters implement them; tests use in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from domain.model.customers import StripeCustomer
+from domain.model.invoicing import UsageInvoice
+from domain.model.metering import UsageEvent
+from domain.model.organizations import Organization
+from domain.model.purchases import OneTimePurchase
+from domain.model.subscriptions import Subscription
+from domain.model.webhooks import InboxEvent, InboxStatus
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class OrganizationRepository(Protocol):
+    def get(self, org_id: str) -> Organization | None: ...
+
+    def add_if_absent(self, organization: Organization) -> bool:
+        """Insert unless the id exists; answer whether this call inserted it."""
+        ...
+
+
+class CustomerRepository(Protocol):
+    def for_org(self, org_id: str) -> StripeCustomer | None: ...
+
+    def by_stripe_id(self, stripe_customer_id: str) -> StripeCustomer | None: ...
+
+    def add(self, customer: StripeCustomer) -> None: ...
+
+    def save(self, customer: StripeCustomer) -> None: ...
+
+
+class SubscriptionRepository(Protocol):
+    def get(self, stripe_subscription_id: str) -> Subscription | None: ...
+
+    def for_org(self, org_id: str) -> list[Subscription]:
+        """The organization's subscriptions, most recently updated first."""
+        ...
+
+    def save(self, subscription: Subscription) -> None:
+        """Insert or update by Stripe subscription id."""
+        ...
+
+
+class PurchaseRepository(Protocol):
+    def for_org(self, org_id: str) -> list[OneTimePurchase]: ...
+
+    def by_checkout_session(self, session_id: str) -> OneTimePurchase | None: ...
+
+    def add(self, purchase: OneTimePurchase) -> None: ...
+
+    def save(self, purchase: OneTimePurchase) -> None: ...
+
+
+class UsageEventRepository(Protocol):
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
+        """Store events whose (org_id, idempotency_key) is new; answer how many were stored."""
+        ...
+
+    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
+        """Events occurred before `cutoff` that no invoice bills yet."""
+        ...
+
+    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
+        """Mark still-unbilled events as billed by the invoice; answer how many were assigned."""
+        ...
+
+
+class UsageInvoiceRepository(Protocol):
+    def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None: ...
+
+    def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None: ...
+
+    def add(self, invoice: UsageInvoice) -> None: ...
+
+    def save(self, invoice: UsageInvoice) -> None: ...
+
+    def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]: ...
+
+
+class WebhookInbox(Protocol):
+    def add_if_absent(self, event: InboxEvent) -> bool:
+        """Store the event unless its id is known; answer whether this call stored it."""
+        ...
+
+    def get(self, event_id: str, *, for_update: bool = False) -> InboxEvent | None: ...
+
+    def save(self, event: InboxEvent) -> None: ...
+
+    def with_status(self, status: InboxStatus, received_before: datetime | None = None,
+                    limit: int = 100) -> list[InboxEvent]: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction; nothing is kept unless `commit()` is called."""
+
+    organizations: OrganizationRepository
+    customers: CustomerRepository
+    subscriptions: SubscriptionRepository
+    purchases: PurchaseRepository
+    usage_events: UsageEventRepository
+    usage_invoices: UsageInvoiceRepository
+    inbox: WebhookInbox
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class JobQueue(Protocol):
+    def enqueue(self, job: str, *args: str, job_id: str | None = None) -> None:
+        """Queue the named job with id arguments only; `job_id` makes a repeat a no-op."""
+        ...
+
+
+class HealthProbe(Protocol):
+    def ping(self) -> bool: ...

@@ -1,0 +1,143 @@
+"""Bearer-JWT authentication, roles and tenancy.
+
+The organization comes only from the verified token: never from a body, header or path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g
+from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+
+from domain.errors import InvalidOrganization
+from domain.model.organizations import validate_org_id
+from domain.services.organizations import ensure_organization
+from entrypoints.api.errors import error_response
+from entrypoints.bootstrap import Container
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REQUIRED_CLAIMS = ("sub", "org_id", "role", "exp")
+
+
+class Role(str, Enum):
+    MEMBER = "member"  # reads billing
+    OWNER = "owner"  # changes billing
+    SERVICE = "service"  # the product's backend: records usage, consumes quota
+    PLATFORM_ADMIN = "platform_admin"  # analytics and operations across organizations
+
+
+READ_BILLING = (Role.MEMBER, Role.OWNER, Role.PLATFORM_ADMIN)
+CHANGE_BILLING = (Role.OWNER,)
+USE_QUOTA = (Role.SERVICE, Role.OWNER)
+OPERATE = (Role.PLATFORM_ADMIN,)
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    org_id: str
+    role: Role
+
+
+def configure_jwt(app: Flask, container: Container) -> None:
+    settings = container.settings
+    app.config.update(
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ALGORITHM=settings.jwt_algorithm,
+        JWT_DECODE_ALGORITHMS=[settings.jwt_algorithm],  # fixed: never taken from the token
+        JWT_IDENTITY_CLAIM="sub",
+        JWT_DECODE_LEEWAY=settings.jwt_leeway_s,
+        JWT_SECRET_KEY=container.jwt_secret,
+        JWT_PUBLIC_KEY=settings.jwt_public_key,
+        JWT_PRIVATE_KEY=settings.jwt_private_key,
+    )
+    jwt = JWTManager(app)
+
+    def unauthorized(code: str, message: str) -> Response:
+        response = error_response(401, code, message)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
+        return response
+
+    jwt.unauthorized_loader(lambda reason: unauthorized(
+        "token_missing", "send Authorization: Bearer <token>"))
+    jwt.invalid_token_loader(lambda reason: unauthorized(
+        "token_invalid", "the token is malformed or its signature does not verify"))
+    jwt.expired_token_loader(lambda header, payload: unauthorized(
+        "token_expired", "the token has expired"))
+    jwt.token_verification_failed_loader(lambda header, payload: unauthorized(
+        "token_invalid", "the token's claims did not verify"))
+    jwt.revoked_token_loader(lambda header, payload: unauthorized(
+        "token_revoked", "the token was revoked"))
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def register_auth_errors(app: Flask) -> None:
+    @app.errorhandler(AuthError)
+    def _auth_error(error: AuthError) -> Response:
+        response = error_response(error.status, error.code, error.message)
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
+        return response
+
+
+def authenticate(allowed: tuple[Role, ...]) -> Principal:
+    verify_jwt_in_request()
+    claims = get_jwt()
+    missing = [name for name in REQUIRED_CLAIMS if claims.get(name) in (None, "")]
+    if missing:
+        raise AuthError(401, "token_invalid", f"the token lacks required claims: {missing}")
+    try:
+        org_id = validate_org_id(claims["org_id"])
+    except InvalidOrganization as exc:
+        raise AuthError(401, "token_invalid", exc.message) from None
+    try:
+        role = Role(claims["role"])
+    except (ValueError, TypeError):
+        raise AuthError(403, "forbidden_role", f"unknown role {claims['role']!r}") from None
+    if role not in allowed:
+        names = ", ".join(r.value for r in allowed)
+        raise AuthError(403, "forbidden_role", f"this needs the role {names}; the token has {role.value}")
+    principal = Principal(str(claims["sub"]), org_id, role)
+    _ensure_known(principal.org_id)
+    g.principal = principal
+    return principal
+
+
+def _ensure_known(org_id: str) -> None:
+    """Create the organization on its first call; remembered per process to spare the database."""
+    container: Container = current_app.extensions["billing"]
+    known: set[str] = container.extras.setdefault("known_orgs", set())
+    if org_id in known:
+        return
+    ensure_organization(container.uow, container.clock, org_id)
+    if len(known) > 100_000:
+        known.clear()
+    known.add(org_id)
+
+
+def requires(*roles: Role) -> Callable[[F], F]:
+    def decorator(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authenticate(tuple(roles))
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def principal() -> Principal:
+    value: Principal = g.principal
+    return value

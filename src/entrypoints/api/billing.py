@@ -1,0 +1,32 @@
+"""GET /api/v1/billing/status: the caller's organization's plan and subscription."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.services.billing_status import get_billing_status
+from entrypoints.api import presenters
+from entrypoints.api.auth import READ_BILLING, principal, requires
+from entrypoints.api.container import container
+from entrypoints.api.errors import ErrorSchema
+from entrypoints.api.schemas import BillingStatusSchema
+
+blp = Blueprint("billing", __name__, url_prefix="/api/v1/billing",
+                description="The caller's organization: plan, subscription and payments.")
+
+
+@blp.route("/status")
+class BillingStatusView(MethodView):
+    @requires(*READ_BILLING)
+    @blp.response(200, BillingStatusSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="No valid token")
+    @blp.alt_response(403, schema=ErrorSchema, description="The token's role may not read billing")
+    def get(self) -> dict[str, Any]:
+        """The organization's plan (free by default) and subscription status."""
+        c = container()
+        status = get_billing_status(c.uow, c.clock, c.catalog, principal().org_id,
+                                    c.settings.grace_period)
+        return presenters.billing_status(status)

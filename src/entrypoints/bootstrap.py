@@ -1,0 +1,125 @@
+"""The composition root: builds every adapter for web, worker and CLI alike.
+
+Nothing is built at import time. Tests pass overrides (fakes for ports) by name.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import redis
+from rq import Queue
+from sqlalchemy import Engine
+
+from adapters.clock import SystemClock
+from adapters.db.engine import DatabaseProbe, make_engine
+from adapters.db.uow import SqlUnitOfWorkFactory
+from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
+from adapters.rq_queue import RqJobQueue
+from domain.model.plans import Catalog, default_catalog
+from domain.ports import Clock, HealthProbe, JobQueue, UnitOfWorkFactory
+from entrypoints.config import Settings, load_settings
+from entrypoints.worker import JOB_PATHS
+
+T = TypeVar("T")
+
+
+@dataclass
+class Container:
+    settings: Settings
+    uow: UnitOfWorkFactory
+    clock: Clock
+    catalog: Catalog
+    redis: redis.Redis
+    queue: Queue
+    jobs: JobQueue
+    probes: dict[str, HealthProbe]
+    jwt_secret: str | None
+    engine: Engine | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
+    settings = settings or load_settings()
+
+    def build(name: str, factory: Callable[[], T]) -> T:
+        return overrides.pop(name) if name in overrides else factory()
+
+    engine = build("engine", lambda: None if "uow" in overrides else _engine(settings))
+    uow = build("uow", lambda: SqlUnitOfWorkFactory(_require(engine)))
+    redis_client = build("redis", lambda: _redis(settings))
+    queue = build("queue", lambda: Queue(settings.rq_queue, connection=redis_client,
+                                         is_async=not settings.embedded))
+    probes = build("probes", lambda: {"database": DatabaseProbe(_require(engine)),
+                                      "redis": RedisProbe(redis_client)})
+    container = Container(
+        settings=settings,
+        uow=uow,
+        clock=build("clock", SystemClock),
+        catalog=build("catalog", default_catalog),
+        redis=redis_client,
+        queue=queue,
+        jobs=build("jobs", lambda: RqJobQueue(queue, JOB_PATHS)),
+        probes=probes,
+        jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),
+        engine=engine,
+    )
+    container.extras.update(overrides)
+    set_current(container)
+    return container
+
+
+def _require(engine: Engine | None) -> Engine:
+    if engine is None:
+        raise RuntimeError("no database engine: pass one, or no `uow` override")
+    return engine
+
+
+def _engine(settings: Settings) -> Engine:
+    if settings.database_url is None:
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+    return make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
+                       statement_timeout_ms=settings.db_statement_timeout_ms)
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    if settings.redis_url is None:
+        return embedded_redis()
+    return connect_redis(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1000)
+
+
+def _jwt_secret(settings: Settings) -> str | None:
+    """The HS256 key; in development without one, a random key kept in the instance folder
+    so that tokens minted by the CLI work against the running service."""
+    if settings.jwt_secret_key or settings.jwt_public_key or settings.is_production:
+        return settings.jwt_secret_key
+    path = settings.instance_path / "jwt-secret"
+    if not path.exists():
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+_current: Container | None = None
+_lock = threading.Lock()
+
+
+def set_current(container: Container) -> None:
+    """Make this container the one jobs of this process use (the web app's, in embedded mode,
+    so inline jobs see the same in-process Redis)."""
+    global _current
+    _current = container
+
+
+def current() -> Container:
+    """The process's container, built from the environment on first use (RQ workers)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = bootstrap()
+        return _current

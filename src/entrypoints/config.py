@@ -1,0 +1,105 @@
+"""Settings: the only reader of the environment (and of an optional `.env` file).
+
+pydantic-settings parses and validates every variable once, at startup, with clear messages.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the service; the message names what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      populate_by_name=True)
+
+    app_env: Literal["development", "test", "production"] = "development"
+    instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
+    database_url: str | None = None
+    redis_url: str | None = None
+    db_pool_size: int = 5
+    db_statement_timeout_ms: int = 10_000
+    redis_timeout_ms: int = 100
+    rq_queue: str = "billing"
+
+    jwt_secret_key: str | None = None
+    jwt_public_key: str | None = None  # PEM; switches verification to RS256
+    jwt_private_key: str | None = None  # PEM; lets the CLI mint RS256 tokens in development
+    jwt_leeway_s: int = 0
+
+    stripe_secret_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY", "STRIPE_API_KEY"))
+    stripe_public_key: str | None = None
+    # Several secrets, comma-separated, are accepted while an endpoint's secret is rotated.
+    stripe_webhook_secret: str | None = None
+
+    max_content_length: int = 1_048_576
+    billing_grace_days: int = 7
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_database_url(cls, url: str | None) -> str | None:
+        """Heroku-style postgres:// URLs are accepted and mapped to the psycopg 3 driver."""
+        if not url:
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis configured: an in-process stand-in, with jobs run inline."""
+        return not self.redis_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.instance_path / 'billing.sqlite3'}"
+
+    @property
+    def jwt_algorithm(self) -> str:
+        return "RS256" if self.jwt_public_key else "HS256"
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        raw = self.stripe_webhook_secret or ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def grace_period(self) -> timedelta:
+        return timedelta(days=self.billing_grace_days)
+
+    def check(self) -> None:
+        """Refuse to run production on defaults; name every missing setting at once."""
+        if not self.is_production:
+            return
+        missing = []
+        if not (self.jwt_secret_key or self.jwt_public_key):
+            missing.append("JWT_SECRET_KEY (or JWT_PUBLIC_KEY for RS256)")
+        if not self.database_url or not self.database_url.startswith("postgresql"):
+            missing.append("DATABASE_URL (a PostgreSQL URL)")
+        if not self.redis_url:
+            missing.append("REDIS_URL")
+        if not self.webhook_secrets:
+            missing.append("STRIPE_WEBHOOK_SECRET")
+        if missing:
+            raise ConfigError("APP_ENV=production refuses to start without: " + ", ".join(missing))
+
+
+def load_settings(**overrides: object) -> Settings:
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings.check()
+    return settings

@@ -1,0 +1,30 @@
+"""Test helpers shared by unit and integration tests: tokens signed like a product would."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+TEST_JWT_SECRET = "test-secret-key-that-is-long-enough-for-hs256-and-hs512-0123456789abcdef"
+
+
+def make_token(org_id: str | None = "org_a", role: str | None = "owner", *, sub: str = "user-1",
+               secret: str = TEST_JWT_SECRET, algorithm: str = "HS256",
+               expires_in: int = 3600, drop: tuple[str, ...] = (), **extra: Any) -> str:
+    claims: dict[str, Any] = {"sub": sub, "org_id": org_id, "role": role,
+                              "exp": int(time.time()) + expires_in, "iat": int(time.time())}
+    claims.update(extra)
+    for name in drop:
+        claims.pop(name, None)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def bearer(org_id: str = "org_a", role: str = "owner", **kwargs: Any) -> dict[str, str]:
+    return auth(make_token(org_id, role, **kwargs))

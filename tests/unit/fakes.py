@@ -1,0 +1,245 @@
+"""In-memory fakes for every port. They keep the same rules the real adapters keep
+(unique keys, insert-if-absent), so services behave the same on both."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from domain.model.customers import StripeCustomer
+from domain.model.invoicing import UsageInvoice
+from domain.model.metering import UsageEvent
+from domain.model.organizations import Organization
+from domain.model.purchases import OneTimePurchase
+from domain.model.subscriptions import Subscription
+from domain.model.webhooks import InboxEvent, InboxStatus
+
+
+class FakeClock:
+    def __init__(self, now: datetime | None = None) -> None:
+        self._now = now or datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)
+
+    def set(self, now: datetime) -> None:
+        self._now = now
+
+
+@dataclass
+class FakeStore:
+    """What a database would hold; shared by every unit of work of one factory."""
+
+    organizations: dict[str, Organization] = field(default_factory=dict)
+    customers: dict[str, StripeCustomer] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    purchases: dict[str, OneTimePurchase] = field(default_factory=dict)
+    usage_events: list[UsageEvent] = field(default_factory=list)
+    usage_invoices: dict[str, UsageInvoice] = field(default_factory=dict)
+    inbox: dict[str, InboxEvent] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+class _Repo:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+
+class FakeOrganizations(_Repo):
+    def get(self, org_id: str) -> Organization | None:
+        return copy.copy(self.store.organizations.get(org_id))
+
+    def add_if_absent(self, organization: Organization) -> bool:
+        with self.store.lock:
+            if organization.id in self.store.organizations:
+                return False
+            self.store.organizations[organization.id] = copy.copy(organization)
+            return True
+
+
+class FakeCustomers(_Repo):
+    def for_org(self, org_id: str) -> StripeCustomer | None:
+        return copy.copy(self.store.customers.get(org_id))
+
+    def by_stripe_id(self, stripe_customer_id: str) -> StripeCustomer | None:
+        found = [c for c in self.store.customers.values()
+                 if c.stripe_customer_id == stripe_customer_id]
+        return copy.copy(found[0]) if found else None
+
+    def add(self, customer: StripeCustomer) -> None:
+        with self.store.lock:
+            if customer.org_id in self.store.customers:
+                raise KeyError(f"duplicate customer for {customer.org_id}")
+            self.store.customers[customer.org_id] = copy.copy(customer)
+
+    def save(self, customer: StripeCustomer) -> None:
+        self.store.customers[customer.org_id] = copy.copy(customer)
+
+
+class FakeSubscriptions(_Repo):
+    def get(self, stripe_subscription_id: str) -> Subscription | None:
+        return copy.copy(self.store.subscriptions.get(stripe_subscription_id))
+
+    def for_org(self, org_id: str) -> list[Subscription]:
+        subs = [copy.copy(s) for s in self.store.subscriptions.values() if s.org_id == org_id]
+        return sorted(subs, key=lambda s: s.updated_at, reverse=True)
+
+    def save(self, subscription: Subscription) -> None:
+        self.store.subscriptions[subscription.stripe_subscription_id] = copy.copy(subscription)
+
+
+class FakePurchases(_Repo):
+    def for_org(self, org_id: str) -> list[OneTimePurchase]:
+        found = [copy.copy(p) for p in self.store.purchases.values() if p.org_id == org_id]
+        return sorted(found, key=lambda p: p.created_at, reverse=True)
+
+    def by_checkout_session(self, session_id: str) -> OneTimePurchase | None:
+        found = [p for p in self.store.purchases.values()
+                 if p.stripe_checkout_session_id == session_id]
+        return copy.copy(found[0]) if found else None
+
+    def add(self, purchase: OneTimePurchase) -> None:
+        self.store.purchases[purchase.id] = copy.copy(purchase)
+
+    def save(self, purchase: OneTimePurchase) -> None:
+        self.store.purchases[purchase.id] = copy.copy(purchase)
+
+
+class FakeUsageEvents(_Repo):
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
+        with self.store.lock:
+            keys = {(e.org_id, e.idempotency_key) for e in self.store.usage_events}
+            added = 0
+            for event in events:
+                if (event.org_id, event.idempotency_key) in keys:
+                    continue
+                keys.add((event.org_id, event.idempotency_key))
+                self.store.usage_events.append(replace(event, id=len(self.store.usage_events) + 1))
+                added += 1
+            return added
+
+    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
+        return [e for e in self.store.usage_events
+                if e.org_id == org_id and e.invoice_id is None and e.occurred_at < cutoff]
+
+    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
+        wanted, assigned = set(event_ids), 0
+        with self.store.lock:
+            for i, event in enumerate(self.store.usage_events):
+                if event.id in wanted and event.invoice_id is None:
+                    self.store.usage_events[i] = replace(event, invoice_id=invoice_id)
+                    assigned += 1
+        return assigned
+
+
+class FakeUsageInvoices(_Repo):
+    def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
+        invoice = self.store.usage_invoices.get(invoice_id)
+        return copy.copy(invoice) if invoice and invoice.org_id == org_id else None
+
+    def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
+        found = [i for i in self.store.usage_invoices.values()
+                 if i.stripe_invoice_id == stripe_invoice_id]
+        return copy.copy(found[0]) if found else None
+
+    def add(self, invoice: UsageInvoice) -> None:
+        self.store.usage_invoices[invoice.id] = copy.copy(invoice)
+
+    def save(self, invoice: UsageInvoice) -> None:
+        self.store.usage_invoices[invoice.id] = copy.copy(invoice)
+
+    def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
+        mine = [i for i in self.store.usage_invoices.values() if i.org_id == org_id]
+        mine.sort(key=lambda i: (i.created_at, i.id), reverse=True)
+        return [copy.copy(i) for i in mine[offset:offset + limit]]
+
+
+class FakeInbox(_Repo):
+    def add_if_absent(self, event: InboxEvent) -> bool:
+        with self.store.lock:
+            if event.id in self.store.inbox:
+                return False
+            self.store.inbox[event.id] = copy.deepcopy(event)
+            return True
+
+    def get(self, event_id: str, *, for_update: bool = False) -> InboxEvent | None:
+        return copy.deepcopy(self.store.inbox.get(event_id))
+
+    def save(self, event: InboxEvent) -> None:
+        self.store.inbox[event.id] = copy.deepcopy(event)
+
+    def with_status(self, status: InboxStatus, received_before: datetime | None = None,
+                    limit: int = 100) -> list[InboxEvent]:
+        found = [e for e in self.store.inbox.values() if e.status is status
+                 and (received_before is None or e.received_at < received_before)]
+        return sorted(found, key=lambda e: e.received_at)[:limit]
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+        self.committed = False
+        self.organizations = FakeOrganizations(store)
+        self.customers = FakeCustomers(store)
+        self.subscriptions = FakeSubscriptions(store)
+        self.purchases = FakePurchases(store)
+        self.usage_events = FakeUsageEvents(store)
+        self.usage_invoices = FakeUsageInvoices(store)
+        self.inbox = FakeInbox(store)
+
+    def __enter__(self) -> FakeUnitOfWork:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pass
+
+    def commit(self) -> None:
+        self.committed = True
+
+    def rollback(self) -> None:
+        pass
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.opened: list[FakeUnitOfWork] = []
+
+    def __call__(self) -> FakeUnitOfWork:
+        uow = FakeUnitOfWork(self.store)
+        self.opened.append(uow)
+        return uow
+
+
+class FakeJobQueue:
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[str, tuple[str, ...], str | None]] = []
+
+    def enqueue(self, job: str, *args: str, job_id: str | None = None) -> None:
+        self.enqueued.append((job, args, job_id))
+
+
+class FakeProbe:
+    def __init__(self, ok: bool = True) -> None:
+        self.ok = ok
+
+    def ping(self) -> bool:
+        return self.ok
+
+
+def fake_ports(**extra: Any) -> dict[str, Any]:
+    """Overrides for `create_app`/`bootstrap`: every port faked, nothing touches the network."""
+    ports: dict[str, Any] = {"uow": FakeUnitOfWorkFactory(), "clock": FakeClock(),
+                             "jobs": FakeJobQueue(),
+                             "probes": {"database": FakeProbe(), "redis": FakeProbe()}}
+    ports.update(extra)
+    return ports
