@@ -5,8 +5,10 @@ from __future__ import annotations
 import redis
 
 
-def connect_redis(url: str, *, timeout_s: float = 0.1) -> redis.Redis:
-    """A client whose calls fail fast (never a hung request) when Redis is unreachable."""
+def connect_redis(url: str, *, timeout_s: float | None = 0.1) -> redis.Redis:
+    """A client whose calls fail fast (never a hung request) when Redis is unreachable.
+
+    Workers pass `timeout_s=None`: their blocking dequeue waits longer than any request would."""
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                 health_check_interval=30)
 

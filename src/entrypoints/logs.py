@@ -18,3 +18,4 @@ def configure(level: str = "INFO") -> None:
         "{asctime}{levelname}{name}{message}", style="{",
         rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"}))
     root.addHandler(handler)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

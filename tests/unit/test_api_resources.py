@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from domain.model.money import Money
 from domain.model.plans import Tier
 from domain.model.purchases import OneTimePurchase, PurchaseStatus
-from domain.model.money import Money
 from domain.model.subscriptions import Subscription, SubscriptionStatus
 from tests.helpers import bearer
 from tests.unit.fakes import FakeProbe

@@ -99,5 +99,6 @@ def test_failed_auth_creates_no_organization(client, ports):
 
 
 def test_org_from_body_header_or_query_is_ignored(client):
-    response = client.get(STATUS + "?org_id=org_b", headers={**bearer("org_a"), "X-Org-Id": "org_b"})
+    headers = {**bearer("org_a"), "X-Org-Id": "org_b"}
+    response = client.get(STATUS + "?org_id=org_b", headers=headers)
     assert response.get_json()["org_id"] == "org_a"

@@ -9,8 +9,15 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from adapters.db import rows
-from adapters.db.tables import (one_time_purchases, organizations, stripe_customers,
-                                subscriptions, usage_events, usage_invoices, webhook_events)
+from adapters.db.tables import (
+    one_time_purchases,
+    organizations,
+    stripe_customers,
+    subscriptions,
+    usage_events,
+    usage_invoices,
+    webhook_events,
+)
 from adapters.db.upsert import insert_if_absent
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice

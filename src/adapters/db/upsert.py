@@ -15,6 +15,8 @@ def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str,
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(list(rows)).on_conflict_do_nothing(
-        index_elements=list(conflict_columns))
-    return conn.execute(stmt).rowcount
+    stmt = (dialect.insert(table).values(list(rows))
+            .on_conflict_do_nothing(index_elements=list(conflict_columns))
+            .returning(table.c[conflict_columns[0]]))
+    # Counted from RETURNING: drivers do not all report rowcount for ON CONFLICT inserts.
+    return len(conn.execute(stmt).all())

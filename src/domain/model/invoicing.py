@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from domain.model.money import Money
 
 
-class InvoiceStatus(str, Enum):
+class InvoiceStatus(StrEnum):
     DRAFT = "draft"  # created locally, usage assigned; Stripe invoice not yet finalized
     OPEN = "open"
     PAID = "paid"

@@ -1,4 +1,4 @@
-"""Organizations (tenants): created on their first authenticated call, keyed by the token's org_id."""
+"""Organizations (tenants): created on their first authenticated call, keyed by org_id."""
 
 from __future__ import annotations
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from domain.errors import UnknownPlan
 from domain.model.money import Money
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     FREE = "free"
     STARTER = "starter"
     PRO = "pro"
@@ -21,7 +21,7 @@ class Tier(str, Enum):
 TIER_ALIASES: Mapping[str, Tier] = {"basic": Tier.STARTER}
 
 
-class Metric(str, Enum):
+class Metric(StrEnum):
     QUERIES = "queries"
     DOCUMENTS = "documents"
     STT_WORDS = "stt_words"
@@ -37,7 +37,7 @@ class Metric(str, Enum):
         return self in (Metric.STT_WORDS, Metric.TTS_WORDS)
 
 
-class Interval(str, Enum):
+class Interval(StrEnum):
     MONTH = "month"
     ONE_TIME = "one_time"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from domain.model.money import Money
 from domain.model.plans import Tier
 
 
-class PurchaseStatus(str, Enum):
+class PurchaseStatus(StrEnum):
     PENDING = "pending"
     PAID = "paid"
     EXPIRED = "expired"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 REQUIRED_CLAIMS = ("sub", "org_id", "role", "exp")
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     MEMBER = "member"  # reads billing
     OWNER = "owner"  # changes billing
     SERVICE = "service"  # the product's backend: records usage, consumes quota
@@ -107,7 +107,8 @@ def authenticate(allowed: tuple[Role, ...]) -> Principal:
         raise AuthError(403, "forbidden_role", f"unknown role {claims['role']!r}") from None
     if role not in allowed:
         names = ", ".join(r.value for r in allowed)
-        raise AuthError(403, "forbidden_role", f"this needs the role {names}; the token has {role.value}")
+        raise AuthError(403, "forbidden_role",
+                        f"this needs the role {names}; the token has {role.value}")
     principal = Principal(str(claims["sub"]), org_id, role)
     _ensure_known(principal.org_id)
     g.principal = principal
