@@ -40,3 +40,55 @@ class PaymentsNotConfigured(DomainError):
 
 class ServiceUnavailable(DomainError):
     code = "service_unavailable"
+
+
+class RedirectNotAllowed(DomainError):
+    code = "redirect_not_allowed"
+
+
+class PaymentDeclined(DomainError):
+    code = "card_declined"
+
+
+class PaymentProviderAuthFailed(DomainError):
+    code = "stripe_auth_failed"
+
+
+class PaymentProviderUnavailable(DomainError):
+    code = "stripe_unavailable"
+
+
+class PaymentProviderRejected(DomainError):
+    code = "stripe_rejected"
+
+
+class PlanNotPurchasable(DomainError):
+    code = "plan_not_purchasable"
+
+
+class UnknownPrice(DomainError):
+    code = "unknown_price"
+
+
+class SubscriptionExists(DomainError):
+    code = "subscription_exists"
+
+
+class NoSubscription(DomainError):
+    code = "subscription_not_found"
+
+
+class PlanUnchanged(DomainError):
+    code = "plan_unchanged"
+
+
+class SubscriptionNotResumable(DomainError):
+    code = "subscription_not_resumable"
+
+
+class AlreadyPurchased(DomainError):
+    code = "already_purchased"
+
+
+class CustomerRequired(DomainError):
+    code = "customer_required"

@@ -7,12 +7,21 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
 from domain.model.metering import UsageEvent
 from domain.model.organizations import Organization
+from domain.model.payments import (
+    CheckoutRequest,
+    CheckoutSession,
+    PriceInfo,
+    PriceSpec,
+    ProrationBehavior,
+    SubscriptionIntent,
+)
 from domain.model.purchases import OneTimePurchase
-from domain.model.subscriptions import Subscription
+from domain.model.subscriptions import Subscription, SubscriptionSnapshot
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 
@@ -35,7 +44,9 @@ class CustomerRepository(Protocol):
 
     def by_stripe_id(self, stripe_customer_id: str) -> StripeCustomer | None: ...
 
-    def add(self, customer: StripeCustomer) -> None: ...
+    def add_if_absent(self, customer: StripeCustomer) -> bool:
+        """Insert unless the organization has one; answer whether this call inserted it."""
+        ...
 
     def save(self, customer: StripeCustomer) -> None: ...
 
@@ -60,6 +71,14 @@ class PurchaseRepository(Protocol):
     def add(self, purchase: OneTimePurchase) -> None: ...
 
     def save(self, purchase: OneTimePurchase) -> None: ...
+
+
+class CheckoutRepository(Protocol):
+    def add(self, record: CheckoutRecord) -> None: ...
+
+    def save(self, record: CheckoutRecord) -> None: ...
+
+    def by_stripe_id(self, stripe_checkout_session_id: str) -> CheckoutRecord | None: ...
 
 
 class UsageEventRepository(Protocol):
@@ -108,6 +127,7 @@ class UnitOfWork(Protocol):
     customers: CustomerRepository
     subscriptions: SubscriptionRepository
     purchases: PurchaseRepository
+    checkouts: CheckoutRepository
     usage_events: UsageEventRepository
     usage_invoices: UsageInvoiceRepository
     inbox: WebhookInbox
@@ -134,3 +154,49 @@ class JobQueue(Protocol):
 
 class HealthProbe(Protocol):
     def ping(self) -> bool: ...
+
+
+class PaymentGateway(Protocol):
+    """The payment provider (Stripe). Every write carries an idempotency key derived from our
+    own ids; failures raise the PaymentProvider* domain errors."""
+
+    def create_customer(self, org_id: str, email: str | None, name: str | None, *,
+                        idempotency_key: str) -> str:
+        """Create the organization's customer; answer its provider id."""
+        ...
+
+    def update_customer(self, customer_id: str, email: str | None, name: str | None, *,
+                        idempotency_key: str) -> None: ...
+
+    def create_subscription(self, customer_id: str, price_id: str, metadata: dict[str, str], *,
+                            idempotency_key: str) -> SubscriptionIntent: ...
+
+    def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot: ...
+
+    def change_subscription_price(self, subscription_id: str, price_id: str,
+                                  proration: ProrationBehavior, *,
+                                  idempotency_key: str) -> SubscriptionSnapshot: ...
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
+                                 idempotency_key: str) -> SubscriptionSnapshot: ...
+
+    def cancel_subscription_now(self, subscription_id: str, *,
+                                idempotency_key: str) -> SubscriptionSnapshot: ...
+
+    def create_checkout_session(self, request: CheckoutRequest, *,
+                                idempotency_key: str) -> CheckoutSession: ...
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...
+
+    def create_portal_session(self, customer_id: str, return_url: str, *,
+                              idempotency_key: str) -> str:
+        """Answer the customer portal URL."""
+        ...
+
+    def find_prices(self, lookup_keys: Sequence[str]) -> list[PriceInfo]: ...
+
+    def ensure_product(self, product_id: str, name: str, *, idempotency_key: str) -> bool:
+        """Create the product unless it exists; answer whether this call created it."""
+        ...
+
+    def create_price(self, spec: PriceSpec, *, idempotency_key: str) -> PriceInfo: ...

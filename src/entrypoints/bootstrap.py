@@ -20,8 +20,11 @@ from adapters.db.engine import DatabaseProbe, make_engine
 from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
 from adapters.rq_queue import RqJobQueue
-from domain.model.plans import Catalog, default_catalog
-from domain.ports import Clock, HealthProbe, JobQueue, UnitOfWorkFactory
+from domain.model.plans import Catalog, default_catalog, parse_tier
+from domain.model.prices import PriceBook
+from domain.model.redirects import RedirectPolicy
+from domain.ports import Clock, HealthProbe, JobQueue, PaymentGateway, UnitOfWorkFactory
+from domain.services.payment_deps import PaymentDeps
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS
 
@@ -39,6 +42,7 @@ class Container:
     jobs: JobQueue
     probes: dict[str, HealthProbe]
     jwt_secret: str | None
+    payments: PaymentDeps
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -56,21 +60,43 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
                                          is_async=not settings.embedded))
     probes = build("probes", lambda: {"database": DatabaseProbe(_require(engine)),
                                       "redis": RedisProbe(redis_client)})
+    clock = build("clock", SystemClock)
+    catalog = build("catalog", lambda: default_catalog(parse_tier(settings.billing_default_tier)))
+    payments = PaymentDeps(
+        uow=uow, clock=clock, catalog=catalog,
+        gateway=build("gateway", lambda: _gateway(settings)),
+        prices=PriceBook(catalog, {parse_tier(t): p for t, p in settings.price_ids.items()}),
+        redirects=RedirectPolicy(settings.redirect_origins),
+        success_url=settings.stripe_success_url, cancel_url=settings.stripe_cancel_url,
+        portal_return_url=settings.stripe_portal_return_url)
     container = Container(
         settings=settings,
         uow=uow,
-        clock=build("clock", SystemClock),
-        catalog=build("catalog", default_catalog),
+        clock=clock,
+        catalog=catalog,
         redis=redis_client,
         queue=queue,
         jobs=build("jobs", lambda: RqJobQueue(queue, JOB_PATHS)),
         probes=probes,
         jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),
+        payments=payments,
         engine=engine,
     )
     container.extras.update(overrides)
     set_current(container)
     return container
+
+
+def _gateway(settings: Settings) -> PaymentGateway | None:
+    """Stripe when a key is configured; without one, payment endpoints answer 503."""
+    if not settings.stripe_secret_key:
+        return None
+    from adapters.stripe_gateway import StripeGateway, make_stripe_client
+
+    return StripeGateway(make_stripe_client(
+        settings.stripe_secret_key, api_base=settings.stripe_api_base,
+        timeout_s=settings.stripe_timeout_s,
+        max_network_retries=settings.stripe_max_network_retries))
 
 
 def _require(engine: Engine | None) -> Engine:

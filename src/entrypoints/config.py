@@ -9,8 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
 
 
 class ConfigError(RuntimeError):
@@ -40,6 +42,21 @@ class Settings(BaseSettings):
     stripe_public_key: str | None = None
     # Several secrets, comma-separated, are accepted while an endpoint's secret is rotated.
     stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # stripe-mock or a proxy
+    stripe_timeout_s: float = 20.0
+    stripe_max_network_retries: int = 2
+    stripe_success_url: str | None = None
+    stripe_cancel_url: str | None = None
+    stripe_portal_return_url: str | None = None
+    allowed_redirect_origins: str | None = None  # comma-separated scheme://host[:port]
+    billing_default_tier: str = "free"
+    stripe_starter_price_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIPE_STARTER_PRICE_ID", "STRIPE_PRICE_BASIC_SUB"))
+    stripe_pro_price_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRIPE_PRO_PRICE_ID", "STRIPE_PRICE_PRO_SUB"))
+    stripe_enterprise_price_id: str | None = None
+    stripe_white_label_price_id: str | None = None
 
     max_content_length: int = 1_048_576
     billing_grace_days: int = 7
@@ -55,6 +72,47 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
+
+    @field_validator("billing_default_tier")
+    @classmethod
+    def _check_default_tier(cls, tier: str) -> str:
+        from domain.errors import UnknownPlan
+        from domain.model.plans import parse_tier
+
+        try:
+            return parse_tier(tier).value
+        except UnknownPlan as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("stripe_secret_key")
+    @classmethod
+    def _check_stripe_key(cls, key: str | None) -> str | None:
+        if not key:
+            return None
+        if not key.startswith(STRIPE_KEY_PREFIXES):
+            raise ValueError("STRIPE_SECRET_KEY must be a Stripe secret or restricted key "
+                             f"starting with one of {', '.join(STRIPE_KEY_PREFIXES)} "
+                             "(a publishable pk_ key or another value will not work)")
+        return key
+
+    @property
+    def redirect_origins(self) -> list[str]:
+        """Configured origins, or else the origins of the configured return URLs."""
+        if self.allowed_redirect_origins:
+            return [o.strip() for o in self.allowed_redirect_origins.split(",") if o.strip()]
+        urls = (self.stripe_success_url, self.stripe_cancel_url, self.stripe_portal_return_url)
+        origins = []
+        for url in filter(None, urls):
+            scheme, _, rest = url.partition("://")
+            origins.append(f"{scheme}://{rest.split('/', 1)[0]}")
+        return origins
+
+    @property
+    def price_ids(self) -> dict[str, str]:
+        configured = {"starter": self.stripe_starter_price_id, "pro": self.stripe_pro_price_id,
+                      "enterprise": self.stripe_enterprise_price_id,
+                      "white_label": self.stripe_white_label_price_id}
+        return {tier: price for tier, price in configured.items() if price}
 
     @property
     def is_production(self) -> bool:
@@ -100,6 +158,11 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None
     settings.check()
     return settings

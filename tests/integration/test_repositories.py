@@ -61,7 +61,9 @@ def test_customer_round_trip_and_uniqueness(uow):
     add_org(uow)
     add_org(uow, "org_b")
     with uow() as u:
-        u.customers.add(StripeCustomer("org_a", "cus_1", "a@example.com", "A", NOW))
+        customer = StripeCustomer("org_a", "cus_1", "a@example.com", "A", NOW)
+        assert u.customers.add_if_absent(customer)
+        assert not u.customers.add_if_absent(StripeCustomer("org_a", "cus_2", None, None, NOW))
         u.commit()
     with uow() as u:
         customer = u.customers.for_org("org_a")
@@ -73,7 +75,7 @@ def test_customer_round_trip_and_uniqueness(uow):
     with uow() as u:
         assert u.customers.for_org("org_a").email == "new@example.com"
     with pytest.raises(IntegrityError), uow() as u:
-        u.customers.add(StripeCustomer("org_b", "cus_1", None, None, NOW))  # same Stripe id
+        u.customers.add_if_absent(StripeCustomer("org_b", "cus_1", None, None, NOW))  # same id
 
 
 def test_subscription_save_inserts_then_updates(uow):

@@ -11,18 +11,32 @@ from flask.testing import FlaskClient
 from entrypoints.api.app import create_app
 from entrypoints.config import Settings
 from tests.helpers import TEST_JWT_SECRET
+from tests.stripe_fake import FakeStripe, catalog_prices
 from tests.unit.fakes import fake_ports
+
+APP = "https://app.example.com"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(_env_file=None, app_env="test", instance_path=tmp_path / "instance",
-                    jwt_secret_key=TEST_JWT_SECRET, max_content_length=64 * 1024)
+                    jwt_secret_key=TEST_JWT_SECRET, max_content_length=64 * 1024,
+                    stripe_public_key="pk_test_123", stripe_success_url=f"{APP}/billing/success",
+                    stripe_cancel_url=f"{APP}/billing/cancel",
+                    allowed_redirect_origins=f"{APP}, http://localhost:3000")
 
 
 @pytest.fixture
-def ports() -> dict[str, Any]:
-    return fake_ports()
+def stripe() -> FakeStripe:
+    """The fake Stripe account, with the default catalog's prices under their lookup keys."""
+    fake = FakeStripe()
+    fake.price_ids = catalog_prices(fake)  # type: ignore[attr-defined]
+    return fake
+
+
+@pytest.fixture
+def ports(stripe: FakeStripe) -> dict[str, Any]:
+    return fake_ports(gateway=stripe)
 
 
 @pytest.fixture

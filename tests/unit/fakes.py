@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
 from domain.model.metering import UsageEvent
@@ -42,6 +43,7 @@ class FakeStore:
     customers: dict[str, StripeCustomer] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     purchases: dict[str, OneTimePurchase] = field(default_factory=dict)
+    checkouts: dict[str, CheckoutRecord] = field(default_factory=dict)
     usage_events: list[UsageEvent] = field(default_factory=list)
     usage_invoices: dict[str, UsageInvoice] = field(default_factory=dict)
     inbox: dict[str, InboxEvent] = field(default_factory=dict)
@@ -74,11 +76,12 @@ class FakeCustomers(_Repo):
                  if c.stripe_customer_id == stripe_customer_id]
         return copy.copy(found[0]) if found else None
 
-    def add(self, customer: StripeCustomer) -> None:
+    def add_if_absent(self, customer: StripeCustomer) -> bool:
         with self.store.lock:
             if customer.org_id in self.store.customers:
-                raise KeyError(f"duplicate customer for {customer.org_id}")
+                return False
             self.store.customers[customer.org_id] = copy.copy(customer)
+            return True
 
     def save(self, customer: StripeCustomer) -> None:
         self.store.customers[customer.org_id] = copy.copy(customer)
@@ -111,6 +114,19 @@ class FakePurchases(_Repo):
 
     def save(self, purchase: OneTimePurchase) -> None:
         self.store.purchases[purchase.id] = copy.copy(purchase)
+
+
+class FakeCheckouts(_Repo):
+    def add(self, record: CheckoutRecord) -> None:
+        self.store.checkouts[record.id] = copy.copy(record)
+
+    def save(self, record: CheckoutRecord) -> None:
+        self.store.checkouts[record.id] = copy.copy(record)
+
+    def by_stripe_id(self, stripe_checkout_session_id: str) -> CheckoutRecord | None:
+        found = [r for r in self.store.checkouts.values()
+                 if r.stripe_checkout_session_id == stripe_checkout_session_id]
+        return copy.copy(found[0]) if found else None
 
 
 class FakeUsageEvents(_Repo):
@@ -191,6 +207,7 @@ class FakeUnitOfWork:
         self.customers = FakeCustomers(store)
         self.subscriptions = FakeSubscriptions(store)
         self.purchases = FakePurchases(store)
+        self.checkouts = FakeCheckouts(store)
         self.usage_events = FakeUsageEvents(store)
         self.usage_invoices = FakeUsageInvoices(store)
         self.inbox = FakeInbox(store)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select, update
 
 from adapters.db import rows
 from adapters.db.tables import (
+    checkout_sessions,
     one_time_purchases,
     organizations,
     stripe_customers,
@@ -19,6 +20,7 @@ from adapters.db.tables import (
     webhook_events,
 )
 from adapters.db.upsert import insert_if_absent
+from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
 from domain.model.metering import UsageEvent
@@ -58,8 +60,8 @@ class SqlCustomerRepository(_Repository):
         row = self._one(stmt)
         return StripeCustomer(**row) if row else None
 
-    def add(self, customer: StripeCustomer) -> None:
-        self.conn.execute(stripe_customers.insert().values(**vars(customer)))
+    def add_if_absent(self, customer: StripeCustomer) -> bool:
+        return insert_if_absent(self.conn, stripe_customers, [vars(customer)], ["org_id"]) == 1
 
     def save(self, customer: StripeCustomer) -> None:
         self.conn.execute(update(stripe_customers)
@@ -107,6 +109,21 @@ class SqlPurchaseRepository(_Repository):
         self.conn.execute(update(one_time_purchases)
                           .where(one_time_purchases.c.id == purchase.id)
                           .values(**rows.purchase_values(purchase)))
+
+
+class SqlCheckoutRepository(_Repository):
+    def add(self, record: CheckoutRecord) -> None:
+        self.conn.execute(checkout_sessions.insert().values(**rows.checkout_values(record)))
+
+    def save(self, record: CheckoutRecord) -> None:
+        self.conn.execute(update(checkout_sessions).where(checkout_sessions.c.id == record.id)
+                          .values(**rows.checkout_values(record)))
+
+    def by_stripe_id(self, stripe_checkout_session_id: str) -> CheckoutRecord | None:
+        stmt = select(checkout_sessions).where(
+            checkout_sessions.c.stripe_checkout_session_id == stripe_checkout_session_id)
+        row = self._one(stmt)
+        return rows.checkout(row) if row else None
 
 
 class SqlUsageEventRepository(_Repository):

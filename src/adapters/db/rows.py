@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from domain.model.checkouts import CheckoutRecord, CheckoutStatus
 from domain.model.invoicing import InvoiceStatus, UsageInvoice
 from domain.model.metering import UsageEvent
 from domain.model.money import Money
+from domain.model.payments import CheckoutMode
 from domain.model.plans import Metric, Tier
 from domain.model.purchases import OneTimePurchase, PurchaseStatus
 from domain.model.subscriptions import Subscription, SubscriptionStatus
@@ -84,4 +86,17 @@ def inbox_event(row: Row) -> InboxEvent:
 def inbox_values(event: InboxEvent) -> dict[str, Any]:
     values = vars(event).copy()
     values["status"] = event.status.value
+    return values
+
+
+def checkout(row: Row) -> CheckoutRecord:
+    values = dict(row)
+    values.update(tier=Tier(values["tier"]), mode=CheckoutMode(values["mode"]),
+                  status=CheckoutStatus(values["status"]))
+    return CheckoutRecord(**values)
+
+
+def checkout_values(record: CheckoutRecord) -> dict[str, Any]:
+    values = vars(record).copy()
+    values.update(tier=record.tier.value, mode=record.mode.value, status=record.status.value)
     return values

@@ -77,6 +77,22 @@ one_time_purchases = Table(
     Column("paid_at", UtcDateTime()),
 )
 
+checkout_sessions = Table(
+    "checkout_sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
+    Column("tier", String(32), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("stripe_checkout_session_id", String(255), unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime()),
+    Column("expired_at", UtcDateTime()),
+    # Conversion analytics: sessions by creation time; an organization's sessions.
+    Index(None, "created_at"),
+    Index(None, "org_id", "created_at"),
+)
+
 usage_invoices = Table(
     "usage_invoices", metadata,
     Column("id", String(64), primary_key=True),

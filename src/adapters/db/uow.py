@@ -22,6 +22,7 @@ class SqlUnitOfWork:
         self.customers = repos.SqlCustomerRepository(conn)
         self.subscriptions = repos.SqlSubscriptionRepository(conn)
         self.purchases = repos.SqlPurchaseRepository(conn)
+        self.checkouts = repos.SqlCheckoutRepository(conn)
         self.usage_events = repos.SqlUsageEventRepository(conn)
         self.usage_invoices = repos.SqlUsageInvoiceRepository(conn)
         self.inbox = repos.SqlWebhookInbox(conn)

@@ -33,6 +33,9 @@ class OneTimePurchase:
     def grants_plan(self) -> bool:
         return self.status is PurchaseStatus.PAID
 
+    def opened(self, stripe_checkout_session_id: str) -> None:
+        self.stripe_checkout_session_id = stripe_checkout_session_id
+
     def mark_paid(self, payment_intent_id: str | None, now: datetime) -> bool:
         """Record payment once; a second notice of the same payment changes nothing."""
         if self.status is PurchaseStatus.PAID:

@@ -9,7 +9,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from entrypoints import logs
-from entrypoints.api import billing, health, plans
+from entrypoints.api import billing, health, payments, plans, subscriptions
 from entrypoints.api.auth import configure_jwt, register_auth_errors
 from entrypoints.api.errors import BillingApi, register_error_handlers
 from entrypoints.bootstrap import bootstrap
@@ -20,7 +20,8 @@ API_DESCRIPTION = """Plans, Stripe checkout and subscriptions, per-plan quotas, 
 usage invoices for SaaS products. Every error answers `{"code", "message", "status"}` with a stable
 `code`. Authenticate with `Authorization: Bearer <JWT>` carrying `sub`, `org_id`, `role`, `exp`."""
 
-BLUEPRINTS = (health.blp, plans.blp, billing.blp)
+BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
+              payments.legacy)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

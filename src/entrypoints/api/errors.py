@@ -25,6 +25,19 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_organization": 401,
     "stripe_not_configured": 503,
     "service_unavailable": 503,
+    "redirect_not_allowed": 400,
+    "card_declined": 402,
+    "stripe_auth_failed": 502,
+    "stripe_rejected": 502,
+    "stripe_unavailable": 503,
+    "plan_not_purchasable": 422,
+    "unknown_price": 422,
+    "subscription_exists": 409,
+    "subscription_not_found": 404,
+    "plan_unchanged": 409,
+    "subscription_not_resumable": 409,
+    "already_purchased": 409,
+    "customer_required": 409,
 }
 
 # Codes for plain HTTP errors, by status.
@@ -82,3 +95,7 @@ def register_error_handlers(app: Flask) -> None:
             return app.extensions["billing_api"].handle_http_exception(error)
         log.exception("unhandled error")
         return error_response(500, "internal_error", "the billing service failed; see its logs")
+
+
+def codes_for(status: int) -> list[str]:
+    return sorted(code for code, mapped in STATUS_BY_CODE.items() if mapped == status)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.model.money import Money
+from domain.model.payments import SubscriptionIntent
 from domain.model.plans import Metric, Plan
 from domain.model.subscriptions import Subscription
 from domain.services.billing_status import BillingStatus
@@ -41,3 +43,10 @@ def billing_status(status: BillingStatus) -> dict[str, Any]:
             "status": status.subscription.status.value if status.subscription else "none",
             "subscription": subscription(status.subscription),
             "has_stripe_customer": status.has_stripe_customer}
+
+
+def subscription_intent(intent: SubscriptionIntent, publishable_key: str | None) -> dict[str, Any]:
+    sub = Subscription.from_snapshot("", intent.snapshot, intent.snapshot.current_period_start
+                                     or datetime.now(UTC))
+    return {"subscription": subscription(sub), "client_secret": intent.client_secret,
+            "latest_invoice_id": intent.latest_invoice_id, "publishable_key": publishable_key}

@@ -1,0 +1,219 @@
+"""The PaymentGateway on Stripe, through stripe-python's StripeClient.
+
+The API version is the one pinned by the installed stripe-python (`stripe.api_version`); every
+write carries an idempotency key derived from our own ids (never a random one), and every Stripe
+error becomes a domain error. Objects are read with the field paths of that API version: the
+billing period lives on subscription items, and an invoice's confirmation secret replaces its
+payment intent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import stripe
+
+from adapters import stripe_mapping as mapping
+from domain.errors import (
+    PaymentDeclined,
+    PaymentProviderAuthFailed,
+    PaymentProviderRejected,
+    PaymentProviderUnavailable,
+)
+from domain.model.payments import (
+    CheckoutMode,
+    CheckoutRequest,
+    CheckoutSession,
+    PriceInfo,
+    PriceSpec,
+    ProrationBehavior,
+    SubscriptionIntent,
+)
+from domain.model.plans import Interval
+from domain.model.subscriptions import SubscriptionSnapshot
+
+API_VERSION: str = stripe.api_version
+
+
+def make_stripe_client(api_key: str, *, api_base: str | None = None, timeout_s: float = 20.0,
+                       max_network_retries: int = 2) -> stripe.StripeClient:
+    """Network retries on (stripe-python retries connection errors, 409, 429 and 5xx with backoff,
+    reusing the idempotency key), a bounded timeout, an optional base URL (stripe-mock, a proxy)."""
+    http_client = stripe.RequestsClient(timeout=timeout_s)
+    if api_base:
+        return stripe.StripeClient(api_key, stripe_version=API_VERSION,
+                                   base_addresses={"api": api_base},
+                                   max_network_retries=max_network_retries,
+                                   http_client=http_client)
+    return stripe.StripeClient(api_key, stripe_version=API_VERSION,
+                               max_network_retries=max_network_retries, http_client=http_client)
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except stripe.CardError as exc:
+        error = exc.error
+        decline = (error.decline_code if error else None) or exc.code or "card_declined"
+        raise PaymentDeclined(exc.user_message or "the card was declined",
+                              decline_code=decline) from None
+    except (stripe.AuthenticationError, stripe.PermissionError):
+        raise PaymentProviderAuthFailed(
+            "Stripe refused the configured API key: check STRIPE_SECRET_KEY") from None
+    except (stripe.RateLimitError, stripe.APIConnectionError):
+        raise PaymentProviderUnavailable("Stripe is unavailable right now; retry later") from None
+    except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
+        raise PaymentProviderRejected(f"Stripe rejected the request: {exc.user_message or ''}"
+                                      .rstrip(": ")) from None
+    except stripe.StripeError:
+        raise PaymentProviderUnavailable("Stripe failed to answer; retry later") from None
+
+
+def plain(obj: stripe.StripeObject) -> dict[str, Any]:
+    """The object as decoded JSON: the mapping code reads Stripe's documented field paths."""
+    return obj.to_dict()
+
+
+def _opts(idempotency_key: str) -> stripe.RequestOptions:
+    return {"idempotency_key": idempotency_key}
+
+
+class StripeGateway:
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self.client = client
+        self.v1 = client.v1
+
+    def create_customer(self, org_id: str, email: str | None, name: str | None, *,
+                        idempotency_key: str) -> str:
+        params: stripe.params.CustomerCreateParams = {"metadata": {"org_id": org_id}}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        with translated_errors():
+            return self.v1.customers.create(params, _opts(idempotency_key)).id
+
+    def update_customer(self, customer_id: str, email: str | None, name: str | None, *,
+                        idempotency_key: str) -> None:
+        params: stripe.params.CustomerUpdateParams = {}
+        if email is not None:
+            params["email"] = email
+        if name is not None:
+            params["name"] = name
+        with translated_errors():
+            self.v1.customers.update(customer_id, params, _opts(idempotency_key))
+
+    def create_subscription(self, customer_id: str, price_id: str, metadata: dict[str, str], *,
+                            idempotency_key: str) -> SubscriptionIntent:
+        params: stripe.params.SubscriptionCreateParams = {
+            "customer": customer_id,
+            "items": [{"price": price_id, "quantity": 1}],
+            "payment_behavior": "default_incomplete",
+            "payment_settings": {"save_default_payment_method": "on_subscription"},
+            "metadata": metadata,
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
+        with translated_errors():
+            sub = self.v1.subscriptions.create(params, _opts(idempotency_key))
+        return mapping.subscription_intent(plain(sub))
+
+    def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        with translated_errors():
+            sub = self.v1.subscriptions.retrieve(subscription_id)
+        return mapping.subscription_snapshot(plain(sub))
+
+    def change_subscription_price(self, subscription_id: str, price_id: str,
+                                  proration: ProrationBehavior, *,
+                                  idempotency_key: str) -> SubscriptionSnapshot:
+        with translated_errors():
+            current = self.v1.subscriptions.retrieve(subscription_id)
+            item_id = mapping.first_item(plain(current))["id"]
+            params: stripe.params.SubscriptionUpdateParams = {
+                "items": [{"id": item_id, "price": price_id, "quantity": 1}],
+                "proration_behavior": proration.value,
+            }
+            sub = self.v1.subscriptions.update(subscription_id, params, _opts(idempotency_key))
+        return mapping.subscription_snapshot(plain(sub))
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
+                                 idempotency_key: str) -> SubscriptionSnapshot:
+        params: stripe.params.SubscriptionUpdateParams = {"cancel_at_period_end": cancel}
+        with translated_errors():
+            sub = self.v1.subscriptions.update(subscription_id, params, _opts(idempotency_key))
+        return mapping.subscription_snapshot(plain(sub))
+
+    def cancel_subscription_now(self, subscription_id: str, *,
+                                idempotency_key: str) -> SubscriptionSnapshot:
+        with translated_errors():
+            sub = self.v1.subscriptions.cancel(subscription_id, None, _opts(idempotency_key))
+        return mapping.subscription_snapshot(plain(sub))
+
+    def create_checkout_session(self, request: CheckoutRequest, *,
+                                idempotency_key: str) -> CheckoutSession:
+        metadata = dict(request.metadata)
+        params: stripe.params.checkout.SessionCreateParams = {
+            "mode": request.mode.value,
+            "customer": request.customer_id,
+            "line_items": [{"price": request.price_id, "quantity": 1}],
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "client_reference_id": request.org_id,
+            "metadata": metadata,
+        }
+        if request.mode is CheckoutMode.SUBSCRIPTION:
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            params["payment_intent_data"] = {"metadata": metadata}
+        with translated_errors():
+            session = self.v1.checkout.sessions.create(params, _opts(idempotency_key))
+        return mapping.checkout_session(plain(session))
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        with translated_errors():
+            session = self.v1.checkout.sessions.retrieve(session_id)
+        return mapping.checkout_session(plain(session))
+
+    def create_portal_session(self, customer_id: str, return_url: str, *,
+                              idempotency_key: str) -> str:
+        params: stripe.params.billing_portal.SessionCreateParams = {
+            "customer": customer_id, "return_url": return_url}
+        with translated_errors():
+            return self.v1.billing_portal.sessions.create(params, _opts(idempotency_key)).url
+
+    def find_prices(self, lookup_keys: Sequence[str]) -> list[PriceInfo]:
+        if not lookup_keys:
+            return []
+        params: stripe.params.PriceListParams = {"lookup_keys": list(lookup_keys),
+                                                 "active": True, "limit": 100}
+        with translated_errors():
+            prices = self.v1.prices.list(params)
+        return [mapping.price_info(plain(p)) for p in prices.data]
+
+    def ensure_product(self, product_id: str, name: str, *, idempotency_key: str) -> bool:
+        with translated_errors():
+            try:
+                self.v1.products.retrieve(product_id)
+                return False
+            except stripe.InvalidRequestError as exc:
+                if exc.code != "resource_missing":
+                    raise
+            params: stripe.params.ProductCreateParams = {"id": product_id, "name": name}
+            self.v1.products.create(params, _opts(idempotency_key))
+            return True
+
+    def create_price(self, spec: PriceSpec, *, idempotency_key: str) -> PriceInfo:
+        params: stripe.params.PriceCreateParams = {
+            "product": spec.product_id,
+            "unit_amount": spec.unit_amount.amount_minor,
+            "currency": spec.unit_amount.currency,
+            "lookup_key": spec.lookup_key,
+            "transfer_lookup_key": True,
+            "metadata": {"plan_tier": spec.tier.value},
+        }
+        if spec.interval is Interval.MONTH:
+            params["recurring"] = {"interval": "month"}
+        with translated_errors():
+            return mapping.price_info(plain(self.v1.prices.create(params, _opts(idempotency_key))))

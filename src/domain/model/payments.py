@@ -1,0 +1,79 @@
+"""What the payment provider is asked for and answers, in billing words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from domain.model.money import Money
+from domain.model.plans import Interval, Tier
+from domain.model.subscriptions import SubscriptionSnapshot
+
+
+class CheckoutMode(StrEnum):
+    SUBSCRIPTION = "subscription"
+    PAYMENT = "payment"
+
+
+class ProrationBehavior(StrEnum):
+    """Upgrades are invoiced at once; downgrades leave a credit on the next invoice."""
+
+    ALWAYS_INVOICE = "always_invoice"
+    CREATE_PRORATIONS = "create_prorations"
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    customer_id: str
+    org_id: str
+    price_id: str
+    mode: CheckoutMode
+    success_url: str
+    cancel_url: str
+    metadata: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str | None
+    status: str = "open"
+    payment_status: str | None = None
+    customer_id: str | None = None
+    subscription_id: str | None = None
+    payment_intent_id: str | None = None
+    client_reference_id: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubscriptionIntent:
+    """A subscription created with payment_behavior=default_incomplete, and what the front end
+    needs to confirm its first payment."""
+
+    snapshot: SubscriptionSnapshot
+    client_secret: str | None
+    latest_invoice_id: str | None
+
+
+@dataclass(frozen=True)
+class PriceInfo:
+    id: str
+    lookup_key: str | None
+    product_id: str
+    unit_amount: Money
+    interval: Interval
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class PriceSpec:
+    """A catalog price to create in the provider."""
+
+    lookup_key: str
+    product_id: str
+    product_name: str
+    unit_amount: Money
+    interval: Interval
+    tier: Tier

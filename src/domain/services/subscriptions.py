@@ -1,0 +1,122 @@
+"""Subscriptions created directly, changed with proration, canceled and resumed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from domain.errors import (
+    NoSubscription,
+    PlanNotPurchasable,
+    PlanUnchanged,
+    SubscriptionExists,
+    SubscriptionNotResumable,
+)
+from domain.model.payments import ProrationBehavior, SubscriptionIntent
+from domain.model.plans import Plan
+from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
+from domain.services.customers import ensure_customer
+from domain.services.payment_deps import PaymentDeps
+
+
+def subscribable_plan(deps: PaymentDeps, plan_tier: str | None, price_id: str | None) -> Plan:
+    plan = deps.plan_for_price(price_id) if price_id else deps.catalog.get(plan_tier or "")
+    if plan.is_one_time:
+        raise PlanNotPurchasable(f"{plan.tier.value} is a one-time purchase: use "
+                                 "POST /api/v1/white-label/purchase", plan_tier=plan.tier.value)
+    deps.price_id(plan)  # refuses free plans and plans without a price
+    return plan
+
+
+def live_subscription(deps: PaymentDeps, org_id: str) -> Subscription | None:
+    with deps.uow() as uow:
+        return next((s for s in uow.subscriptions.for_org(org_id) if s.status.is_live), None)
+
+
+def create_subscription(deps: PaymentDeps, org_id: str, plan_tier: str | None = None,
+                        price_id: str | None = None) -> SubscriptionIntent:
+    gateway = deps.require_gateway()
+    plan = subscribable_plan(deps, plan_tier, price_id)
+    existing = live_subscription(deps, org_id)
+    if existing is not None:
+        raise SubscriptionExists("the organization already has a live subscription: change its "
+                                 "plan instead", subscription_id=existing.stripe_subscription_id)
+    customer, _ = ensure_customer(deps, org_id)
+    with deps.uow() as uow:
+        attempt = len(uow.subscriptions.for_org(org_id)) + 1
+    intent = gateway.create_subscription(
+        customer.stripe_customer_id, deps.price_id(plan),
+        {"org_id": org_id, "plan_tier": plan.tier.value},
+        idempotency_key=f"subscription-create:{org_id}:{attempt}")
+    snapshot = replace(intent.snapshot, tier=plan.tier)
+    record(deps, org_id, snapshot)
+    return replace(intent, snapshot=snapshot)
+
+
+def record(deps: PaymentDeps, org_id: str, snapshot: SubscriptionSnapshot) -> Subscription:
+    """Store what the provider answered, creating or updating our mirror."""
+    now = deps.clock.now()
+    if snapshot.tier is None:
+        snapshot = replace(snapshot, tier=deps.prices.tier_for(snapshot.stripe_price_id))
+    with deps.uow() as uow:
+        sub = uow.subscriptions.get(snapshot.stripe_subscription_id)
+        if sub is None:
+            sub = Subscription.from_snapshot(org_id, snapshot, now)
+        else:
+            sub.apply(snapshot, now)
+        uow.subscriptions.save(sub)
+        uow.commit()
+    return sub
+
+
+def _require_live(deps: PaymentDeps, org_id: str) -> Subscription:
+    sub = live_subscription(deps, org_id)
+    if sub is None:
+        raise NoSubscription("the organization has no live subscription")
+    return sub
+
+
+def _version(sub: Subscription) -> int:
+    """Changes with every recorded state, so a repeated request replays and a new one does not."""
+    return int(sub.updated_at.timestamp() * 1_000_000)
+
+
+def change_plan(deps: PaymentDeps, org_id: str, plan_tier: str) -> Subscription:
+    gateway = deps.require_gateway()
+    sub = _require_live(deps, org_id)
+    plan = subscribable_plan(deps, plan_tier, None)
+    if sub.tier is plan.tier:
+        raise PlanUnchanged(f"the subscription is already on {plan.tier.value}")
+    current = deps.catalog.get(sub.tier) if sub.tier else None
+    upgrade = current is None or current.price < plan.price
+    proration = (ProrationBehavior.ALWAYS_INVOICE if upgrade
+                 else ProrationBehavior.CREATE_PRORATIONS)
+    price_id = deps.price_id(plan)
+    snapshot = gateway.change_subscription_price(
+        sub.stripe_subscription_id, price_id, proration,
+        idempotency_key=f"subscription-change:{sub.stripe_subscription_id}:{price_id}:"
+                        f"{_version(sub)}")
+    return record(deps, org_id, replace(snapshot, tier=plan.tier))
+
+
+def cancel_subscription(deps: PaymentDeps, org_id: str, at_period_end: bool = True) -> Subscription:
+    gateway = deps.require_gateway()
+    sub = _require_live(deps, org_id)
+    key = f"subscription-cancel:{sub.stripe_subscription_id}:{int(at_period_end)}:{_version(sub)}"
+    if at_period_end:
+        snapshot = gateway.set_cancel_at_period_end(sub.stripe_subscription_id, True,
+                                                    idempotency_key=key)
+    else:
+        snapshot = gateway.cancel_subscription_now(sub.stripe_subscription_id, idempotency_key=key)
+    return record(deps, org_id, snapshot)
+
+
+def resume_subscription(deps: PaymentDeps, org_id: str) -> Subscription:
+    """Undo a cancellation scheduled for the period's end."""
+    gateway = deps.require_gateway()
+    sub = _require_live(deps, org_id)
+    if not sub.cancel_at_period_end or sub.status is SubscriptionStatus.CANCELED:
+        raise SubscriptionNotResumable("the subscription is not scheduled to cancel")
+    snapshot = gateway.set_cancel_at_period_end(
+        sub.stripe_subscription_id, False,
+        idempotency_key=f"subscription-resume:{sub.stripe_subscription_id}:{_version(sub)}")
+    return record(deps, org_id, snapshot)

@@ -1,0 +1,74 @@
+"""Plan changes with proration, cancellation and resumption of the live subscription."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.services.subscriptions import cancel_subscription, change_plan, resume_subscription
+from entrypoints.api import presenters
+from entrypoints.api.auth import CHANGE_BILLING, principal, requires
+from entrypoints.api.container import container
+from entrypoints.api.docs import errors
+from entrypoints.api.payment_schemas import CancelRequest, EmptyRequest, PlanChangeRequest
+from entrypoints.api.payments import BAD_GATEWAY, COMMON
+from entrypoints.api.schemas import SubscriptionSchema
+
+blp = Blueprint("subscriptions", __name__, url_prefix="/api/v1/billing/subscription",
+                description="Change, cancel and resume the organization's live subscription.")
+
+NO_SUBSCRIPTION = {404: ["subscription_not_found"]}
+
+
+@blp.route("/change")
+class ChangePlan(MethodView):
+    @requires(*CHANGE_BILLING)
+    @blp.arguments(PlanChangeRequest)
+    @blp.response(200, SubscriptionSchema)
+    @errors(blp, *COMMON, 402, 404, 409, codes={
+        **BAD_GATEWAY, **NO_SUBSCRIPTION, 402: ["card_declined"], 409: ["plan_unchanged"],
+        422: ["validation_error", "unknown_plan", "plan_not_purchasable"]})
+    def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Upgrade or downgrade. Proration: an upgrade uses `proration_behavior=always_invoice`
+        (the difference for the rest of the period is invoiced and charged now); a downgrade
+        uses `create_prorations` (the unused part becomes a credit on the next invoice).
+
+        Stripe: `GET /v1/subscriptions/<id>` (the item to change), then
+        `POST /v1/subscriptions/<id>` (key `subscription-change:<sub id>:<price id>:<version>`,
+        version = our record's last-update time in microseconds)."""
+        sub = change_plan(container().payments, principal().org_id, body["plan_tier"])
+        return presenters.subscription(sub)
+
+
+@blp.route("/cancel")
+class Cancel(MethodView):
+    @requires(*CHANGE_BILLING)
+    @blp.arguments(CancelRequest)
+    @blp.response(200, SubscriptionSchema)
+    @errors(blp, *COMMON, 404, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION})
+    def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Cancel at the end of the paid period (default) or, with `at_period_end=false`, now.
+
+        Stripe: `POST /v1/subscriptions/<id>` with `cancel_at_period_end=true`, or
+        `DELETE /v1/subscriptions/<id>` (key `subscription-cancel:<sub id>:<1|0>:<version>`)."""
+        sub = cancel_subscription(container().payments, principal().org_id,
+                                  body["at_period_end"])
+        return presenters.subscription(sub)
+
+
+@blp.route("/resume")
+class Resume(MethodView):
+    @requires(*CHANGE_BILLING)
+    @blp.arguments(EmptyRequest)
+    @blp.response(200, SubscriptionSchema)
+    @errors(blp, *COMMON, 404, 409, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION,
+                                           409: ["subscription_not_resumable"]})
+    def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Undo a cancellation scheduled for the period's end.
+
+        Stripe: `POST /v1/subscriptions/<id>` with `cancel_at_period_end=false`
+        (key `subscription-resume:<sub id>:<version>`)."""
+        return presenters.subscription(resume_subscription(container().payments,
+                                                           principal().org_id))

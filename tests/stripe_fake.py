@@ -1,0 +1,285 @@
+"""An in-memory Stripe behind the PaymentGateway port.
+
+It keeps objects in Stripe's own JSON shapes (built from Stripe's published fixtures in
+tests/fixtures/stripe/objects.json, for the pinned API version) and reads them back with the same
+mapping code as the real adapter, so a field moved by an API version breaks both. It honours
+idempotency keys as Stripe does: the same key with the same parameters answers the first result;
+with other parameters it is an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from adapters import stripe_mapping as mapping
+from domain.errors import DomainError, PaymentProviderRejected
+from domain.model.payments import (
+    CheckoutMode,
+    CheckoutRequest,
+    CheckoutSession,
+    PriceInfo,
+    PriceSpec,
+    ProrationBehavior,
+    SubscriptionIntent,
+)
+from domain.model.plans import Interval
+from domain.model.subscriptions import SubscriptionSnapshot
+
+FIXTURES = json.loads((Path(__file__).parent / "fixtures/stripe/objects.json").read_text())
+
+
+def fixture(kind: str, **fields: Any) -> dict[str, Any]:
+    obj = copy.deepcopy(FIXTURES[kind])
+    obj.update(fields)
+    return obj
+
+
+class FakeStripe:
+    def __init__(self, now: Callable[[], datetime] | None = None) -> None:
+        self.now = now or (lambda: datetime.now(UTC))
+        self.customers: dict[str, dict[str, Any]] = {}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.products: dict[str, dict[str, Any]] = {}
+        self.prices: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str | None]] = []  # (operation, idempotency key)
+        self._replies: dict[str, tuple[str, Any]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self.failures: list[DomainError] = []
+
+    # -- helpers -------------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_fake{next(self._ids):06d}"
+
+    def _ts(self, delta: timedelta = timedelta(0)) -> int:
+        return int((self.now() + delta).timestamp())
+
+    def _idempotent(self, op: str, key: str, params: Any, create: Callable[[], Any]) -> Any:
+        signature = json.dumps([op, params], sort_keys=True, default=str)
+        with self._lock:
+            self.calls.append((op, key))
+            if self.failures:
+                raise self.failures.pop(0)
+            if key in self._replies:
+                seen, reply = self._replies[key]
+                if seen != signature:
+                    raise PaymentProviderRejected(
+                        "Stripe rejected the request: Keys for idempotent requests can only be "
+                        "used with the same parameters they were first used with.")
+                return copy.deepcopy(reply)
+            reply = create()
+            self._replies[key] = (signature, copy.deepcopy(reply))
+            return reply
+
+    def fail_next(self, error: DomainError) -> None:
+        self.failures.append(error)
+
+    def add_price(self, lookup_key: str, amount: int, interval: Interval,
+                  price_id: str | None = None, currency: str = "usd") -> str:
+        price_id = price_id or self._id("price")
+        recurring = ({"interval": "month", "interval_count": 1, "meter": None,
+                      "trial_period_days": None, "usage_type": "licensed"}
+                     if interval is Interval.MONTH else None)
+        self.prices[price_id] = fixture("price", id=price_id, lookup_key=lookup_key,
+                                        unit_amount=amount, unit_amount_decimal=str(amount),
+                                        currency=currency, recurring=recurring, active=True,
+                                        type="recurring" if recurring else "one_time",
+                                        product=f"prod_{lookup_key}")
+        return price_id
+
+    def _item(self, sub_id: str, price_id: str) -> dict[str, Any]:
+        return fixture("subscription_item", id=self._id("si"), subscription=sub_id,
+                       price=copy.deepcopy(self.prices[price_id]), quantity=1,
+                       current_period_start=self._ts(), current_period_end=self._ts(
+                           timedelta(days=30)))
+
+    # -- PaymentGateway ------------------------------------------------------------------
+    def create_customer(self, org_id: str, email: str | None, name: str | None, *,
+                        idempotency_key: str) -> str:
+        def create() -> str:
+            cid = self._id("cus")
+            self.customers[cid] = fixture("customer", id=cid, email=email, name=name,
+                                          metadata={"org_id": org_id})
+            return cid
+
+        result: str = self._idempotent("customers.create", idempotency_key,
+                                       [org_id, email, name], create)
+        return result
+
+    def update_customer(self, customer_id: str, email: str | None, name: str | None, *,
+                        idempotency_key: str) -> None:
+        def update() -> None:
+            self.customers[customer_id].update(email=email, name=name)
+
+        self._idempotent("customers.update", idempotency_key, [customer_id, email, name], update)
+
+    def create_subscription(self, customer_id: str, price_id: str, metadata: dict[str, str], *,
+                            idempotency_key: str) -> SubscriptionIntent:
+        def create() -> dict[str, Any]:
+            if price_id not in self.prices:
+                raise PaymentProviderRejected(f"Stripe rejected the request: No such price: "
+                                              f"'{price_id}'")
+            sid = self._id("sub")
+            invoice = fixture("invoice", id=self._id("in"), status="open", customer=customer_id,
+                              confirmation_secret={"client_secret": f"pi_secret_{sid}",
+                                                   "type": "payment_intent"})
+            sub = fixture("subscription", id=sid, customer=customer_id, status="incomplete",
+                          metadata=dict(metadata), cancel_at_period_end=False, canceled_at=None,
+                          cancel_at=None, ended_at=None, latest_invoice=invoice.get("id"))
+            sub["items"] = {"object": "list", "data": [self._item(sid, price_id)],
+                            "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
+            self.subscriptions[sid] = sub
+            return {**copy.deepcopy(sub), "latest_invoice": invoice}
+
+        sub = self._idempotent("subscriptions.create", idempotency_key,
+                               [customer_id, price_id, metadata], create)
+        return mapping.subscription_intent(sub)
+
+    def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        with self._lock:
+            self.calls.append(("subscriptions.retrieve", None))
+            return mapping.subscription_snapshot(copy.deepcopy(
+                self.subscriptions[subscription_id]))
+
+    def _update(self, op: str, key: str, subscription_id: str, params: Any,
+                change: Callable[[dict[str, Any]], None]) -> SubscriptionSnapshot:
+        def apply() -> dict[str, Any]:
+            sub = self.subscriptions[subscription_id]
+            change(sub)
+            return copy.deepcopy(sub)
+
+        return mapping.subscription_snapshot(self._idempotent(op, key, [subscription_id, params],
+                                                              apply))
+
+    def change_subscription_price(self, subscription_id: str, price_id: str,
+                                  proration: ProrationBehavior, *,
+                                  idempotency_key: str) -> SubscriptionSnapshot:
+        def change(sub: dict[str, Any]) -> None:
+            sub["items"]["data"][0]["price"] = copy.deepcopy(self.prices[price_id])
+
+        self.calls.append(("subscriptions.retrieve", None))
+        return self._update("subscriptions.update", idempotency_key, subscription_id,
+                            [price_id, proration.value], change)
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
+                                 idempotency_key: str) -> SubscriptionSnapshot:
+        def change(sub: dict[str, Any]) -> None:
+            sub["cancel_at_period_end"] = cancel
+            sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if cancel else None
+
+        return self._update("subscriptions.update", idempotency_key, subscription_id,
+                            ["cancel_at_period_end", cancel], change)
+
+    def cancel_subscription_now(self, subscription_id: str, *,
+                                idempotency_key: str) -> SubscriptionSnapshot:
+        def change(sub: dict[str, Any]) -> None:
+            sub.update(status="canceled", canceled_at=self._ts(), ended_at=self._ts())
+
+        return self._update("subscriptions.cancel", idempotency_key, subscription_id, [], change)
+
+    def create_checkout_session(self, request: CheckoutRequest, *,
+                                idempotency_key: str) -> CheckoutSession:
+        def create() -> dict[str, Any]:
+            sid = self._id("cs_test")
+            session = fixture(
+                "checkout.session", id=sid, mode=request.mode.value,
+                customer=request.customer_id, client_reference_id=request.org_id,
+                metadata=dict(request.metadata), success_url=request.success_url,
+                cancel_url=request.cancel_url, status="open", payment_status="unpaid",
+                url=f"https://checkout.stripe.com/c/pay/{sid}", subscription=None,
+                payment_intent=None)
+            session["line_items_price"] = request.price_id
+            self.sessions[sid] = session
+            return session
+
+        params = [request.customer_id, request.org_id, request.price_id, request.mode.value,
+                  request.success_url, request.cancel_url, dict(request.metadata)]
+        return mapping.checkout_session(self._idempotent("checkout.sessions.create",
+                                                         idempotency_key, params, create))
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        self.calls.append(("checkout.sessions.retrieve", None))
+        return mapping.checkout_session(copy.deepcopy(self.sessions[session_id]))
+
+    def complete_checkout(self, session_id: str) -> dict[str, Any]:
+        """What Stripe does when the customer pays: the session completes and, in subscription
+        mode, an active subscription carrying the session's metadata appears."""
+        session = self.sessions[session_id]
+        session.update(status="complete", payment_status="paid")
+        if session["mode"] == CheckoutMode.SUBSCRIPTION.value:
+            sid = self._id("sub")
+            sub = fixture("subscription", id=sid, customer=session["customer"], status="active",
+                          metadata=dict(session["metadata"]), cancel_at_period_end=False,
+                          canceled_at=None, cancel_at=None, ended_at=None)
+            sub["items"] = {"object": "list", "data": [self._item(sid,
+                                                                  session["line_items_price"])],
+                            "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
+            self.subscriptions[sid] = sub
+            session["subscription"] = sid
+        else:
+            session["payment_intent"] = self._id("pi")
+        return copy.deepcopy(session)
+
+    def create_portal_session(self, customer_id: str, return_url: str, *,
+                              idempotency_key: str) -> str:
+        def create() -> str:
+            session = fixture("billing_portal.session", id=self._id("bps"), customer=customer_id,
+                              return_url=return_url)
+            session["url"] = f"https://billing.stripe.com/p/session/{session['id']}"
+            return str(session["url"])
+
+        result: str = self._idempotent("billing_portal.sessions.create", idempotency_key,
+                                       [customer_id, return_url], create)
+        return result
+
+    def find_prices(self, lookup_keys: Sequence[str]) -> list[PriceInfo]:
+        self.calls.append(("prices.list", None))
+        return [mapping.price_info(p) for p in self.prices.values()
+                if p.get("lookup_key") in set(lookup_keys) and p.get("active")]
+
+    def ensure_product(self, product_id: str, name: str, *, idempotency_key: str) -> bool:
+        self.calls.append(("products.retrieve", None))
+        if product_id in self.products:
+            return False
+
+        def create() -> bool:
+            self.products[product_id] = fixture("product", id=product_id, name=name)
+            return True
+
+        created: bool = self._idempotent("products.create", idempotency_key, [product_id, name],
+                                         create)
+        return created
+
+    def create_price(self, spec: PriceSpec, *, idempotency_key: str) -> PriceInfo:
+        def create() -> dict[str, Any]:
+            pid = self.add_price(spec.lookup_key, spec.unit_amount.amount_minor, spec.interval,
+                                 currency=spec.unit_amount.currency)
+            self.prices[pid]["product"] = spec.product_id
+            return copy.deepcopy(self.prices[pid])
+
+        params = [spec.lookup_key, spec.product_id, spec.unit_amount.amount_minor,
+                  spec.interval.value]
+        return mapping.price_info(self._idempotent("prices.create", idempotency_key, params,
+                                                   create))
+
+    # -- what tests look at --------------------------------------------------------------
+    def writes(self) -> list[tuple[str, str | None]]:
+        return [(op, key) for op, key in self.calls if key is not None]
+
+
+def catalog_prices(stripe: FakeStripe) -> dict[str, str]:
+    """Prices for the default catalog's paid plans, found by their lookup keys."""
+    return {
+        "starter": stripe.add_price("billing_starter_monthly", 2900, Interval.MONTH),
+        "pro": stripe.add_price("billing_pro_monthly", 9900, Interval.MONTH),
+        "enterprise": stripe.add_price("billing_enterprise_monthly", 29900, Interval.MONTH),
+        "white_label": stripe.add_price("billing_white_label_once", 99900, Interval.ONE_TIME),
+    }
