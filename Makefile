@@ -28,6 +28,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/domain
+	$(BIN)/mypy --strict src/adapters/stripe_gateway.py src/adapters/stripe_mapping.py
 	$(BIN)/lint-imports
 
 unit: install

@@ -38,10 +38,11 @@ API_VERSION: str = stripe.api_version
 
 
 def make_stripe_client(api_key: str, *, api_base: str | None = None, timeout_s: float = 20.0,
-                       max_network_retries: int = 2) -> stripe.StripeClient:
-    """Network retries on (stripe-python retries connection errors, 409, 429 and 5xx with backoff,
+                       max_network_retries: int = 2,
+                       http_client: stripe.HTTPClient | None = None) -> stripe.StripeClient:
+    """Network retries on (stripe-python retries connection errors, 409 and 5xx with backoff,
     reusing the idempotency key), a bounded timeout, an optional base URL (stripe-mock, a proxy)."""
-    http_client = stripe.RequestsClient(timeout=timeout_s)
+    http_client = http_client or stripe.RequestsClient(timeout=timeout_s)
     if api_base:
         return stripe.StripeClient(api_key, stripe_version=API_VERSION,
                                    base_addresses={"api": api_base},

@@ -9,7 +9,9 @@ from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
 
+from domain.errors import DomainError
 from domain.model.organizations import validate_org_id
+from domain.services.catalog_sync import sync_catalog
 from entrypoints import migrate
 from entrypoints.api.auth import Role
 from entrypoints.bootstrap import Container
@@ -45,3 +47,23 @@ def token_command(org_id: str, role: str, sub: str, expires_in: int) -> None:
     token = create_access_token(identity=sub, additional_claims={"org_id": org_id, "role": role},
                                 expires_delta=timedelta(seconds=expires_in))
     click.echo(token)
+
+
+@billing_cli.command("stripe-sync")
+@click.option("--dry-run", is_flag=True, help="Show what would be created; create nothing.")
+def stripe_sync_command(dry_run: bool) -> None:
+    """Create or find the catalog's products and prices in Stripe by lookup key (idempotent),
+    then print the environment lines that pin them."""
+    deps = _container().payments
+    try:
+        lines = sync_catalog(deps.require_gateway(), deps.catalog, dry_run=dry_run)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    for line in lines:
+        click.echo(f"{line.tier.value:<12} {line.lookup_key:<30} {line.action:<12} "
+                   f"{line.price_id or '-'}" + (f"  ({line.note})" if line.note else ""))
+    env = [line.env_line for line in lines if line.env_line]
+    if env:
+        click.echo("\n# set these in the service's environment:")
+        for entry in env:
+            click.echo(entry)

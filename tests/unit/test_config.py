@@ -70,3 +70,43 @@ def test_create_app_refuses_production_without_settings(monkeypatch):
     monkeypatch.chdir(Path(__file__).parent)  # no .env here
     with pytest.raises(ConfigError):
         create_app()
+
+
+@pytest.mark.parametrize("key", ["sk_test_abc", "sk_live_abc", "rk_test_abc", "rk_live_abc"])
+def test_stripe_keys_of_the_right_kind_are_accepted(key):
+    assert make(stripe_secret_key=key).stripe_secret_key == key
+
+
+@pytest.mark.parametrize("key", ["pk_test_abc", "whsec_abc", "sk_abc", "garbage"])
+def test_a_wrong_stripe_key_is_a_startup_error(monkeypatch, key):
+    from entrypoints.config import load_settings
+
+    monkeypatch.setenv("STRIPE_SECRET_KEY", key)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "STRIPE_SECRET_KEY" in str(info.value) and "sk_test_" in str(info.value)
+    assert key not in str(info.value)
+
+
+def test_price_ids_and_their_older_names(monkeypatch):
+    monkeypatch.setenv("STRIPE_PRICE_BASIC_SUB", "price_basic")
+    monkeypatch.setenv("STRIPE_PRICE_PRO_SUB", "price_pro")
+    monkeypatch.setenv("STRIPE_WHITE_LABEL_PRICE_ID", "price_wl")
+    assert make().price_ids == {"starter": "price_basic", "pro": "price_pro",
+                                "white_label": "price_wl"}
+
+
+def test_redirect_origins_default_to_the_configured_urls():
+    settings = make(stripe_success_url="https://app.example.com/ok?x=1",
+                    stripe_cancel_url="https://app.example.com:8443/no")
+    assert settings.redirect_origins == ["https://app.example.com", "https://app.example.com:8443"]
+    explicit = make(allowed_redirect_origins="https://a.example, http://localhost:3000")
+    assert explicit.redirect_origins == ["https://a.example", "http://localhost:3000"]
+
+
+def test_unknown_default_tier_is_a_startup_error(monkeypatch):
+    from entrypoints.config import load_settings
+
+    monkeypatch.setenv("BILLING_DEFAULT_TIER", "platinum")
+    with pytest.raises(ConfigError, match="BILLING_DEFAULT_TIER"):
+        load_settings(_env_file=None)
