@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run worker test lint unit integration services clean
+.PHONY: install run worker test lint unit integration contract contract-cassettes \
+	contract-record services clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,18 @@ unit: install
 
 integration: install services
 	$(BIN)/pytest tests/integration -q
+
+contract: install
+	$(BIN)/pytest tests/contract -q
+
+# Rebuild the cassettes from Stripe's published fixture objects (a local stand-in answers).
+contract-cassettes: install
+	rm -f tests/contract/cassettes/*.yaml
+	CONTRACT_MODE=stub $(BIN)/pytest tests/contract -q -p no:logging
+
+# Re-record against a Stripe test-mode account: STRIPE_SECRET_KEY=sk_test_... make contract-record
+contract-record: install
+	CONTRACT_MODE=stripe $(BIN)/pytest tests/contract -q -p no:logging
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
