@@ -28,3 +28,23 @@ def auth(token: str) -> dict[str, str]:
 
 def bearer(org_id: str = "org_a", role: str = "owner", **kwargs: Any) -> dict[str, str]:
     return auth(make_token(org_id, role, **kwargs))
+
+
+WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv"
+
+
+def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
+                     scheme: str = "v1") -> str:
+    """The Stripe-Signature header exactly as Stripe builds it (written here independently of
+    the service's own verifier): HMAC-SHA256 over b"<t>." + raw body, hex-encoded."""
+    import hashlib
+    import hmac
+
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={t},{scheme}={digest}"
+
+
+def signed(payload: bytes, secret: str = WEBHOOK_SECRET, **kwargs: Any) -> dict[str, str]:
+    return {"Stripe-Signature": stripe_signature(payload, secret, **kwargs),
+            "Content-Type": "application/json; charset=utf-8"}

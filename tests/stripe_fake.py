@@ -13,17 +13,20 @@ import copy
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from adapters import stripe_mapping as mapping
+from adapters.stripe_gateway import API_VERSION
 from domain.errors import DomainError, PaymentProviderRejected
 from domain.model.payments import (
     CheckoutMode,
     CheckoutRequest,
     CheckoutSession,
+    InvoiceSnapshot,
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
@@ -49,6 +52,9 @@ class FakeStripe:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.retrieve_delay_s = 0.0  # a slow Stripe, for tests that stop a worker mid-event
+        self.broken: set[str] = set()  # object ids whose retrieval fails (a handler that breaks)
         self.calls: list[tuple[str, str | None]] = []  # (operation, idempotency key)
         self._replies: dict[str, tuple[str, Any]] = {}
         self._ids = itertools.count(1)
@@ -143,11 +149,25 @@ class FakeStripe:
                                [customer_id, price_id, metadata], create)
         return mapping.subscription_intent(sub)
 
-    def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+    def _retrieve(self, op: str, store: dict[str, dict[str, Any]], object_id: str) -> Any:
+        if self.retrieve_delay_s:
+            time.sleep(self.retrieve_delay_s)
         with self._lock:
-            self.calls.append(("subscriptions.retrieve", None))
-            return mapping.subscription_snapshot(copy.deepcopy(
-                self.subscriptions[subscription_id]))
+            self.calls.append((op, None))
+            if object_id in self.broken:
+                raise RuntimeError(f"retrieving {object_id} fails")
+            if object_id not in store:
+                raise PaymentProviderRejected(f"Stripe rejected the request: No such object: "
+                                              f"'{object_id}'")
+            return copy.deepcopy(store[object_id])
+
+    def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        return mapping.subscription_snapshot(self._retrieve("subscriptions.retrieve",
+                                                            self.subscriptions, subscription_id))
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceSnapshot:
+        return mapping.invoice_snapshot(self._retrieve("invoices.retrieve", self.invoices,
+                                                       invoice_id))
 
     def _update(self, op: str, key: str, subscription_id: str, params: Any,
                 change: Callable[[dict[str, Any]], None]) -> SubscriptionSnapshot:
@@ -206,8 +226,8 @@ class FakeStripe:
                                                          idempotency_key, params, create))
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
-        self.calls.append(("checkout.sessions.retrieve", None))
-        return mapping.checkout_session(copy.deepcopy(self.sessions[session_id]))
+        return mapping.checkout_session(self._retrieve("checkout.sessions.retrieve",
+                                                       self.sessions, session_id))
 
     def complete_checkout(self, session_id: str) -> dict[str, Any]:
         """What Stripe does when the customer pays: the session completes and, in subscription
@@ -269,6 +289,44 @@ class FakeStripe:
                   spec.interval.value]
         return mapping.price_info(self._idempotent("prices.create", idempotency_key, params,
                                                    create))
+
+    # -- what Stripe does on its own, and the events it sends ----------------------------
+    def put_subscription(self, customer_id: str, price_id: str, status: str = "active",
+                         org_id: str | None = None, sub_id: str | None = None,
+                         **fields: Any) -> dict[str, Any]:
+        """Create or overwrite a subscription as Stripe would hold it now."""
+        sid = sub_id or self._id("sub")
+        sub = fixture("subscription", id=sid, customer=customer_id, status=status,
+                      metadata={"org_id": org_id} if org_id else {},
+                      cancel_at_period_end=False, canceled_at=None, cancel_at=None,
+                      ended_at=None)
+        sub["items"] = {"object": "list", "data": [self._item(sid, price_id)],
+                        "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
+        sub.update(fields)
+        with self._lock:
+            self.subscriptions[sid] = sub
+        return copy.deepcopy(sub)
+
+    def put_invoice(self, customer_id: str, subscription_id: str | None, status: str,
+                    amount: int = 9900, invoice_id: str | None = None) -> dict[str, Any]:
+        iid = invoice_id or self._id("in")
+        parent = ({"type": "subscription_details", "quote_details": None,
+                   "subscription_details": {"metadata": {}, "subscription": subscription_id}}
+                  if subscription_id else None)
+        invoice = fixture("invoice", id=iid, customer=customer_id, status=status, parent=parent,
+                          amount_due=amount, amount_paid=amount if status == "paid" else 0,
+                          currency="usd", hosted_invoice_url=f"https://invoice.stripe.com/i/{iid}")
+        with self._lock:
+            self.invoices[iid] = invoice
+        return copy.deepcopy(invoice)
+
+    def event(self, type_: str, obj: dict[str, Any], event_id: str | None = None) -> bytes:
+        """An event as Stripe delivers it, serialized like Stripe's body."""
+        body = fixture("event", id=event_id or self._id("evt"), type=type_,
+                       api_version=API_VERSION, created=self._ts(), livemode=False,
+                       data={"object": obj, "previous_attributes": None}, pending_webhooks=1,
+                       request={"id": None, "idempotency_key": None})
+        return json.dumps(body, indent=2).encode()
 
     # -- what tests look at --------------------------------------------------------------
     def writes(self) -> list[tuple[str, str | None]]:

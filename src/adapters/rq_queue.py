@@ -16,5 +16,6 @@ class RqJobQueue:
 
     def enqueue(self, job: str, *args: str, job_id: str | None = None) -> None:
         path = self.job_paths[job]
-        retry = Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+        retry = (Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+                 if self.retry_intervals else None)
         self.queue.enqueue(path, *args, job_id=job_id, retry=retry)

@@ -26,6 +26,7 @@ from domain.model.payments import (
     CheckoutMode,
     CheckoutRequest,
     CheckoutSession,
+    InvoiceSnapshot,
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
@@ -176,6 +177,11 @@ class StripeGateway:
         with translated_errors():
             session = self.v1.checkout.sessions.retrieve(session_id)
         return mapping.checkout_session(plain(session))
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceSnapshot:
+        with translated_errors():
+            invoice = self.v1.invoices.retrieve(invoice_id)
+        return mapping.invoice_snapshot(plain(invoice))
 
     def create_portal_session(self, customer_id: str, return_url: str, *,
                               idempotency_key: str) -> str:

@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.model.money import Money
-from domain.model.payments import CheckoutSession, PriceInfo, SubscriptionIntent
+from domain.model.payments import (
+    CheckoutSession,
+    InvoiceSnapshot,
+    PriceInfo,
+    SubscriptionIntent,
+)
 from domain.model.plans import Interval
 from domain.model.subscriptions import SubscriptionSnapshot, SubscriptionStatus
 
@@ -54,6 +59,8 @@ def subscription_snapshot(sub: Obj) -> SubscriptionSnapshot:
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         canceled_at=timestamp(sub.get("canceled_at")),
         org_id=metadata.get("org_id"),
+        price_lookup_key=price.get("lookup_key"),
+        plan_tier_hint=metadata.get("plan_tier"),
     )
 
 
@@ -72,7 +79,8 @@ def subscription_intent(sub: Obj) -> SubscriptionIntent:
 
 def checkout_session(session: Obj) -> CheckoutSession:
     return CheckoutSession(
-        id=session["id"], url=session.get("url"), status=session.get("status") or "open",
+        id=session["id"], url=session.get("url"), mode=session.get("mode") or "subscription",
+        status=session.get("status") or "open",
         payment_status=session.get("payment_status"),
         customer_id=object_id(session.get("customer")),
         subscription_id=object_id(session.get("subscription")),
@@ -90,3 +98,20 @@ def price_info(price: Obj) -> PriceInfo:
                      product_id=object_id(price.get("product")) or "",
                      unit_amount=Money(int(price.get("unit_amount") or 0), price["currency"]),
                      interval=interval, active=bool(price.get("active", True)))
+
+
+def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
+    # Since API version 2025-03-31 an invoice's subscription is under parent.subscription_details.
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") if parent.get("type") == "subscription_details" \
+        else None
+    currency = invoice.get("currency") or "usd"
+    return InvoiceSnapshot(
+        id=invoice["id"], customer_id=object_id(invoice.get("customer")),
+        subscription_id=object_id(details.get("subscription")) if details else None,
+        status=invoice.get("status"),
+        amount_due=Money(int(invoice.get("amount_due") or 0), currency),
+        amount_paid=Money(int(invoice.get("amount_paid") or 0), currency),
+        hosted_invoice_url=invoice.get("hosted_invoice_url"),
+        attempt_count=int(invoice.get("attempt_count") or 0),
+    )

@@ -92,3 +92,19 @@ class AlreadyPurchased(DomainError):
 
 class CustomerRequired(DomainError):
     code = "customer_required"
+
+
+class WebhookSignatureMissing(DomainError):
+    code = "webhook_signature_missing"
+
+
+class WebhookSignatureInvalid(DomainError):
+    code = "webhook_signature_invalid"
+
+
+class WebhookTimestampOutOfTolerance(DomainError):
+    code = "webhook_timestamp_out_of_tolerance"
+
+
+class WebhookMalformed(DomainError):
+    code = "webhook_malformed"

@@ -15,6 +15,7 @@ from domain.model.organizations import Organization
 from domain.model.payments import (
     CheckoutRequest,
     CheckoutSession,
+    InvoiceSnapshot,
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
@@ -119,6 +120,17 @@ class WebhookInbox(Protocol):
     def with_status(self, status: InboxStatus, received_before: datetime | None = None,
                     limit: int = 100) -> list[InboxEvent]: ...
 
+    def stale(self, never_tried_before: datetime, retried_before: datetime,
+              limit: int) -> list[str]:
+        """Pending events never attempted since before the first time, or last attempted before
+        the second: the ones a lost job or a dead worker left behind."""
+        ...
+
+    def search(self, status: InboxStatus | None, type_: str | None, received_since: datetime | None,
+               limit: int, offset: int = 0) -> list[InboxEvent]:
+        """Newest first, for operators."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""
@@ -140,6 +152,10 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def lock(self, key: str) -> None:
+        """Serialize, until this transaction ends, every unit of work locking the same key."""
+        ...
 
 
 class UnitOfWorkFactory(Protocol):
@@ -187,6 +203,8 @@ class PaymentGateway(Protocol):
                                 idempotency_key: str) -> CheckoutSession: ...
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceSnapshot: ...
 
     def create_portal_session(self, customer_id: str, return_url: str, *,
                               idempotency_key: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import current_app
@@ -11,7 +11,9 @@ from flask_jwt_extended import create_access_token
 
 from domain.errors import DomainError
 from domain.model.organizations import validate_org_id
+from domain.model.webhooks import InboxStatus
 from domain.services.catalog_sync import sync_catalog
+from domain.services.stripe_events import replay_event
 from entrypoints import migrate
 from entrypoints.api.auth import Role
 from entrypoints.bootstrap import Container
@@ -67,3 +69,20 @@ def stripe_sync_command(dry_run: bool) -> None:
         click.echo("\n# set these in the service's environment:")
         for entry in env:
             click.echo(entry)
+
+
+@billing_cli.command("replay-events")
+@click.option("--status", type=click.Choice(["dead", "pending", "parked"]), required=True)
+@click.option("--since", type=click.DateTime(), default=None,
+              help="Only events received at or after this UTC time (e.g. 2026-11-01T00:00).")
+@click.option("--limit", default=10_000, show_default=True)
+def replay_events_command(status: str, since: datetime | None, limit: int) -> None:
+    """Put dead, parked or pending webhook events back in line and enqueue them."""
+    c = _container()
+    since_utc = since.replace(tzinfo=UTC) if since else None
+    with c.uow() as uow:
+        events = uow.inbox.search(InboxStatus(status), None, since_utc, limit)
+    with click.progressbar(events, label=f"replaying {len(events)} {status} events") as bar:
+        for event in bar:
+            replay_event(c.uow, c.jobs, event.id)
+    click.echo(f"replayed {len(events)} events")

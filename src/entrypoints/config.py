@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     stripe_public_key: str | None = None
     # Several secrets, comma-separated, are accepted while an endpoint's secret is rotated.
     stripe_webhook_secret: str | None = None
+    # Only honoured with APP_ENV=development (e.g. for a local stripe-cli without its secret).
+    stripe_webhook_verify: bool = True
+    job_retry_intervals_s: str = "10,60,300"
     stripe_api_base: str | None = None  # stripe-mock or a proxy
     stripe_timeout_s: float = 20.0
     stripe_max_network_retries: int = 2
@@ -135,6 +138,15 @@ class Settings(BaseSettings):
     def webhook_secrets(self) -> list[str]:
         raw = self.stripe_webhook_secret or ""
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def retry_intervals(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.job_retry_intervals_s.split(",") if part.strip())
+
+    @property
+    def verify_webhooks(self) -> bool:
+        """Verification is off only when asked for in development; never elsewhere."""
+        return self.stripe_webhook_verify or self.app_env != "development"
 
     @property
     def grace_period(self) -> timedelta:

@@ -31,7 +31,7 @@ def build_stub() -> Flask:
     app = Flask("stripe_stub")
     ids = itertools.count(1)
     state: dict[str, dict[str, Any]] = {"products": {}, "prices": {}, "customers": {},
-                                        "subscriptions": {}, "sessions": {}}
+                                        "subscriptions": {}, "sessions": {}, "invoices": {}}
     failures: dict[str, int] = {}
 
     def new_id(prefix: str) -> str:
@@ -130,8 +130,17 @@ def build_stub() -> Flask:
         state["subscriptions"][sub_id] = sub
         invoice = fixture("invoice", id=new_id("in"), customer=data["customer"], status="open",
                           confirmation_secret={"client_secret": f"pi_{sub_id}_secret_x",
-                                               "type": "payment_intent"})
+                                               "type": "payment_intent"},
+                          parent={"type": "subscription_details", "quote_details": None,
+                                  "subscription_details": {"metadata": {},
+                                                           "subscription": sub_id}})
+        state["invoices"][invoice["id"]] = invoice
+        sub["latest_invoice"] = invoice["id"]
         return jsonify({**sub, "latest_invoice": invoice})
+
+    @app.get("/v1/invoices/<iid>")
+    def retrieve_invoice(iid: str) -> Any:
+        return jsonify(state["invoices"][iid])
 
     @app.get("/v1/subscriptions/<sid>")
     def retrieve_subscription(sid: str) -> Any:

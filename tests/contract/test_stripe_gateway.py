@@ -59,6 +59,9 @@ def test_catalog_customer_subscription_checkout_and_portal(contract):
     assert snap.current_period_start and snap.current_period_end  # from the item
     assert snap.current_period_start < snap.current_period_end
 
+    invoice = stripe.retrieve_invoice(intent.latest_invoice_id)
+    assert invoice.subscription_id == snap.stripe_subscription_id  # parent.subscription_details
+    assert invoice.customer_id == customer and invoice.status == "open"
     again = stripe.retrieve_subscription(snap.stripe_subscription_id)
     assert again.stripe_subscription_id == snap.stripe_subscription_id
     changed = stripe.change_subscription_price(snap.stripe_subscription_id, starter.id,

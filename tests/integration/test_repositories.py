@@ -181,7 +181,7 @@ def test_inbox_insert_if_absent_and_status_queries(uow):
     with uow() as u:
         stored = u.inbox.get("evt_1", for_update=True)
         assert stored.payload == payload and stored.status is InboxStatus.PENDING
-        stored.record_attempt()
+        stored.record_attempt(NOW)
         stored.mark(InboxStatus.DEAD, NOW, error="boom")
         u.inbox.save(stored)
         u.commit()

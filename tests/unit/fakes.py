@@ -192,6 +192,22 @@ class FakeInbox(_Repo):
     def save(self, event: InboxEvent) -> None:
         self.store.inbox[event.id] = copy.deepcopy(event)
 
+    def stale(self, never_tried_before: datetime, retried_before: datetime,
+              limit: int) -> list[str]:
+        found = [e for e in self.store.inbox.values() if e.status is InboxStatus.PENDING and (
+            (e.attempts == 0 and e.received_at < never_tried_before)
+            or (e.attempts > 0 and e.last_attempt_at is not None
+                and e.last_attempt_at < retried_before))]
+        return [e.id for e in sorted(found, key=lambda e: e.received_at)[:limit]]
+
+    def search(self, status: InboxStatus | None, type_: str | None,
+               received_since: datetime | None, limit: int, offset: int = 0) -> list[InboxEvent]:
+        found = [copy.deepcopy(e) for e in self.store.inbox.values()
+                 if (status is None or e.status is status) and (type_ is None or e.type == type_)
+                 and (received_since is None or e.received_at >= received_since)]
+        found.sort(key=lambda e: e.received_at, reverse=True)
+        return found[offset:offset + limit]
+
     def with_status(self, status: InboxStatus, received_before: datetime | None = None,
                     limit: int = 100) -> list[InboxEvent]:
         found = [e for e in self.store.inbox.values() if e.status is status
@@ -203,6 +219,7 @@ class FakeUnitOfWork:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.committed = False
+        self.locked: list[str] = []
         self.organizations = FakeOrganizations(store)
         self.customers = FakeCustomers(store)
         self.subscriptions = FakeSubscriptions(store)
@@ -224,6 +241,9 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         pass
+
+    def lock(self, key: str) -> None:
+        self.locked.append(key)
 
 
 class FakeUnitOfWorkFactory:

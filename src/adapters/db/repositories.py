@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from adapters.db import rows
 from adapters.db.tables import (
@@ -189,6 +189,28 @@ class SqlWebhookInbox(_Repository):
     def save(self, event: InboxEvent) -> None:
         self.conn.execute(update(webhook_events).where(webhook_events.c.id == event.id)
                           .values(**rows.inbox_values(event)))
+
+    def stale(self, never_tried_before: datetime, retried_before: datetime,
+              limit: int) -> list[str]:
+        c = webhook_events.c
+        stmt = (select(c.id).where(c.status == InboxStatus.PENDING.value).where(
+            or_(and_(c.attempts == 0, c.received_at < never_tried_before),
+                and_(c.attempts > 0, c.last_attempt_at < retried_before)))
+            .order_by(c.received_at).limit(limit))
+        return list(self.conn.execute(stmt).scalars())
+
+    def search(self, status: InboxStatus | None, type_: str | None,
+               received_since: datetime | None, limit: int, offset: int = 0) -> list[InboxEvent]:
+        c = webhook_events.c
+        stmt = select(webhook_events)
+        if status is not None:
+            stmt = stmt.where(c.status == status.value)
+        if type_ is not None:
+            stmt = stmt.where(c.type == type_)
+        if received_since is not None:
+            stmt = stmt.where(c.received_at >= received_since)
+        stmt = stmt.order_by(c.received_at.desc(), c.id).limit(limit).offset(offset)
+        return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]
 
     def with_status(self, status: InboxStatus, received_before: datetime | None = None,
                     limit: int = 100) -> list[InboxEvent]:

@@ -146,6 +146,7 @@ webhook_events = Table(
     Column("last_error", Text),
     Column("received_at", UtcDateTime(), nullable=False),
     Column("processed_at", UtcDateTime()),
+    Column("last_attempt_at", UtcDateTime()),
     # The sweep and the operators' list: events by status, oldest first; filter by type.
     Index(None, "status", "received_at"),
     Index(None, "type", "received_at"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from adapters.db import repositories as repos
 
@@ -48,6 +48,12 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self.connection.rollback()
+
+    def lock(self, key: str) -> None:
+        """A transaction-scoped Postgres advisory lock; SQLite serializes writers already."""
+        if self.connection.dialect.name == "postgresql":
+            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                                    {"key": key})
 
 
 class SqlUnitOfWorkFactory:

@@ -38,6 +38,7 @@ class CheckoutRequest:
 class CheckoutSession:
     id: str
     url: str | None
+    mode: str = CheckoutMode.SUBSCRIPTION.value
     status: str = "open"
     payment_status: str | None = None
     customer_id: str | None = None
@@ -45,6 +46,20 @@ class CheckoutSession:
     payment_intent_id: str | None = None
     client_reference_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvoiceSnapshot:
+    """An invoice as Stripe holds it now."""
+
+    id: str
+    customer_id: str | None
+    subscription_id: str | None
+    status: str | None  # draft, open, paid, uncollectible, void
+    amount_due: Money
+    amount_paid: Money
+    hosted_invoice_url: str | None = None
+    attempt_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,17 @@ class PriceBook:
             if tier is not None and price.active:
                 self._by_tier.setdefault(tier, price.id)
 
-    def tier_for(self, price_id: str | None, lookup_key: str | None = None) -> Tier | None:
+    def tier_for(self, price_id: str | None, lookup_key: str | None = None,
+                 hint: str | None = None) -> Tier | None:
+        """The plan a price sells: a known price id, else its lookup key, else our own
+        metadata hint (only for a tier the catalog sells)."""
         for tier, known in self._by_tier.items():
             if known == price_id:
                 return tier
-        return self._tier_by_lookup_key.get(lookup_key or "")
+        if lookup_key in self._tier_by_lookup_key:
+            return self._tier_by_lookup_key[lookup_key]
+        sold = {p.tier.value: p.tier for p in self.catalog.plans()}
+        return sold.get(hint or "")
 
     def plan_for_price(self, price_id: str) -> Plan | None:
         tier = self.tier_for(price_id)

@@ -48,6 +48,8 @@ class SubscriptionSnapshot:
     cancel_at_period_end: bool
     canceled_at: datetime | None
     org_id: str | None = None
+    price_lookup_key: str | None = None
+    plan_tier_hint: str | None = None  # the plan_tier we put in the subscription's metadata
 
 
 @dataclass

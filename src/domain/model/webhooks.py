@@ -29,6 +29,7 @@ class InboxEvent:
     attempts: int = 0
     last_error: str | None = None
     processed_at: datetime | None = None
+    last_attempt_at: datetime | None = None
 
     def mark(self, status: InboxStatus, now: datetime, error: str | None = None) -> None:
         self.status = status
@@ -36,8 +37,19 @@ class InboxEvent:
         if status in (InboxStatus.PROCESSED, InboxStatus.IGNORED):
             self.processed_at = now
 
-    def record_attempt(self) -> None:
+    def record_attempt(self, now: datetime) -> None:
         self.attempts += 1
+        self.last_attempt_at = now
+
+    def fail(self, error: str, now: datetime, final: bool) -> None:
+        """A failed attempt: kept pending for the retry, or dead after the last one."""
+        self.record_attempt(now)
+        self.last_error = error
+        self.status = InboxStatus.DEAD if final else InboxStatus.PENDING
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status is not InboxStatus.PENDING
 
     def reopen(self) -> None:
         """Put a dead or parked event back in line for an operator's replay."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from domain.errors import (
     NoSubscription,
@@ -13,7 +14,9 @@ from domain.errors import (
 )
 from domain.model.payments import ProrationBehavior, SubscriptionIntent
 from domain.model.plans import Plan
+from domain.model.prices import PriceBook
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
+from domain.ports import UnitOfWork
 from domain.services.customers import ensure_customer
 from domain.services.payment_deps import PaymentDeps
 
@@ -54,17 +57,25 @@ def create_subscription(deps: PaymentDeps, org_id: str, plan_tier: str | None = 
 
 def record(deps: PaymentDeps, org_id: str, snapshot: SubscriptionSnapshot) -> Subscription:
     """Store what the provider answered, creating or updating our mirror."""
-    now = deps.clock.now()
-    if snapshot.tier is None:
-        snapshot = replace(snapshot, tier=deps.prices.tier_for(snapshot.stripe_price_id))
     with deps.uow() as uow:
-        sub = uow.subscriptions.get(snapshot.stripe_subscription_id)
-        if sub is None:
-            sub = Subscription.from_snapshot(org_id, snapshot, now)
-        else:
-            sub.apply(snapshot, now)
-        uow.subscriptions.save(sub)
+        uow.lock(f"subscription:{snapshot.stripe_subscription_id}")
+        sub = apply_snapshot(uow, deps.prices, org_id, snapshot, deps.clock.now())
         uow.commit()
+    return sub
+
+
+def apply_snapshot(uow: UnitOfWork, prices: PriceBook, org_id: str,
+                   snapshot: SubscriptionSnapshot, now: datetime) -> Subscription:
+    """Create or update our mirror of a subscription inside the caller's transaction."""
+    if snapshot.tier is None:
+        snapshot = replace(snapshot, tier=prices.tier_for(
+            snapshot.stripe_price_id, snapshot.price_lookup_key, snapshot.plan_tier_hint))
+    sub = uow.subscriptions.get(snapshot.stripe_subscription_id)
+    if sub is None:
+        sub = Subscription.from_snapshot(org_id, snapshot, now)
+    else:
+        sub.apply(snapshot, now)
+    uow.subscriptions.save(sub)
     return sub
 
 

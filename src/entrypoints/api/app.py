@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, request
@@ -9,11 +10,21 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from entrypoints import logs
-from entrypoints.api import billing, health, payments, plans, subscriptions
+from entrypoints.api import (
+    admin_webhooks,
+    billing,
+    health,
+    payments,
+    plans,
+    subscriptions,
+    webhooks,
+)
 from entrypoints.api.auth import configure_jwt, register_auth_errors
 from entrypoints.api.errors import BillingApi, register_error_handlers
 from entrypoints.bootstrap import bootstrap
 from entrypoints.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 API_TITLE = "Billing service"
 API_DESCRIPTION = """Plans, Stripe checkout and subscriptions, per-plan quotas, metered usage and
@@ -21,7 +32,7 @@ usage invoices for SaaS products. Every error answers `{"code", "message", "stat
 `code`. Authenticate with `Authorization: Bearer <JWT>` carrying `sub`, `org_id`, `role`, `exp`."""
 
 BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
-              payments.legacy)
+              payments.legacy, webhooks.blp, admin_webhooks.blp)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -50,6 +61,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": API_TITLE}))
     app.before_request(_enforce_body_rules)
+    if not settings.verify_webhooks:
+        log.warning("STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified "
+                    "(development only)")
     from entrypoints.cli import billing_cli  # the CLI imports the app factory's modules
 
     app.cli.add_command(billing_cli)

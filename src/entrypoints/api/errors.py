@@ -38,6 +38,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "subscription_not_resumable": 409,
     "already_purchased": 409,
     "customer_required": 409,
+    "webhook_signature_missing": 400,
+    "webhook_signature_invalid": 400,
+    "webhook_timestamp_out_of_tolerance": 400,
+    "webhook_malformed": 400,
 }
 
 # Codes for plain HTTP errors, by status.

@@ -1,4 +1,7 @@
 """RQ jobs and the scheduler registration. Jobs take ids and build nothing themselves."""
 
 # Job names the domain enqueues, resolved to the functions RQ imports in the worker.
-JOB_PATHS: dict[str, str] = {}
+JOB_PATHS: dict[str, str] = {
+    "process_webhook_event": "entrypoints.worker.jobs.process_webhook_event",
+    "sweep_webhook_inbox": "entrypoints.worker.jobs.sweep_webhook_inbox",
+}

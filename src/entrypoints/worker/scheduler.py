@@ -23,7 +23,9 @@ class PeriodicJob:
     interval_s: int
 
 
-PERIODIC_JOBS: tuple[PeriodicJob, ...] = ()
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob("billing-sweep-webhook-inbox", "sweep_webhook_inbox", 60),
+)
 
 
 def register(scheduler: Scheduler, jobs: Iterable[PeriodicJob], queue_name: str) -> list[str]:

@@ -1,0 +1,125 @@
+"""One handler per Stripe event type. Each runs inside the event's transaction and reads only
+ids from the payload: the current object is fetched from Stripe, so a stale or reordered
+delivery cannot roll our state back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.errors import InvalidOrganization
+from domain.model.customers import StripeCustomer
+from domain.model.invoicing import InvoiceStatus
+from domain.model.organizations import Organization, validate_org_id
+from domain.model.payments import CheckoutMode
+from domain.ports import UnitOfWork
+from domain.services.payment_deps import PaymentDeps
+from domain.services.subscriptions import apply_snapshot
+
+
+class EventParked(Exception):
+    """The event cannot be applied (yet): kept with its reason for an operator, never dropped."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _valid_org(org_id: object) -> str | None:
+    try:
+        return validate_org_id(org_id)
+    except InvalidOrganization:
+        return None
+
+
+def _ensure_org(uow: UnitOfWork, org_id: str, now: datetime) -> None:
+    uow.organizations.add_if_absent(Organization.new(org_id, now))
+
+
+def _link_customer(uow: UnitOfWork, org_id: str, customer_id: str, now: datetime) -> None:
+    uow.customers.add_if_absent(StripeCustomer(org_id, customer_id, None, None, now))
+
+
+def _owner(uow: UnitOfWork, subscription_id: str, metadata_org: str | None,
+           customer_id: str | None) -> str | None:
+    """Who a subscription belongs to: our record, its metadata, or its customer's organization."""
+    known = uow.subscriptions.get(subscription_id)
+    if known is not None:
+        return known.org_id
+    if (org_id := _valid_org(metadata_org)) is not None:
+        return org_id
+    customer = uow.customers.by_stripe_id(customer_id) if customer_id else None
+    return customer.org_id if customer else None
+
+
+def _sync_subscription(deps: PaymentDeps, uow: UnitOfWork, subscription_id: str,
+                       org_hint: str | None = None) -> None:
+    uow.lock(f"subscription:{subscription_id}")
+    snapshot = deps.require_gateway().retrieve_subscription(subscription_id)
+    org_id = org_hint or _owner(uow, subscription_id, snapshot.org_id, snapshot.stripe_customer_id)
+    if org_id is None:
+        raise EventParked(f"unknown customer {snapshot.stripe_customer_id}: no organization owns "
+                          f"subscription {subscription_id}")
+    now = deps.clock.now()
+    _ensure_org(uow, org_id, now)
+    apply_snapshot(uow, deps.prices, org_id, snapshot, now)
+
+
+def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+    session = deps.require_gateway().retrieve_checkout_session(str(obj["id"]))
+    org_id = _valid_org(session.client_reference_id or session.metadata.get("org_id"))
+    if org_id is None:
+        raise EventParked(f"checkout session {session.id} names no valid organization")
+    now = deps.clock.now()
+    _ensure_org(uow, org_id, now)
+    if session.customer_id:
+        _link_customer(uow, org_id, session.customer_id, now)
+    record = uow.checkouts.by_stripe_id(session.id)
+    if record is not None and record.complete(now):
+        uow.checkouts.save(record)
+    if session.mode == CheckoutMode.SUBSCRIPTION.value:
+        if not session.subscription_id:
+            raise EventParked(f"checkout session {session.id} completed without a subscription")
+        _sync_subscription(deps, uow, session.subscription_id, org_id)
+        return
+    purchase = uow.purchases.by_checkout_session(session.id)
+    if purchase is None:
+        raise EventParked(f"no purchase was recorded for checkout session {session.id}")
+    if session.payment_status == "paid" and purchase.mark_paid(session.payment_intent_id, now):
+        uow.purchases.save(purchase)
+
+
+def checkout_expired(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+    record = uow.checkouts.by_stripe_id(str(obj["id"]))
+    if record is not None and record.expire(deps.clock.now()):
+        uow.checkouts.save(record)
+
+
+def subscription_changed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+    _sync_subscription(deps, uow, str(obj["id"]))
+
+
+def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
+                   usage_status: InvoiceStatus) -> None:
+    invoice = deps.require_gateway().retrieve_invoice(str(obj["id"]))
+    now = deps.clock.now()
+    usage = uow.usage_invoices.by_stripe_id(invoice.id)
+    if usage is not None:
+        usage.link_stripe(invoice.id, invoice.hosted_invoice_url, now)
+        usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status, now)
+        uow.usage_invoices.save(usage)
+    if invoice.subscription_id:
+        _sync_subscription(deps, uow, invoice.subscription_id)
+    elif usage is None:
+        known = uow.customers.by_stripe_id(invoice.customer_id) if invoice.customer_id else None
+        if known is None:
+            raise EventParked(f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
+                              "belongs to no organization")
+
+
+def invoice_paid(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+    _invoice_event(deps, uow, obj, InvoiceStatus.PAID)
+
+
+def invoice_payment_failed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+    _invoice_event(deps, uow, obj, InvoiceStatus.PAST_DUE)

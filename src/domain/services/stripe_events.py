@@ -1,0 +1,81 @@
+"""Applying a stored Stripe event: one handler per type, in one transaction that also marks the
+event settled. Handlers refetch the current object from Stripe where order matters, so
+duplicates and any delivery order end in Stripe's state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from domain.model.webhooks import InboxStatus
+from domain.ports import Clock, JobQueue, UnitOfWork, UnitOfWorkFactory
+from domain.services import event_handlers as handlers
+from domain.services.payment_deps import PaymentDeps
+from domain.services.webhook_intake import PROCESS_JOB
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[PaymentDeps, UnitOfWork, dict[str, Any]], None]
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": handlers.checkout_completed,
+    "checkout.session.expired": handlers.checkout_expired,
+    "customer.subscription.created": handlers.subscription_changed,
+    "customer.subscription.updated": handlers.subscription_changed,
+    "customer.subscription.deleted": handlers.subscription_changed,
+    "invoice.paid": handlers.invoice_paid,
+    "invoice.payment_succeeded": handlers.invoice_paid,
+    "invoice.payment_failed": handlers.invoice_payment_failed,
+}
+
+
+def handle_stripe_event(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
+    """Apply the event once; a settled event (processed, ignored, parked, dead) is left alone.
+    An exception leaves nothing half-applied: the caller records the failure."""
+    with deps.uow() as uow:
+        event = uow.inbox.get(event_id, for_update=True)
+        if event is None or event.is_settled:
+            return event.status if event else None
+        now = deps.clock.now()
+        event.record_attempt(now)
+        handler = HANDLERS.get(event.type)
+        if handler is None:
+            event.mark(InboxStatus.IGNORED, now)
+        else:
+            try:
+                handler(deps, uow, event.payload["data"]["object"])
+                event.mark(InboxStatus.PROCESSED, now)
+            except handlers.EventParked as parked:
+                event.mark(InboxStatus.PARKED, now, error=parked.reason)
+        uow.inbox.save(event)
+        uow.commit()
+    log.info("stripe event %s", event.status.value,
+             extra={"event_id": event.id, "event_type": event.type, "attempt": event.attempts})
+    return event.status
+
+
+def record_failure(uow_factory: UnitOfWorkFactory, clock: Clock, event_id: str, error: str,
+                   final: bool) -> InboxStatus | None:
+    """Keep the failed attempt and its error; after the last retry the event is dead."""
+    with uow_factory() as uow:
+        event = uow.inbox.get(event_id, for_update=True)
+        if event is None or event.is_settled:
+            return event.status if event else None
+        event.fail(error[-8000:], clock.now(), final)
+        uow.inbox.save(event)
+        uow.commit()
+    return event.status
+
+
+def replay_event(uow_factory: UnitOfWorkFactory, jobs: JobQueue, event_id: str) -> bool:
+    """Put an event back in line (any status) and enqueue it; answer whether it exists."""
+    with uow_factory() as uow:
+        event = uow.inbox.get(event_id, for_update=True)
+        if event is None:
+            return False
+        event.reopen()
+        uow.inbox.save(event)
+        uow.commit()
+    jobs.enqueue(PROCESS_JOB, event_id)
+    return True

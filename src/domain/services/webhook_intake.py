@@ -1,0 +1,89 @@
+"""Webhook intake: verify, store once, enqueue only when new. Nothing is parsed beyond the
+envelope here; the worker reads the object."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from domain.errors import WebhookMalformed
+from domain.model import webhook_signature
+from domain.model.webhooks import InboxEvent
+from domain.ports import Clock, JobQueue, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+PROCESS_JOB = "process_webhook_event"
+_JOB_ID_SAFE = re.compile(r"[A-Za-z0-9_-]{1,200}")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event_id: str
+    type: str
+    duplicate: bool
+    enqueued: bool
+
+
+def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
+    try:
+        body: Any = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookMalformed("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise WebhookMalformed("the body is not a JSON object")
+    event_id, type_, data = body.get("id"), body.get("type"), body.get("data")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        raise WebhookMalformed("the event has no id")
+    if not isinstance(type_, str) or not 0 < len(type_) <= 100:
+        raise WebhookMalformed("the event has no type")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        raise WebhookMalformed("the event has no data.object")
+    created = body.get("created")
+    created_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+    api_version = body.get("api_version")
+    return InboxEvent(event_id, type_, body, now, stripe_created_at=created_at,
+                      api_version=api_version if isinstance(api_version, str) else None,
+                      livemode=bool(body.get("livemode")))
+
+
+def receive_stripe_event(uow_factory: UnitOfWorkFactory, jobs: JobQueue, clock: Clock,
+                         payload: bytes, signature: str | None, secrets: Sequence[str],
+                         verify: bool = True) -> Receipt:
+    now = clock.now()
+    if verify:
+        webhook_signature.verify(payload, signature, secrets, now)
+    event = parse_envelope(payload, now)
+    with uow_factory() as uow:
+        new = uow.inbox.add_if_absent(event)
+        uow.commit()
+    enqueued = False
+    if new:
+        try:
+            job_id = f"webhook-{event.id}" if _JOB_ID_SAFE.fullmatch(event.id) else None
+            jobs.enqueue(PROCESS_JOB, event.id, job_id=job_id)
+            enqueued = True
+        except Exception:  # noqa: BLE001 - stored is enough: the sweep enqueues it later
+            log.warning("webhook stored but not enqueued; the sweep will pick it up",
+                        extra={"event_id": event.id, "event_type": event.type})
+    return Receipt(event.id, event.type, not new, enqueued)
+
+
+def requeue_stale_events(uow_factory: UnitOfWorkFactory, jobs: JobQueue, clock: Clock,
+                         never_tried_after: timedelta = timedelta(minutes=1),
+                         retried_after: timedelta = timedelta(minutes=15),
+                         limit: int = 500) -> int:
+    """Enqueue events stored but still pending: a Redis outage between commit and enqueue, a
+    worker killed mid-job, or a retry Redis lost. Processing is idempotent, so a duplicate job
+    only finds the event settled."""
+    now = clock.now()
+    with uow_factory() as uow:
+        stale = uow.inbox.stale(now - never_tried_after, now - retried_after, limit)
+    for event_id in stale:
+        jobs.enqueue(PROCESS_JOB, event_id)
+    return len(stale)

@@ -1,0 +1,105 @@
+"""Operators' view of the webhook inbox: list by status and type, inspect, replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from domain.model.webhooks import InboxEvent, InboxStatus
+from domain.services.stripe_events import replay_event
+from entrypoints.api.auth import OPERATE, requires
+from entrypoints.api.container import container
+from entrypoints.api.docs import errors
+
+blp = Blueprint("admin_webhooks", __name__, url_prefix="/api/v1/admin/webhook-events",
+                description="Platform admins: the Stripe webhook inbox.")
+
+
+class InboxQuerySchema(ma.Schema):
+    status = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf([s.value for s in InboxStatus]))
+    type = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=100_000))
+
+
+class InboxEventSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    type = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+    attempts = ma.fields.Integer(required=True)
+    last_error = ma.fields.String(allow_none=True, required=True)
+    received_at = ma.fields.AwareDateTime(required=True)
+    processed_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    last_attempt_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    api_version = ma.fields.String(allow_none=True, required=True)
+    livemode = ma.fields.Boolean(required=True)
+
+
+class InboxEventDetailSchema(InboxEventSchema):
+    payload = ma.fields.Dict(required=True)
+
+
+class InboxListSchema(ma.Schema):
+    events = ma.fields.List(ma.fields.Nested(InboxEventSchema), required=True)
+
+
+class ReplaySchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    status = ma.fields.String(required=True)
+
+
+def _view(event: InboxEvent, with_payload: bool = False) -> dict[str, Any]:
+    view = {"id": event.id, "type": event.type, "status": event.status.value,
+            "attempts": event.attempts, "last_error": event.last_error,
+            "received_at": event.received_at, "processed_at": event.processed_at,
+            "last_attempt_at": event.last_attempt_at, "api_version": event.api_version,
+            "livemode": event.livemode}
+    if with_payload:
+        view["payload"] = event.payload
+    return view
+
+
+@blp.route("")
+class InboxList(MethodView):
+    @requires(*OPERATE)
+    @blp.arguments(InboxQuerySchema, location="query")
+    @blp.response(200, InboxListSchema)
+    @errors(blp, 401, 403, 422)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Events newest first, filtered by status (pending, processed, ignored, parked, dead)
+        and type."""
+        status = InboxStatus(args["status"]) if args["status"] else None
+        with container().uow() as uow:
+            events = uow.inbox.search(status, args["type"], None, args["limit"], args["offset"])
+        return {"events": [_view(e) for e in events]}
+
+
+@blp.route("/<event_id>")
+class InboxDetail(MethodView):
+    @requires(*OPERATE)
+    @blp.response(200, InboxEventDetailSchema)
+    @errors(blp, 401, 403, 404)
+    def get(self, event_id: str) -> dict[str, Any]:
+        """One event with its payload and last error."""
+        with container().uow() as uow:
+            event = uow.inbox.get(event_id)
+        if event is None:
+            abort(404, message=f"no webhook event {event_id!r}")
+        return _view(event, with_payload=True)
+
+
+@blp.route("/<event_id>/replay")
+class InboxReplay(MethodView):
+    @requires(*OPERATE)
+    @blp.response(202, ReplaySchema)
+    @errors(blp, 401, 403, 404)
+    def post(self, event_id: str) -> dict[str, Any]:
+        """Put the event back in line and enqueue it (handlers are idempotent)."""
+        c = container()
+        if not replay_event(c.uow, c.jobs, event_id):
+            abort(404, message=f"no webhook event {event_id!r}")
+        return {"id": event_id, "status": InboxStatus.PENDING.value}

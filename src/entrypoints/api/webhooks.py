@@ -1,0 +1,87 @@
+"""POST /api/v1/billing/webhook: Stripe's deliveries, verified, stored once, queued."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.errors import DomainError
+from domain.services.webhook_intake import receive_stripe_event
+from entrypoints.api.container import container
+from entrypoints.api.docs import errors
+from entrypoints.api.errors import error_response
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("webhooks", __name__, description="Stripe webhook deliveries.")
+
+SIGNATURE = {400: ["webhook_signature_missing", "webhook_signature_invalid",
+                   "webhook_timestamp_out_of_tolerance", "webhook_malformed"],
+             503: ["webhook_store_unavailable"]}
+
+
+class WebhookAckSchema(ma.Schema):
+    received = ma.fields.Boolean(required=True)
+    event_id = ma.fields.String(required=True)
+    duplicate = ma.fields.Boolean(required=True, metadata={
+        "description": "true when the event was already stored (a redelivery)"})
+
+
+def intake() -> dict[str, Any] | Response:
+    c = container()
+    settings = c.settings
+    payload = request.get_data(cache=False)
+    verify = settings.verify_webhooks
+    if not verify:
+        log.warning("webhook signature verification is OFF (APP_ENV=development)")
+    try:
+        receipt = receive_stripe_event(c.uow, c.jobs, c.clock, payload,
+                                       request.headers.get("Stripe-Signature"),
+                                       settings.webhook_secrets, verify=verify)
+    except DomainError:
+        raise
+    except Exception:
+        log.exception("webhook could not be stored; Stripe will retry")
+        return error_response(503, "webhook_store_unavailable",
+                              "the event could not be stored; retry later")
+    log.info("stripe webhook received", extra={
+        "event_id": receipt.event_id, "event_type": receipt.type,
+        "duplicate": receipt.duplicate, "enqueued": receipt.enqueued})
+    return {"received": True, "event_id": receipt.event_id, "duplicate": receipt.duplicate}
+
+
+WEBHOOK_DOC = {
+    "security": [],
+    "requestBody": {"required": True, "description": "A Stripe event, exactly as Stripe sent it "
+                    "(the signature covers the raw bytes)",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+    "parameters": [{"in": "header", "name": "Stripe-Signature", "required": True,
+                    "schema": {"type": "string"}, "description": "t=<unix>,v1=<hmac>"}],
+}
+
+
+@blp.route("/api/v1/billing/webhook")
+class StripeWebhook(MethodView):
+    @blp.doc(**WEBHOOK_DOC)
+    @blp.response(200, WebhookAckSchema)
+    @errors(blp, 400, 413, 415, 503, codes=SIGNATURE)
+    def post(self) -> dict[str, Any] | Response:
+        """Receive a Stripe event: verify its signature (300 s tolerance both ways, any of the
+        configured secrets), store it once by event id, enqueue it when new, answer 200 for new
+        and repeated events alike. 503 when it cannot be stored, so Stripe retries."""
+        return intake()
+
+
+@blp.route("/api/billing/webhook")
+class LegacyStripeWebhook(MethodView):
+    @blp.doc(deprecated=True, **WEBHOOK_DOC)
+    @blp.response(200, WebhookAckSchema)
+    @errors(blp, 400, 413, 415, 503, codes=SIGNATURE)
+    def post(self) -> dict[str, Any] | Response:
+        """Deprecated alias of `POST /api/v1/billing/webhook`."""
+        return intake()

@@ -1,0 +1,40 @@
+"""RQ job functions. Each takes ids only and gets its dependencies from the bootstrap."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from rq import get_current_job
+
+from domain.services.stripe_events import handle_stripe_event, record_failure
+from domain.services.webhook_intake import requeue_stale_events
+from entrypoints.bootstrap import current
+
+log = logging.getLogger(__name__)
+
+
+def process_webhook_event(event_id: str) -> str | None:
+    """Apply one stored Stripe event. On failure the attempt and error are kept; RQ retries with
+    backoff, and after the last retry the event is parked as dead for an operator."""
+    container = current()
+    try:
+        status = handle_stripe_event(container.payments, event_id)
+    except Exception:
+        job = get_current_job()
+        final = job is None or not job.retries_left
+        status = record_failure(container.uow, container.clock, event_id,
+                                traceback.format_exc(), final)
+        log.warning("stripe event failed", extra={"event_id": event_id, "final": final,
+                                                   "status": status.value if status else None})
+        raise
+    return status.value if status else None
+
+
+def sweep_webhook_inbox() -> int:
+    """Re-enqueue events stored but never processed (periodic, from rq-scheduler)."""
+    container = current()
+    count = requeue_stale_events(container.uow, container.jobs, container.clock)
+    if count:
+        log.info("re-enqueued stale webhook events", extra={"count": count})
+    return count
