@@ -18,4 +18,10 @@ class RqJobQueue:
         path = self.job_paths[job]
         retry = (Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
                  if self.retry_intervals else None)
-        self.queue.enqueue(path, *args, job_id=job_id, retry=retry)
+        if not self.queue.is_async:  # the embedded default runs the job now, inline
+            self.queue.enqueue(path, *args, job_id=job_id, retry=retry)
+            return
+        # One pipeline: RQ's enqueue otherwise makes two round trips to Redis.
+        with self.queue.connection.pipeline() as pipe:
+            self.queue.enqueue(path, *args, job_id=job_id, retry=retry, pipeline=pipe)
+            pipe.execute()

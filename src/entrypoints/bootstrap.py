@@ -43,6 +43,7 @@ class Container:
     probes: dict[str, HealthProbe]
     jwt_secret: str | None
     payments: PaymentDeps
+    intake_uow: UnitOfWorkFactory
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -53,8 +54,12 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     def build(name: str, factory: Callable[[], T]) -> T:
         return overrides.pop(name) if name in overrides else factory()
 
-    engine = build("engine", lambda: None if "uow" in overrides else _engine(settings))
+    faked_uow = "uow" in overrides
+    engine = build("engine", lambda: None if faked_uow else _engine(settings))
     uow = build("uow", lambda: SqlUnitOfWorkFactory(_require(engine)))
+    # The webhook intake writes one row: autocommit, one round trip (see SqlUnitOfWork).
+    intake_uow = build("intake_uow", lambda: uow if faked_uow
+                       else SqlUnitOfWorkFactory(_require(engine), single_statement=True))
     redis_client = build("redis", lambda: _redis(settings))
     queue = build("queue", lambda: Queue(settings.rq_queue, connection=redis_client,
                                          is_async=not settings.embedded))
@@ -80,6 +85,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         probes=probes,
         jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),
         payments=payments,
+        intake_uow=intake_uow,
         engine=engine,
     )
     container.extras.update(overrides)

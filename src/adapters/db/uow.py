@@ -10,12 +10,19 @@ from adapters.db import repositories as repos
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine) -> None:
+    """`single_statement=True` runs in autocommit: for units of work of exactly one statement
+    (the webhook intake's insert-if-absent), which is atomic on its own and then costs one
+    round trip instead of three (BEGIN, statement, COMMIT)."""
+
+    def __init__(self, engine: Engine, single_statement: bool = False) -> None:
         self._engine = engine
+        self._single_statement = single_statement
         self._conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
         self._conn = self._engine.connect()
+        if self._single_statement:
+            self._conn = self._conn.execution_options(isolation_level="AUTOCOMMIT")
         self._conn.begin()
         conn = self._conn
         self.organizations = repos.SqlOrganizationRepository(conn)
@@ -57,8 +64,9 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, single_statement: bool = False) -> None:
         self.engine = engine
+        self.single_statement = single_statement
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, self.single_statement)

@@ -15,8 +15,10 @@ def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str,
     if not rows:
         return 0
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (dialect.insert(table).values(list(rows))
+    # Rows are passed as parameters (not .values(rows)) so the compiled statement is cached;
+    # SQLAlchemy batches many rows into multi-row VALUES ("insertmanyvalues").
+    stmt = (dialect.insert(table)
             .on_conflict_do_nothing(index_elements=list(conflict_columns))
             .returning(table.c[conflict_columns[0]]))
     # Counted from RETURNING: drivers do not all report rowcount for ON CONFLICT inserts.
-    return len(conn.execute(stmt).all())
+    return len(conn.execute(stmt, list(rows)).all())

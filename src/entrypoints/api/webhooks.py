@@ -40,7 +40,7 @@ def intake() -> dict[str, Any] | Response:
     if not verify:
         log.warning("webhook signature verification is OFF (APP_ENV=development)")
     try:
-        receipt = receive_stripe_event(c.uow, c.jobs, c.clock, payload,
+        receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
                                        request.headers.get("Stripe-Signature"),
                                        settings.webhook_secrets, verify=verify)
     except DomainError:
