@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def connect_redis(url: str, *, timeout_s: float | None = 0.1) -> redis.Redis:
     """A client whose calls fail fast (never a hung request) when Redis is unreachable.
 
-    Workers pass `timeout_s=None`: their blocking dequeue waits longer than any request would."""
+    Request-path clients do not retry (redis-py's default retries would turn one 100 ms timeout
+    into seconds); workers pass `timeout_s=None`: their blocking dequeue waits as long as it
+    needs, with redis-py's default retries."""
+    if timeout_s is None:
+        return redis.Redis.from_url(url, health_check_interval=30)
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                health_check_interval=30)
+                                health_check_interval=30, retry=Retry(NoBackoff(), 0))
 
 
 def embedded_redis() -> redis.Redis:

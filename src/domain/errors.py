@@ -94,6 +94,22 @@ class CustomerRequired(DomainError):
     code = "customer_required"
 
 
+class UsageRejected(DomainError):
+    code = "validation_error"
+
+
+class QuotaUnavailable(DomainError):
+    code = "quota_unavailable"
+
+
+class QuotaExceeded(DomainError):
+    code = "quota_exceeded"
+
+
+class NotAGauge(DomainError):
+    code = "not_a_gauge"
+
+
 class WebhookSignatureMissing(DomainError):
     code = "webhook_signature_missing"
 

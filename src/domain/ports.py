@@ -10,7 +10,7 @@ from typing import Protocol
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
-from domain.model.metering import UsageEvent
+from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.organizations import Organization
 from domain.model.payments import (
     CheckoutRequest,
@@ -21,7 +21,9 @@ from domain.model.payments import (
     ProrationBehavior,
     SubscriptionIntent,
 )
+from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
+from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot
 from domain.model.webhooks import InboxEvent, InboxStatus
 
@@ -95,6 +97,11 @@ class UsageEventRepository(Protocol):
         """Mark still-unbilled events as billed by the invoice; answer how many were assigned."""
         ...
 
+    def summary(self, org_id: str, since: datetime, until: datetime,
+                group_by: str) -> list[UsageTotal]:
+        """Totals in [since, until) grouped by "day", "metric" or "conversation"."""
+        ...
+
 
 class UsageInvoiceRepository(Protocol):
     def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None: ...
@@ -143,6 +150,7 @@ class UnitOfWork(Protocol):
     usage_events: UsageEventRepository
     usage_invoices: UsageInvoiceRepository
     inbox: WebhookInbox
+    quota_ledger: QuotaLedger
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -166,6 +174,39 @@ class JobQueue(Protocol):
     def enqueue(self, job: str, *args: str, job_id: str | None = None) -> None:
         """Queue the named job with id arguments only; `job_id` makes a repeat a no-op."""
         ...
+
+
+class QuotaCounter(Protocol):
+    """Atomic check-and-consume in one round trip; raises QuotaUnavailable when unreachable."""
+
+    def consume(self, org_id: str, metric: Metric, amount: int, now: datetime,
+                idempotency_key: str | None) -> CounterReply: ...
+
+    def release(self, org_id: str, metric: Metric, amount: int, now: datetime) -> CounterReply: ...
+
+    def peek(self, org_id: str, metric: Metric, now: datetime) -> CounterReply: ...
+
+    def set_window(self, window: QuotaWindow, now: datetime) -> None: ...
+
+    def forget_window(self, org_id: str) -> None:
+        """The organization's plan or period changed: the next call reloads its window."""
+        ...
+
+    def seed(self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime,
+             used: int) -> None:
+        """Set the counter from the ledger unless a counter for that period already exists."""
+        ...
+
+    def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...
+
+    def ack_ledger(self, entry_ids: Sequence[str]) -> None: ...
+
+
+class QuotaLedger(Protocol):
+    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int: ...
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int: ...
 
 
 class HealthProbe(Protocol):

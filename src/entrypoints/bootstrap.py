@@ -19,12 +19,14 @@ from adapters.clock import SystemClock
 from adapters.db.engine import DatabaseProbe, make_engine
 from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
+from adapters.redis_quota import RedisQuotaCounter
 from adapters.rq_queue import RqJobQueue
 from domain.model.plans import Catalog, default_catalog, parse_tier
 from domain.model.prices import PriceBook
 from domain.model.redirects import RedirectPolicy
 from domain.ports import Clock, HealthProbe, JobQueue, PaymentGateway, UnitOfWorkFactory
 from domain.services.payment_deps import PaymentDeps
+from domain.services.quotas import QuotaDeps
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS
 
@@ -44,6 +46,7 @@ class Container:
     jwt_secret: str | None
     payments: PaymentDeps
     intake_uow: UnitOfWorkFactory
+    quota: QuotaDeps
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -66,6 +69,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     probes = build("probes", lambda: {"database": DatabaseProbe(_require(engine)),
                                       "redis": RedisProbe(redis_client)})
     clock = build("clock", SystemClock)
+    quota_counter = build("quota_counter", lambda: RedisQuotaCounter(redis_client))
     catalog = build("catalog", lambda: default_catalog(parse_tier(settings.billing_default_tier)))
     payments = PaymentDeps(
         uow=uow, clock=clock, catalog=catalog,
@@ -73,7 +77,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         prices=PriceBook(catalog, {parse_tier(t): p for t, p in settings.price_ids.items()}),
         redirects=RedirectPolicy(settings.redirect_origins),
         success_url=settings.stripe_success_url, cancel_url=settings.stripe_cancel_url,
-        portal_return_url=settings.stripe_portal_return_url)
+        portal_return_url=settings.stripe_portal_return_url, counter=quota_counter)
     container = Container(
         settings=settings,
         uow=uow,
@@ -86,6 +90,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),
         payments=payments,
         intake_uow=intake_uow,
+        quota=QuotaDeps(uow, clock, catalog, quota_counter, settings.grace_period,
+                        settings.quota_fail_open),
         engine=engine,
     )
     container.extras.update(overrides)

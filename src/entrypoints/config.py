@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     db_pool_size: int = 5
     db_statement_timeout_ms: int = 10_000
-    redis_timeout_ms: int = 100
+    redis_timeout_ms: int = 50
     rq_queue: str = "billing"
 
     jwt_secret_key: str | None = None
@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     stripe_enterprise_price_id: str | None = None
     stripe_white_label_price_id: str | None = None
 
+    quota_fail_open: bool = False  # Redis down: allow (true) or answer 503 (false)
     max_content_length: int = 1_048_576
     billing_grace_days: int = 7
     log_level: str = "INFO"

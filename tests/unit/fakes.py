@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -12,11 +14,14 @@ from types import TracebackType
 from typing import Any
 
 from domain.model.checkouts import CheckoutRecord
+from domain.errors import QuotaUnavailable
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
-from domain.model.metering import UsageEvent
+from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.organizations import Organization
+from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
+from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaWindow
 from domain.model.subscriptions import Subscription
 from domain.model.webhooks import InboxEvent, InboxStatus
 
@@ -47,6 +52,7 @@ class FakeStore:
     usage_events: list[UsageEvent] = field(default_factory=list)
     usage_invoices: dict[str, UsageInvoice] = field(default_factory=dict)
     inbox: dict[str, InboxEvent] = field(default_factory=dict)
+    ledger: list[LedgerEntry] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -146,6 +152,11 @@ class FakeUsageEvents(_Repo):
         return [e for e in self.store.usage_events
                 if e.org_id == org_id and e.invoice_id is None and e.occurred_at < cutoff]
 
+    def summary(self, org_id: str, since: datetime, until: datetime,
+                group_by: str) -> list[UsageTotal]:
+        return _summary([e for e in self.store.usage_events if e.org_id == org_id
+                         and since <= e.occurred_at < until], group_by)
+
     def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
         wanted, assigned = set(event_ids), 0
         with self.store.lock:
@@ -154,6 +165,16 @@ class FakeUsageEvents(_Repo):
                     self.store.usage_events[i] = replace(event, invoice_id=invoice_id)
                     assigned += 1
         return assigned
+
+
+def _summary(events: list[UsageEvent], group_by: str) -> list[UsageTotal]:
+    totals: dict[tuple[str, Metric], list[int]] = defaultdict(lambda: [0, 0])
+    for e in events:
+        group = {"day": e.occurred_at.strftime("%Y-%m-%d"), "metric": e.metric.value,
+                 "conversation": e.conversation_id or ""}[group_by]
+        totals[(group, e.metric)][0] += e.quantity
+        totals[(group, e.metric)][1] += 1
+    return [UsageTotal(g, m, q, n) for (g, m), (q, n) in sorted(totals.items())]
 
 
 class FakeUsageInvoices(_Repo):
@@ -228,6 +249,7 @@ class FakeUnitOfWork:
         self.usage_events = FakeUsageEvents(store)
         self.usage_invoices = FakeUsageInvoices(store)
         self.inbox = FakeInbox(store)
+        self.quota_ledger = FakeQuotaLedger(store)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self
@@ -276,7 +298,114 @@ class FakeProbe:
 def fake_ports(**extra: Any) -> dict[str, Any]:
     """Overrides for `create_app`/`bootstrap`: every port faked, nothing touches the network."""
     ports: dict[str, Any] = {"uow": FakeUnitOfWorkFactory(), "clock": FakeClock(),
-                             "jobs": FakeJobQueue(),
+                             "jobs": FakeJobQueue(), "quota_counter": FakeQuotaCounter(),
                              "probes": {"database": FakeProbe(), "redis": FakeProbe()}}
     ports.update(extra)
     return ports
+
+
+class FakeQuotaLedger:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int:
+        with self.store.lock:
+            known = {e.entry_id for e in self.store.ledger}
+            new = [e for e in entries if e.entry_id not in known]
+            self.store.ledger.extend(new)
+            return len(new)
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int:
+        return sum(e.amount for e in self.store.ledger if e.org_id == org_id
+                   and e.metric is metric and (since is None or e.occurred_at >= since)
+                   and (until is None or e.occurred_at < until))
+
+
+class FakeQuotaCounter:
+    """The counter's rules in memory: windows, per-period counters, idempotency, a ledger."""
+
+    def __init__(self) -> None:
+        self.windows: dict[str, QuotaWindow] = {}
+        self.counters: dict[tuple[str, Metric], tuple[datetime, int]] = {}
+        self.answers: dict[tuple[str, Metric, str], int] = {}
+        self.pending: list[LedgerEntry] = []
+        self.down = False
+        self.forgotten: list[str] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def _check(self) -> None:
+        if self.down:
+            raise QuotaUnavailable("the quota counter is unavailable; retry shortly")
+
+    def _run(self, mode: str, org_id: str, metric: Metric, amount: int, now: datetime,
+             key: str | None) -> CounterReply:
+        self._check()
+        with self._lock:
+            window = self.windows.get(org_id)
+            if window is None or now >= window.period_end:
+                return CounterReply(CounterStatus.NO_WINDOW)
+            start, end = window.period_for(metric)
+            limit = window.limits.get(metric)
+            if key and (org_id, metric, key) in self.answers:
+                return CounterReply(CounterStatus.DUPLICATE, self.answers[(org_id, metric, key)],
+                                    limit, start, end)
+            counter = self.counters.get((org_id, metric))
+            if counter is None or counter[0] != start:
+                return CounterReply(CounterStatus.NO_COUNTER, 0, limit, start, end)
+            used = counter[1]
+            if mode == "release":
+                amount = -min(amount, used)
+            elif mode == "consume" and limit is not None and used + amount > limit:
+                return CounterReply(CounterStatus.REFUSED, used, limit, start, end)
+            if mode != "peek" and amount:
+                used += amount
+                self.counters[(org_id, metric)] = (start, used)
+                self.pending.append(LedgerEntry(f"{next(self._ids)}-0", org_id, metric, amount,
+                                                now, key))
+            if key:
+                self.answers[(org_id, metric, key)] = used
+            return CounterReply(CounterStatus.OK, used, limit, start, end)
+
+    def consume(self, org_id: str, metric: Metric, amount: int, now: datetime,
+                idempotency_key: str | None) -> CounterReply:
+        return self._run("consume", org_id, metric, amount, now, idempotency_key)
+
+    def release(self, org_id: str, metric: Metric, amount: int, now: datetime) -> CounterReply:
+        return self._run("release", org_id, metric, amount, now, None)
+
+    def peek(self, org_id: str, metric: Metric, now: datetime) -> CounterReply:
+        return self._run("peek", org_id, metric, 0, now, None)
+
+    def set_window(self, window: QuotaWindow, now: datetime) -> None:
+        self._check()
+        self.windows[window.org_id] = window
+
+    def forget_window(self, org_id: str) -> None:
+        self._check()
+        self.forgotten.append(org_id)
+        self.windows.pop(org_id, None)
+
+    def seed(self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime,
+             used: int) -> None:
+        self._check()
+        with self._lock:
+            current = self.counters.get((org_id, metric))
+            if current is None or current[0] != period_start:
+                self.counters[(org_id, metric)] = (period_start, used)
+
+    def pending_ledger(self, limit: int) -> list[LedgerEntry]:
+        self._check()
+        return list(self.pending[:limit])
+
+    def ack_ledger(self, entry_ids: Sequence[str]) -> None:
+        done = set(entry_ids)
+        self.pending = [e for e in self.pending if e.entry_id not in done]
+
+    def lose_counters(self) -> None:
+        """What a Redis flush does."""
+        self.windows.clear()
+        self.counters.clear()
+        self.answers.clear()
+        self.pending.clear()

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 
 from adapters.db import rows
 from adapters.db.tables import (
     checkout_sessions,
+    quota_ledger,
     one_time_purchases,
     organizations,
     stripe_customers,
@@ -23,9 +24,11 @@ from adapters.db.upsert import insert_if_absent
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
-from domain.model.metering import UsageEvent
+from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.organizations import Organization
+from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
+from domain.model.quotas import LedgerEntry
 from domain.model.subscriptions import Subscription
 from domain.model.webhooks import InboxEvent, InboxStatus
 
@@ -147,6 +150,24 @@ class SqlUsageEventRepository(_Repository):
         return self.conn.execute(stmt).rowcount
 
 
+    def summary(self, org_id: str, since: datetime, until: datetime,
+                group_by: str) -> list[UsageTotal]:
+        c = usage_events.c
+        if group_by == "day":
+            group = (func.to_char(func.timezone("UTC", c.occurred_at), "YYYY-MM-DD")
+                     if self.conn.dialect.name == "postgresql"
+                     else func.strftime("%Y-%m-%d", c.occurred_at))
+        elif group_by == "conversation":
+            group = func.coalesce(c.conversation_id, "")
+        else:
+            group = c.metric
+        stmt = (select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
+                .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
+                .group_by(group, c.metric).order_by(group, c.metric))
+        return [UsageTotal(str(g), Metric(m), int(q), int(n))
+                for g, m, q, n in self.conn.execute(stmt)]
+
+
 class SqlUsageInvoiceRepository(_Repository):
     def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
         stmt = select(usage_invoices).where(usage_invoices.c.id == invoice_id,
@@ -172,6 +193,25 @@ class SqlUsageInvoiceRepository(_Repository):
                 .order_by(usage_invoices.c.created_at.desc(), usage_invoices.c.id.desc())
                 .limit(limit).offset(offset))
         return [rows.usage_invoice(r) for r in self.conn.execute(stmt).mappings()]
+
+
+class SqlQuotaLedger(_Repository):
+    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int:
+        values = [{"entry_id": e.entry_id, "org_id": e.org_id, "metric": e.metric.value,
+                   "amount": e.amount, "occurred_at": e.occurred_at,
+                   "idempotency_key": e.idempotency_key} for e in entries]
+        return insert_if_absent(self.conn, quota_ledger, values, ["entry_id"])
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int:
+        c = quota_ledger.c
+        stmt = select(func.coalesce(func.sum(c.amount), 0)).where(
+            c.org_id == org_id, c.metric == metric.value)
+        if since is not None:
+            stmt = stmt.where(c.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(c.occurred_at < until)
+        return int(self.conn.execute(stmt).scalar_one())
 
 
 class SqlWebhookInbox(_Repository):

@@ -133,6 +133,20 @@ usage_events = Table(
     Index(None, "invoice_id"),
 )
 
+quota_ledger = Table(
+    "quota_ledger", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("entry_id", String(64), nullable=False, unique=True),  # the counter store's id
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # negative for a released gauge
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("idempotency_key", String(255)),
+    # Rebuilding a lost counter: an organization's metric since its period started.
+    Index(None, "org_id", "metric", "occurred_at"),
+)
+
 webhook_events = Table(
     "webhook_events", metadata,
     Column("id", String(255), primary_key=True),  # Stripe's event id: the insert-if-absent key

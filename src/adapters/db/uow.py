@@ -33,6 +33,7 @@ class SqlUnitOfWork:
         self.usage_events = repos.SqlUsageEventRepository(conn)
         self.usage_invoices = repos.SqlUsageInvoiceRepository(conn)
         self.inbox = repos.SqlWebhookInbox(conn)
+        self.quota_ledger = repos.SqlQuotaLedger(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -9,6 +9,14 @@ from domain.model.plans import Metric
 
 
 @dataclass(frozen=True)
+class UsageTotal:
+    group: str  # the day (YYYY-MM-DD), the metric or the conversation id
+    metric: Metric
+    quantity: int
+    events: int
+
+
+@dataclass(frozen=True)
 class UsageEvent:
     org_id: str
     metric: Metric

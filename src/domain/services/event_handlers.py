@@ -53,7 +53,7 @@ def _owner(uow: UnitOfWork, subscription_id: str, metadata_org: str | None,
 
 
 def _sync_subscription(deps: PaymentDeps, uow: UnitOfWork, subscription_id: str,
-                       org_hint: str | None = None) -> None:
+                       org_hint: str | None = None) -> str:
     uow.lock(f"subscription:{subscription_id}")
     snapshot = deps.require_gateway().retrieve_subscription(subscription_id)
     org_id = org_hint or _owner(uow, subscription_id, snapshot.org_id, snapshot.stripe_customer_id)
@@ -63,9 +63,10 @@ def _sync_subscription(deps: PaymentDeps, uow: UnitOfWork, subscription_id: str,
     now = deps.clock.now()
     _ensure_org(uow, org_id, now)
     apply_snapshot(uow, deps.prices, org_id, snapshot, now)
+    return org_id
 
 
-def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
     session = deps.require_gateway().retrieve_checkout_session(str(obj["id"]))
     org_id = _valid_org(session.client_reference_id or session.metadata.get("org_id"))
     if org_id is None:
@@ -80,27 +81,28 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
     if session.mode == CheckoutMode.SUBSCRIPTION.value:
         if not session.subscription_id:
             raise EventParked(f"checkout session {session.id} completed without a subscription")
-        _sync_subscription(deps, uow, session.subscription_id, org_id)
-        return
+        return _sync_subscription(deps, uow, session.subscription_id, org_id)
     purchase = uow.purchases.by_checkout_session(session.id)
     if purchase is None:
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
     if session.payment_status == "paid" and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
+    return org_id
 
 
-def checkout_expired(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
+def checkout_expired(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
     record = uow.checkouts.by_stripe_id(str(obj["id"]))
     if record is not None and record.expire(deps.clock.now()):
         uow.checkouts.save(record)
+    return None
 
 
-def subscription_changed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
-    _sync_subscription(deps, uow, str(obj["id"]))
+def subscription_changed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
+    return _sync_subscription(deps, uow, str(obj["id"]))
 
 
 def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
-                   usage_status: InvoiceStatus) -> None:
+                   usage_status: InvoiceStatus) -> str | None:
     invoice = deps.require_gateway().retrieve_invoice(str(obj["id"]))
     now = deps.clock.now()
     usage = uow.usage_invoices.by_stripe_id(invoice.id)
@@ -109,17 +111,19 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
         usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status, now)
         uow.usage_invoices.save(usage)
     if invoice.subscription_id:
-        _sync_subscription(deps, uow, invoice.subscription_id)
-    elif usage is None:
-        known = uow.customers.by_stripe_id(invoice.customer_id) if invoice.customer_id else None
-        if known is None:
-            raise EventParked(f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
-                              "belongs to no organization")
+        return _sync_subscription(deps, uow, invoice.subscription_id)
+    if usage is not None:
+        return usage.org_id
+    known = uow.customers.by_stripe_id(invoice.customer_id) if invoice.customer_id else None
+    if known is None:
+        raise EventParked(f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
+                          "belongs to no organization")
+    return known.org_id
 
 
-def invoice_paid(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
-    _invoice_event(deps, uow, obj, InvoiceStatus.PAID)
+def invoice_paid(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
+    return _invoice_event(deps, uow, obj, InvoiceStatus.PAID)
 
 
-def invoice_payment_failed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> None:
-    _invoice_event(deps, uow, obj, InvoiceStatus.PAST_DUE)
+def invoice_payment_failed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
+    return _invoice_event(deps, uow, obj, InvoiceStatus.PAST_DUE)

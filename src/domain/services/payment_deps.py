@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.errors import PaymentsNotConfigured, PlanNotPurchasable, UnknownPrice
+from domain.errors import (
+    PaymentsNotConfigured,
+    PlanNotPurchasable,
+    QuotaUnavailable,
+    UnknownPrice,
+)
 from domain.model.plans import Catalog, Plan
 from domain.model.prices import PriceBook
 from domain.model.redirects import RedirectPolicy
-from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.ports import Clock, PaymentGateway, QuotaCounter, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,17 @@ class PaymentDeps:
     success_url: str | None = None
     cancel_url: str | None = None
     portal_return_url: str | None = None
+    counter: QuotaCounter | None = None
+
+    def plan_changed(self, org_id: str) -> None:
+        """Make the quota counter reload the organization's window; if it is unreachable the
+        window expires on its own within a minute."""
+        if self.counter is None:
+            return
+        try:
+            self.counter.forget_window(org_id)
+        except QuotaUnavailable:
+            pass
 
     def require_gateway(self) -> PaymentGateway:
         if self.gateway is None:

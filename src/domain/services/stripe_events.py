@@ -16,7 +16,8 @@ from domain.services.webhook_intake import PROCESS_JOB
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[PaymentDeps, UnitOfWork, dict[str, Any]], None]
+# A handler answers the organization whose plan it may have changed, if any.
+Handler = Callable[[PaymentDeps, UnitOfWork, dict[str, Any]], str | None]
 
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": handlers.checkout_completed,
@@ -39,17 +40,20 @@ def handle_stripe_event(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
             return event.status if event else None
         now = deps.clock.now()
         event.record_attempt(now)
+        touched = None
         handler = HANDLERS.get(event.type)
         if handler is None:
             event.mark(InboxStatus.IGNORED, now)
         else:
             try:
-                handler(deps, uow, event.payload["data"]["object"])
+                touched = handler(deps, uow, event.payload["data"]["object"])
                 event.mark(InboxStatus.PROCESSED, now)
             except handlers.EventParked as parked:
                 event.mark(InboxStatus.PARKED, now, error=parked.reason)
         uow.inbox.save(event)
         uow.commit()
+    if touched:
+        deps.plan_changed(touched)
     log.info("stripe event %s", event.status.value,
              extra={"event_id": event.id, "event_type": event.type, "attempt": event.attempts})
     return event.status

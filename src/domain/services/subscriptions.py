@@ -61,6 +61,7 @@ def record(deps: PaymentDeps, org_id: str, snapshot: SubscriptionSnapshot) -> Su
         uow.lock(f"subscription:{snapshot.stripe_subscription_id}")
         sub = apply_snapshot(uow, deps.prices, org_id, snapshot, deps.clock.now())
         uow.commit()
+    deps.plan_changed(org_id)
     return sub
 
 

@@ -16,7 +16,9 @@ from entrypoints.api import (
     health,
     payments,
     plans,
+    quota,
     subscriptions,
+    usage,
     webhooks,
 )
 from entrypoints.api.auth import configure_jwt, register_auth_errors
@@ -32,7 +34,7 @@ usage invoices for SaaS products. Every error answers `{"code", "message", "stat
 `code`. Authenticate with `Authorization: Bearer <JWT>` carrying `sub`, `org_id`, `role`, `exp`."""
 
 BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
-              payments.legacy, webhooks.blp, admin_webhooks.blp)
+              payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

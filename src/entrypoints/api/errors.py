@@ -42,6 +42,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "webhook_signature_invalid": 400,
     "webhook_timestamp_out_of_tolerance": 400,
     "webhook_malformed": 400,
+    "quota_exceeded": 429,
+    "quota_unavailable": 503,
+    "not_a_gauge": 422,
 }
 
 # Codes for plain HTTP errors, by status.

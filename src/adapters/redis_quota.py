@@ -1,0 +1,166 @@
+"""The QuotaCounter on Redis: one Lua script checks and consumes atomically in one round trip.
+
+Keys (all of one organization share the hash tag {org}, ready for Redis Cluster):
+  quota:{org}:window          hash: start, end (ms), tier, limit:<metric> (-1 = unlimited)
+  quota:{org}:c:<metric>      hash: period (start ms), used
+  quota:{org}:i:<metric>:<k>  the answer to an idempotency key, kept a day
+  quota:ledger                stream of acknowledged consumptions, drained to Postgres
+The single ledger stream is the one key shared by every organization: on Redis Cluster it
+would be split per hash slot first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import redis
+
+from domain.errors import QuotaUnavailable
+from domain.model.plans import Metric
+from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaWindow
+
+LEDGER_STREAM = "quota:ledger"
+GAUGE_END_MS = 253_402_300_800_000  # 9999-01-01
+IDEMPOTENCY_TTL_S = 86_400
+WINDOW_TTL_MS = 60_000  # a window is reloaded at least every minute (grace periods, renewals)
+
+CONSUME = """
+local w = redis.call('HMGET', KEYS[1], 'start', 'end', 'limit:' .. ARGV[2])
+if not w[1] then return {'no_window'} end
+if tonumber(ARGV[4]) >= tonumber(w[2]) then return {'no_window'} end
+local start, finish = w[1], w[2]
+if ARGV[8] == '1' then start = '0'; finish = ARGV[9] end
+if ARGV[5] ~= '' then
+  local previous = redis.call('GET', KEYS[3])
+  if previous then return {'duplicate', previous, w[3], start, finish} end
+end
+local c = redis.call('HMGET', KEYS[2], 'period', 'used')
+if c[1] ~= start then return {'no_counter', '0', w[3], start, finish} end
+local used = tonumber(c[2])
+local amount = tonumber(ARGV[3])
+if ARGV[1] == 'peek' then return {'ok', tostring(used), w[3], start, finish} end
+if ARGV[1] == 'release' then
+  if amount > used then amount = used end
+  amount = -amount
+elseif tonumber(w[3]) >= 0 and used + amount > tonumber(w[3]) then
+  return {'refused', tostring(used), w[3], start, finish}
+end
+if amount ~= 0 then
+  used = redis.call('HINCRBY', KEYS[2], 'used', amount)
+  redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', tostring(amount),
+             'at', ARGV[4], 'idem', ARGV[5])
+end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], tostring(used), 'EX', ARGV[6]) end
+return {'ok', tostring(used), w[3], start, finish}
+"""
+
+SEED = """
+if redis.call('HGET', KEYS[1], 'period') == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'period', ARGV[1], 'used', ARGV[2])
+if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+return 1
+"""
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _at(ms: str | bytes) -> datetime:
+    return datetime.fromtimestamp(int(ms) / 1000, UTC)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisQuotaCounter:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._consume = client.register_script(CONSUME)
+        self._seed = client.register_script(SEED)
+
+    @staticmethod
+    def _keys(org_id: str, metric: Metric, idempotency_key: str | None = None) -> list[str]:
+        tag = f"quota:{{{org_id}}}"
+        idem = f"{tag}:i:{metric.value}:{idempotency_key}" if idempotency_key else f"{tag}:i:-"
+        return [f"{tag}:window", f"{tag}:c:{metric.value}", idem, LEDGER_STREAM]
+
+    def _run(self, mode: str, org_id: str, metric: Metric, amount: int, now: datetime,
+             idempotency_key: str | None) -> CounterReply:
+        args = [mode, metric.value, amount, _ms(now), idempotency_key or "", IDEMPOTENCY_TTL_S,
+                org_id, "1" if metric.is_gauge else "0", GAUGE_END_MS]
+        try:
+            raw = self._consume(keys=self._keys(org_id, metric, idempotency_key), args=args)
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
+        status = CounterStatus(_text(raw[0]))
+        if len(raw) == 1:
+            return CounterReply(status)
+        limit = int(raw[2])
+        return CounterReply(status, int(raw[1]), None if limit < 0 else limit, _at(raw[3]),
+                            _at(raw[4]))
+
+    def consume(self, org_id: str, metric: Metric, amount: int, now: datetime,
+                idempotency_key: str | None) -> CounterReply:
+        return self._run("consume", org_id, metric, amount, now, idempotency_key)
+
+    def release(self, org_id: str, metric: Metric, amount: int, now: datetime) -> CounterReply:
+        return self._run("release", org_id, metric, amount, now, None)
+
+    def peek(self, org_id: str, metric: Metric, now: datetime) -> CounterReply:
+        return self._run("peek", org_id, metric, 0, now, None)
+
+    def set_window(self, window: QuotaWindow, now: datetime) -> None:
+        key = self._keys(window.org_id, Metric.QUERIES)[0]
+        fields: dict[str, str] = {"start": str(_ms(window.period_start)),
+                                  "end": str(_ms(window.period_end)), "tier": window.tier}
+        for metric, limit in window.limits.items():
+            fields[f"limit:{metric.value}"] = str(-1 if limit is None else limit)
+        expires = min(_ms(window.period_end), _ms(now) + WINDOW_TTL_MS)
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.hset(key, mapping=cast(Any, fields))  # redis-py's Mapping is invariant
+                pipe.pexpireat(key, expires)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
+
+    def forget_window(self, org_id: str) -> None:
+        try:
+            self.client.delete(self._keys(org_id, Metric.QUERIES)[0])
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable") from exc
+
+    def seed(self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime,
+             used: int) -> None:
+        counter = self._keys(org_id, metric)[1]
+        start = "0" if metric.is_gauge else str(_ms(period_start))
+        # Counters outlive their period by a day for late reads; gauges never expire.
+        expire = "" if metric.is_gauge else str(_ms(period_end) + 86_400_000)
+        try:
+            self._seed(keys=[counter], args=[start, used, expire])
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
+
+    def pending_ledger(self, limit: int) -> list[LedgerEntry]:
+        try:
+            rows = self.client.xrange(LEDGER_STREAM, count=limit) or []
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable") from exc
+        entries = []
+        for entry_id, raw in rows:
+            if entry_id is None or raw is None:
+                continue
+            fields = {_text(k): _text(v) for k, v in raw.items()}
+            entries.append(LedgerEntry(_text(entry_id), fields["org"], Metric(fields["metric"]),
+                                       int(fields["amount"]), _at(fields["at"]),
+                                       fields.get("idem") or None))
+        return entries
+
+    def ack_ledger(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            self.client.xdel(LEDGER_STREAM, *entry_ids)

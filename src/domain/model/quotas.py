@@ -1,0 +1,101 @@
+"""Quota windows and decisions: which limits apply to an organization now, and for which period.
+
+Counting metrics reset each billing period: the subscription's current period, or the calendar
+month in UTC without one. Gauges (documents) count what exists now and never reset. Periods are
+half-open [start, end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from domain.model.entitlements import Entitlement
+from domain.model.plans import Metric
+
+GAUGE_PERIOD_START = datetime(1970, 1, 1, tzinfo=UTC)
+GAUGE_PERIOD_END = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def calendar_month(now: datetime) -> tuple[datetime, datetime]:
+    start = datetime(now.year, now.month, 1, tzinfo=UTC)
+    end = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def billing_period(entitlement: Entitlement, now: datetime) -> tuple[datetime, datetime]:
+    sub = entitlement.subscription
+    if entitlement.source in ("subscription", "grace_period") and sub is not None:
+        start, end = sub.current_period_start, sub.current_period_end
+        if start is not None and end is not None and start <= now < end:
+            return start, end
+    return calendar_month(now)
+
+
+@dataclass(frozen=True)
+class QuotaWindow:
+    """What the counter needs to decide alone: the plan's limits and the current period."""
+
+    org_id: str
+    tier: str
+    period_start: datetime
+    period_end: datetime
+    limits: dict[Metric, int | None] = field(default_factory=dict)
+
+    @classmethod
+    def for_entitlement(cls, org_id: str, entitlement: Entitlement, now: datetime) -> QuotaWindow:
+        start, end = billing_period(entitlement, now)
+        limits = {metric: entitlement.plan.quota(metric).limit for metric in Metric}
+        return cls(org_id, entitlement.plan.tier.value, start, end, limits)
+
+    def period_for(self, metric: Metric) -> tuple[datetime, datetime]:
+        if metric.is_gauge:
+            return GAUGE_PERIOD_START, GAUGE_PERIOD_END
+        return self.period_start, self.period_end
+
+
+class CounterStatus(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"
+    NO_WINDOW = "no_window"  # the counter store has no current window for the organization
+    NO_COUNTER = "no_counter"  # the counter for this period is missing: rebuild from the ledger
+
+
+@dataclass(frozen=True)
+class CounterReply:
+    status: CounterStatus
+    used: int = 0
+    limit: int | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    allowed: bool
+    metric: Metric
+    used: int | None
+    limit: int | None
+    resets_at: datetime | None
+    duplicate: bool = False
+    degraded: bool = False  # answered without the counter (QUOTA_FAIL_OPEN)
+
+    @property
+    def remaining(self) -> int | None:
+        if self.limit is None or self.used is None:
+            return None
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One acknowledged consumption (or release, negative), on its way to Postgres."""
+
+    entry_id: str
+    org_id: str
+    metric: Metric
+    amount: int
+    occurred_at: datetime
+    idempotency_key: str | None = None

@@ -1,0 +1,140 @@
+"""Check-and-consume quota on every request the product serves; read the organization's quota."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.model.plans import Metric
+from domain.model.quotas import QuotaDecision
+from domain.services.quotas import consume_quota, quota_status, release_quota
+from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
+from entrypoints.api.container import container
+from entrypoints.api.docs import errors
+
+blp = Blueprint("quota", __name__, url_prefix="/api/v1",
+                description="Per-plan quotas: check and consume atomically, release gauges.")
+
+METRICS = [m.value for m in Metric]
+QUOTA_CODES = {422: ["validation_error", "not_a_gauge"], 503: ["quota_unavailable"]}
+
+
+class ConsumeRequest(ma.Schema):
+    metric = ma.fields.String(required=True, validate=ma.validate.OneOf(METRICS))
+    amount = ma.fields.Integer(load_default=1, strict=True,
+                               validate=ma.validate.Range(min=1, max=2**53 - 1))
+    idempotency_key = ma.fields.String(load_default=None,
+                                       validate=ma.validate.Length(min=1, max=255),
+                                       metadata={"description": "a repeat is not counted twice"})
+
+
+class ReleaseRequest(ma.Schema):
+    metric = ma.fields.String(required=True, validate=ma.validate.OneOf(["documents"]))
+    amount = ma.fields.Integer(required=True, strict=True,
+                               validate=ma.validate.Range(min=1, max=2**53 - 1))
+
+
+class QuotaDecisionSchema(ma.Schema):
+    allowed = ma.fields.Boolean(required=True)
+    metric = ma.fields.String(required=True)
+    used = ma.fields.Integer(allow_none=True, required=True)
+    limit = ma.fields.Integer(allow_none=True, required=True, metadata={
+        "description": "null: unlimited"})
+    remaining = ma.fields.Integer(allow_none=True, required=True)
+    resets_at = ma.fields.AwareDateTime(allow_none=True, required=True, metadata={
+        "description": "end of the billing period; null for gauges"})
+    duplicate = ma.fields.Boolean(required=True)
+
+
+class QuotaExceededSchema(QuotaDecisionSchema):
+    code = ma.fields.String(required=True, metadata={"example": "quota_exceeded"})
+    message = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+
+
+class QuotaListSchema(ma.Schema):
+    plan = ma.fields.String(required=True)
+    period_start = ma.fields.AwareDateTime(required=True)
+    period_end = ma.fields.AwareDateTime(required=True, metadata={
+        "description": "counters reset here (half-open period)"})
+    metrics = ma.fields.List(ma.fields.Nested(QuotaDecisionSchema), required=True)
+
+
+def view(decision: QuotaDecision) -> dict[str, Any]:
+    return {"allowed": decision.allowed, "metric": decision.metric.value,
+            "used": decision.used, "limit": decision.limit, "remaining": decision.remaining,
+            "resets_at": decision.resets_at.isoformat() if decision.resets_at else None,
+            "duplicate": decision.duplicate}
+
+
+def decision_response(decision: QuotaDecision) -> Response:
+    """200 within quota, 429 `quota_exceeded` over it; RateLimit-* headers when limited."""
+    body = view(decision)
+    status = 200
+    if not decision.allowed:
+        status = 429
+        body = {"code": "quota_exceeded", "status": 429,
+                "message": f"the plan's {decision.metric.value} quota is used up "
+                           f"({decision.used} of {decision.limit})", **body}
+    response = jsonify(body)
+    response.status_code = status
+    if decision.limit is not None:
+        response.headers["RateLimit-Limit"] = str(decision.limit)
+        response.headers["RateLimit-Remaining"] = str(decision.remaining)
+        if decision.resets_at is not None:
+            seconds = max(0, math.ceil((decision.resets_at - container().clock.now())
+                                       .total_seconds()))
+            response.headers["RateLimit-Reset"] = str(seconds)
+            if status == 429:
+                response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+@blp.route("/quota/consume")
+class Consume(MethodView):
+    @requires(*USE_QUOTA)
+    @blp.arguments(ConsumeRequest)
+    @blp.response(200, QuotaDecisionSchema, description="Within quota: consumed")
+    @blp.alt_response(429, schema=QuotaExceededSchema,
+                      description="Over quota: `quota_exceeded`, nothing consumed; with "
+                                  "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
+                                  "Retry-After headers")
+    @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
+    def post(self, body: dict[str, Any]) -> Response:
+        """Check and consume in one atomic step (a Lua script in Redis: concurrent callers never
+        push usage past the limit). A repeated `idempotency_key` is answered, not counted again.
+        Unlimited plans never refuse. If the counter is unreachable the answer comes within
+        ~100 ms: 503 `quota_unavailable`, or allowed when `QUOTA_FAIL_OPEN=true`."""
+        return decision_response(consume_quota(container().quota, principal().org_id,
+                                               Metric(body["metric"]), body["amount"],
+                                               body["idempotency_key"]))
+
+
+@blp.route("/quota/release")
+class Release(MethodView):
+    @requires(*USE_QUOTA)
+    @blp.arguments(ReleaseRequest)
+    @blp.response(200, QuotaDecisionSchema)
+    @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
+    def post(self, body: dict[str, Any]) -> Response:
+        """Give back gauge units (a document was deleted). Never below zero."""
+        return decision_response(release_quota(container().quota, principal().org_id,
+                                               Metric(body["metric"]), body["amount"]))
+
+
+@blp.route("/billing/quota")
+class QuotaStatus(MethodView):
+    @requires(*READ_BILLING, *USE_QUOTA)
+    @blp.response(200, QuotaListSchema)
+    @errors(blp, 401, 403, 503, codes=QUOTA_CODES)
+    def get(self) -> dict[str, Any]:
+        """Each metric's used, limit, remaining and reset time in the current period."""
+        report = quota_status(container().quota, principal().org_id)
+        return {"plan": report.window.tier, "period_start": report.window.period_start,
+                "period_end": report.window.period_end,
+                "metrics": [view(d) for d in report.decisions]}
