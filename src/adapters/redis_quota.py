@@ -59,7 +59,8 @@ return {'ok', tostring(used), w[3], start, finish}
 SEED = """
 if redis.call('HGET', KEYS[1], 'period') == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'period', ARGV[1], 'used', ARGV[2])
-if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
+if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+else redis.call('PERSIST', KEYS[1]) end
 return 1
 """
 

@@ -188,6 +188,7 @@ def test_scheduler_registers_the_sweep_once(clean_redis):
     scheduler = Scheduler(queue_name="billing", connection=clean_redis)
     register(scheduler, PERIODIC_JOBS, "billing")
     register(scheduler, PERIODIC_JOBS, "billing")  # a restarted scheduler
-    jobs = list(scheduler.get_jobs())
-    assert [j.id for j in jobs] == ["billing-sweep-webhook-inbox"]
-    assert jobs[0].meta.get("interval") == 60
+    jobs = {j.id: j for j in scheduler.get_jobs()}
+    assert set(jobs) == {"billing-sweep-webhook-inbox", "billing-flush-quota-ledger"}
+    assert jobs["billing-sweep-webhook-inbox"].meta.get("interval") == 60
+    assert jobs["billing-flush-quota-ledger"].meta.get("interval") == 5

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from domain.model.checkouts import CheckoutRecord
 from domain.errors import QuotaUnavailable
+from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
 from domain.model.metering import UsageEvent, UsageTotal

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from adapters.db import rows
 from adapters.db.tables import (
     checkout_sessions,
-    quota_ledger,
     one_time_purchases,
     organizations,
+    quota_ledger,
     stripe_customers,
     subscriptions,
     usage_events,

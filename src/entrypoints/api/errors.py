@@ -45,6 +45,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "quota_exceeded": 429,
     "quota_unavailable": 503,
     "not_a_gauge": 422,
+    "validation_error": 422,
 }
 
 # Codes for plain HTTP errors, by status.

@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 
 from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
-from domain.services.quotas import consume_quota, quota_status, release_quota
+from domain.services.quotas import consume_quota, flush_ledger, quota_status, release_quota
 from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
@@ -68,13 +68,14 @@ class QuotaListSchema(ma.Schema):
 def view(decision: QuotaDecision) -> dict[str, Any]:
     return {"allowed": decision.allowed, "metric": decision.metric.value,
             "used": decision.used, "limit": decision.limit, "remaining": decision.remaining,
-            "resets_at": decision.resets_at.isoformat() if decision.resets_at else None,
+            "resets_at": decision.resets_at,
             "duplicate": decision.duplicate}
 
 
 def decision_response(decision: QuotaDecision) -> Response:
     """200 within quota, 429 `quota_exceeded` over it; RateLimit-* headers when limited."""
     body = view(decision)
+    body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
     status = 200
     if not decision.allowed:
         status = 429
@@ -110,9 +111,12 @@ class Consume(MethodView):
         push usage past the limit). A repeated `idempotency_key` is answered, not counted again.
         Unlimited plans never refuse. If the counter is unreachable the answer comes within
         ~100 ms: 503 `quota_unavailable`, or allowed when `QUOTA_FAIL_OPEN=true`."""
-        return decision_response(consume_quota(container().quota, principal().org_id,
-                                               Metric(body["metric"]), body["amount"],
-                                               body["idempotency_key"]))
+        c = container()
+        decision = consume_quota(c.quota, principal().org_id, Metric(body["metric"]),
+                                 body["amount"], body["idempotency_key"])
+        if c.settings.embedded and not decision.degraded:  # no worker runs embedded: flush now
+            flush_ledger(c.quota)
+        return decision_response(decision)
 
 
 @blp.route("/quota/release")

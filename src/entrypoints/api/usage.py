@@ -10,7 +10,13 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from domain.model.plans import Metric
-from domain.services.metering import MAX_BATCH, MAX_QUANTITY, UsageInput, record_usage
+from domain.services.metering import (
+    FUTURE_SKEW,
+    MAX_BATCH,
+    MAX_QUANTITY,
+    UsageInput,
+    record_usage,
+)
 from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
@@ -104,7 +110,7 @@ class UsageSummary(MethodView):
         """Totals of metered usage in [from, to) (default: the last 30 days) by day, metric or
         conversation."""
         c = container()
-        end = args["end"] or c.clock.now()
+        end = args["end"] or c.clock.now() + FUTURE_SKEW  # events may be stamped a bit ahead
         start = args["start"] or end - timedelta(days=30)
         with c.uow() as uow:
             totals = uow.usage_events.summary(principal().org_id, start.astimezone(UTC),

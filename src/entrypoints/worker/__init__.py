@@ -4,4 +4,5 @@
 JOB_PATHS: dict[str, str] = {
     "process_webhook_event": "entrypoints.worker.jobs.process_webhook_event",
     "sweep_webhook_inbox": "entrypoints.worker.jobs.sweep_webhook_inbox",
+    "flush_quota_ledger": "entrypoints.worker.jobs.flush_quota_ledger",
 }

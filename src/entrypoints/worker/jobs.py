@@ -7,6 +7,7 @@ import traceback
 
 from rq import get_current_job
 
+from domain.services.quotas import flush_ledger
 from domain.services.stripe_events import handle_stripe_event, record_failure
 from domain.services.webhook_intake import requeue_stale_events
 from entrypoints.bootstrap import current
@@ -29,6 +30,11 @@ def process_webhook_event(event_id: str) -> str | None:
                                                    "status": status.value if status else None})
         raise
     return status.value if status else None
+
+
+def flush_quota_ledger() -> int:
+    """Move acknowledged quota consumptions from Redis to the Postgres ledger (periodic)."""
+    return flush_ledger(current().quota)
 
 
 def sweep_webhook_inbox() -> int:

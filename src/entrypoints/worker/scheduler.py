@@ -25,6 +25,8 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("billing-sweep-webhook-inbox", "sweep_webhook_inbox", 60),
+    # The ledger's durability window: consumption acknowledged but not yet in Postgres.
+    PeriodicJob("billing-flush-quota-ledger", "flush_quota_ledger", 5),
 )
 
 
@@ -47,7 +49,7 @@ def main() -> int:
         print("the scheduler needs REDIS_URL", file=sys.stderr)
         return 2
     connection = connect_redis(settings.redis_url, timeout_s=None)
-    scheduler = Scheduler(queue_name=settings.rq_queue, connection=connection, interval=10)
+    scheduler = Scheduler(queue_name=settings.rq_queue, connection=connection, interval=5)
     register(scheduler, PERIODIC_JOBS, settings.rq_queue)
     scheduler.run()
     return 0
