@@ -139,7 +139,8 @@ class FakeStripe:
                                                    "type": "payment_intent"})
             sub = fixture("subscription", id=sid, customer=customer_id, status="incomplete",
                           metadata=dict(metadata), cancel_at_period_end=False, canceled_at=None,
-                          cancel_at=None, ended_at=None, latest_invoice=invoice.get("id"))
+                          cancel_at=None, ended_at=None, latest_invoice=invoice.get("id"),
+                          start_date=self._ts())
             sub["items"] = {"object": "list", "data": [self._item(sid, price_id)],
                             "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
             self.subscriptions[sid] = sub
@@ -238,7 +239,8 @@ class FakeStripe:
             sid = self._id("sub")
             sub = fixture("subscription", id=sid, customer=session["customer"], status="active",
                           metadata=dict(session["metadata"]), cancel_at_period_end=False,
-                          canceled_at=None, cancel_at=None, ended_at=None)
+                          canceled_at=None, cancel_at=None, ended_at=None,
+                          start_date=self._ts())
             sub["items"] = {"object": "list", "data": [self._item(sid,
                                                                   session["line_items_price"])],
                             "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
@@ -296,10 +298,11 @@ class FakeStripe:
                          **fields: Any) -> dict[str, Any]:
         """Create or overwrite a subscription as Stripe would hold it now."""
         sid = sub_id or self._id("sub")
+        previous = self.subscriptions.get(sid, {})
         sub = fixture("subscription", id=sid, customer=customer_id, status=status,
                       metadata={"org_id": org_id} if org_id else {},
                       cancel_at_period_end=False, canceled_at=None, cancel_at=None,
-                      ended_at=None)
+                      ended_at=None, start_date=previous.get("start_date", self._ts()))
         sub["items"] = {"object": "list", "data": [self._item(sid, price_id)],
                         "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
         sub.update(fields)

@@ -22,7 +22,7 @@ from domain.model.plans import Metric
 from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaWindow
 
 LEDGER_STREAM = "quota:ledger"
-GAUGE_END_MS = 253_402_300_800_000  # 9999-01-01
+GAUGE_END_MS = 253_370_764_800_000  # 9999-01-01, as GAUGE_PERIOD_END
 IDEMPOTENCY_TTL_S = 86_400
 WINDOW_TTL_MS = 60_000  # a window is reloaded at least every minute (grace periods, renewals)
 

@@ -61,6 +61,7 @@ def subscription_snapshot(sub: Obj) -> SubscriptionSnapshot:
         org_id=metadata.get("org_id"),
         price_lookup_key=price.get("lookup_key"),
         plan_tier_hint=metadata.get("plan_tier"),
+        started_at=timestamp(sub.get("start_date")),
     )
 
 

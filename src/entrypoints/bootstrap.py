@@ -27,6 +27,7 @@ from domain.model.redirects import RedirectPolicy
 from domain.ports import Clock, HealthProbe, JobQueue, PaymentGateway, UnitOfWorkFactory
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
+from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS
 
@@ -70,7 +71,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
                                       "redis": RedisProbe(redis_client)})
     clock = build("clock", SystemClock)
     quota_counter = build("quota_counter", lambda: RedisQuotaCounter(redis_client))
-    catalog = build("catalog", lambda: default_catalog(parse_tier(settings.billing_default_tier)))
+    catalog = build("catalog", lambda: _catalog(settings))
     payments = PaymentDeps(
         uow=uow, clock=clock, catalog=catalog,
         gateway=build("gateway", lambda: _gateway(settings)),
@@ -97,6 +98,12 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     container.extras.update(overrides)
     set_current(container)
     return container
+
+
+def _catalog(settings: Settings) -> Catalog:
+    if settings.billing_catalog_file is not None:
+        return load_catalog(settings.billing_catalog_file, settings.billing_default_tier)
+    return default_catalog(parse_tier(settings.billing_default_tier))
 
 
 def _gateway(settings: Settings) -> PaymentGateway | None:

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     stripe_portal_return_url: str | None = None
     allowed_redirect_origins: str | None = None  # comma-separated scheme://host[:port]
     billing_default_tier: str = "free"
+    billing_catalog_file: Path | None = None  # an operator's own plans (entrypoints/catalog_file)
     stripe_starter_price_id: str | None = Field(
         default=None,
         validation_alias=AliasChoices("STRIPE_STARTER_PRICE_ID", "STRIPE_PRICE_BASIC_SUB"))

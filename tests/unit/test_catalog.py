@@ -65,3 +65,46 @@ def test_metric_kinds():
     assert Metric.DOCUMENTS.is_gauge
     assert not Metric.QUERIES.is_gauge
     assert Metric.STT_WORDS.is_voice and Metric.TTS_WORDS.is_voice
+
+
+def test_an_operator_catalog_file(tmp_path):
+    import json
+
+    from entrypoints.catalog_file import load_catalog
+
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"default_tier": "free", "plans": [
+        {"tier": "free", "price": "0.00", "queries": 1000, "documents": 5},
+        {"tier": "basic", "name": "Basic", "price": "19.50", "queries": 20000, "documents": None,
+         "features": ["email support"], "aliases": ["basic"]}]}))
+    catalog = load_catalog(path, "free")
+    assert catalog.default.quota(Metric.QUERIES).limit == 1000
+    starter = catalog.get("basic")
+    assert starter.price == Money(1950, "usd") and starter.quota(Metric.DOCUMENTS).unlimited
+    with pytest.raises(UnknownPlan):
+        catalog.get("pro")
+
+
+def test_first_subscription_period_keeps_the_months_usage():
+    from datetime import UTC, datetime, timedelta
+
+    from domain.model.entitlements import Entitlement
+    from domain.model.quotas import billing_period, calendar_month
+    from domain.model.subscriptions import Subscription, SubscriptionStatus
+
+    now = datetime(2026, 11, 15, 12, tzinfo=UTC)
+    sub = Subscription("o", "s", "c", SubscriptionStatus.ACTIVE, Tier.PRO, "p", now,
+                       now + timedelta(days=30), False, None, now, started_at=now)
+    pro = default_catalog().get("pro")
+    assert billing_period(Entitlement(pro, "subscription", sub), now) == (
+        datetime(2026, 11, 1, tzinfo=UTC), now + timedelta(days=30))
+    renewed = Subscription("o", "s", "c", SubscriptionStatus.ACTIVE, Tier.PRO, "p",
+                           now + timedelta(days=30), now + timedelta(days=60), False, None, now,
+                           started_at=now)
+    later = now + timedelta(days=31)
+    assert billing_period(Entitlement(pro, "subscription", renewed), later) == (
+        now + timedelta(days=30), now + timedelta(days=60))
+    assert billing_period(Entitlement(default_catalog().default, "default"), later) == \
+        calendar_month(later)
+    assert calendar_month(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == (
+        datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))

@@ -58,6 +58,7 @@ subscriptions = Table(
     Column("cancel_at_period_end", Boolean, nullable=False, server_default=text("false")),
     Column("canceled_at", UtcDateTime()),
     Column("past_due_since", UtcDateTime()),
+    Column("started_at", UtcDateTime()),
     Column("updated_at", UtcDateTime(), nullable=False),
     # Entitlement and dashboard reads: the organization's subscriptions, newest first.
     Index(None, "org_id", "updated_at"),

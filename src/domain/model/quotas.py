@@ -25,10 +25,15 @@ def calendar_month(now: datetime) -> tuple[datetime, datetime]:
 
 
 def billing_period(entitlement: Entitlement, now: datetime) -> tuple[datetime, datetime]:
+    """The subscription's current period; in its first period, counted from the start of the
+    calendar month it began in, so usage before an upgrade is kept (a Free organization that
+    upgrades mid-month keeps what it used this month). Without a subscription: the month."""
     sub = entitlement.subscription
     if entitlement.source in ("subscription", "grace_period") and sub is not None:
         start, end = sub.current_period_start, sub.current_period_end
         if start is not None and end is not None and start <= now < end:
+            if sub.in_first_period:
+                start = min(start, calendar_month(start)[0])
             return start, end
     return calendar_month(now)
 

@@ -50,6 +50,7 @@ class SubscriptionSnapshot:
     org_id: str | None = None
     price_lookup_key: str | None = None
     plan_tier_hint: str | None = None  # the plan_tier we put in the subscription's metadata
+    started_at: datetime | None = None
 
 
 @dataclass
@@ -66,12 +67,19 @@ class Subscription:
     canceled_at: datetime | None
     updated_at: datetime
     past_due_since: datetime | None = None
+    started_at: datetime | None = None
+
+    @property
+    def in_first_period(self) -> bool:
+        return (self.started_at is not None and self.current_period_start is not None
+                and self.current_period_start <= self.started_at)
 
     @classmethod
     def from_snapshot(cls, org_id: str, snap: SubscriptionSnapshot, now: datetime) -> Subscription:
         sub = cls(org_id, snap.stripe_subscription_id, snap.stripe_customer_id, snap.status,
                   snap.tier, snap.stripe_price_id, snap.current_period_start,
-                  snap.current_period_end, snap.cancel_at_period_end, snap.canceled_at, now)
+                  snap.current_period_end, snap.cancel_at_period_end, snap.canceled_at, now,
+                  started_at=snap.started_at)
         sub._track_past_due(None, now)
         return sub
 
@@ -87,6 +95,7 @@ class Subscription:
         self.current_period_end = snap.current_period_end
         self.cancel_at_period_end = snap.cancel_at_period_end
         self.canceled_at = snap.canceled_at
+        self.started_at = snap.started_at or self.started_at
         self._track_past_due(previous_status, now)
         changed = replace(self, updated_at=before.updated_at) != before
         if changed:
