@@ -48,11 +48,25 @@ def _ms(value: str) -> float:
 
 def run(name: str, url: str, data: Path, path: str, *, seconds: int = 8, connections: int = 16,
         threads: int = 2) -> WrkResult:
+    """Replay the pre-signed requests in `data` (see replay.lua)."""
+    return _wrk(name, url, SCRIPT, [str(data), path, str(threads)], seconds, connections,
+                threads)
+
+
+def run_post(name: str, url: str, path: str, body: str, token: str, *, seconds: int = 8,
+             connections: int = 16, threads: int = 2) -> WrkResult:
+    """The same authenticated POST again and again (see post.lua)."""
+    return _wrk(name, url, SCRIPT.with_name("post.lua"), [path, body, token], seconds,
+                connections, threads)
+
+
+def _wrk(name: str, url: str, script: Path, args: list[str], seconds: int, connections: int,
+         threads: int) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-                          "--latency", "-s", str(SCRIPT), url, "--", str(data), path,
-                          str(threads)], capture_output=True, text=True, check=True).stdout
+                          "--latency", "-s", str(script), url, "--", *args],
+                         capture_output=True, text=True, check=True).stdout
     total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore
     span = re.search(r"requests in ([\d.]+)(ms|s|m)", out)
     assert span is not None

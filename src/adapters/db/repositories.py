@@ -20,7 +20,7 @@ from adapters.db.tables import (
     usage_invoices,
     webhook_events,
 )
-from adapters.db.upsert import insert_if_absent
+from adapters.db.upsert import copy_if_absent, insert_if_absent
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsageInvoice
@@ -132,6 +132,8 @@ class SqlCheckoutRepository(_Repository):
 class SqlUsageEventRepository(_Repository):
     def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
         values = [rows.usage_event_values(e) for e in events]
+        if self.conn.dialect.name == "postgresql" and len(values) > 20:
+            return copy_if_absent(self.conn, values)
         return insert_if_absent(self.conn, usage_events, values, ["org_id", "idempotency_key"])
 
     def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:

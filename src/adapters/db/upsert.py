@@ -22,3 +22,25 @@ def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str,
             .returning(table.c[conflict_columns[0]]))
     # Counted from RETURNING: drivers do not all report rowcount for ON CONFLICT inserts.
     return len(conn.execute(stmt, list(rows)).all())
+
+
+USAGE_COLUMNS = ("org_id", "metric", "quantity", "occurred_at", "received_at", "idempotency_key",
+                 "conversation_id")
+
+
+def copy_if_absent(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Usage events in bulk on Postgres: COPY into a session staging table, then one
+    INSERT ... SELECT ... ON CONFLICT DO NOTHING, in the caller's transaction. Several times
+    faster than a large multi-row INSERT, whose text the driver parses again on every call."""
+    columns = ", ".join(USAGE_COLUMNS)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS usage_events_staging "
+                   "(LIKE usage_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    cursor.execute("TRUNCATE usage_events_staging")
+    with cursor.copy(f"COPY usage_events_staging ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row[c] for c in USAGE_COLUMNS))
+    cursor.execute(f"INSERT INTO usage_events ({columns}) SELECT {columns} FROM "
+                   "usage_events_staging ON CONFLICT (org_id, idempotency_key) DO NOTHING "
+                   "RETURNING id")
+    return len(cursor.fetchall())

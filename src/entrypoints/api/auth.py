@@ -5,13 +5,14 @@ The organization comes only from the verified token: never from a body, header o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 
 from domain.errors import InvalidOrganization
@@ -91,9 +92,44 @@ def register_auth_errors(app: Flask) -> None:
         return response
 
 
+class VerifiedTokens:
+    """Tokens already verified, by their exact bytes, until they expire: a product's service
+    token is checked once per process, not once per request. Expiry is checked every time."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._claims: dict[str, dict[str, Any]] = {}
+
+    def get(self, header: str, leeway_s: int) -> dict[str, Any] | None:
+        claims = self._claims.get(header)
+        if claims is None:
+            return None
+        if not isinstance(claims.get("exp"), int | float) or \
+                claims["exp"] + leeway_s <= time.time():
+            self._claims.pop(header, None)
+            return None
+        return claims
+
+    def put(self, header: str, claims: dict[str, Any]) -> None:
+        if len(self._claims) >= self.size:
+            self._claims.clear()
+        self._claims[header] = claims
+
+
+def _verified_claims() -> dict[str, Any]:
+    container: Container = current_app.extensions["billing"]
+    tokens: VerifiedTokens = container.extras.setdefault("verified_tokens", VerifiedTokens())
+    header = request.headers.get("Authorization", "")
+    claims = tokens.get(header, container.settings.jwt_leeway_s) if header else None
+    if claims is None:
+        verify_jwt_in_request()  # flask-jwt-extended: signature, algorithm, expiry
+        claims = dict(get_jwt())
+        tokens.put(header, claims)
+    return claims
+
+
 def authenticate(allowed: tuple[Role, ...]) -> Principal:
-    verify_jwt_in_request()
-    claims = get_jwt()
+    claims = _verified_claims()
     missing = [name for name in REQUIRED_CLAIMS if claims.get(name) in (None, "")]
     if missing:
         raise AuthError(401, "token_invalid", f"the token lacks required claims: {missing}")
