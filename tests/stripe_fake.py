@@ -22,6 +22,7 @@ from typing import Any
 from adapters import stripe_mapping as mapping
 from adapters.stripe_gateway import API_VERSION
 from domain.errors import DomainError, PaymentProviderRejected
+from domain.model.money import Money
 from domain.model.payments import (
     CheckoutMode,
     CheckoutRequest,
@@ -60,6 +61,7 @@ class FakeStripe:
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.failures: list[DomainError] = []
+        self.failures_on: dict[str, list[Exception]] = {}
 
     # -- helpers -------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
@@ -74,6 +76,8 @@ class FakeStripe:
             self.calls.append((op, key))
             if self.failures:
                 raise self.failures.pop(0)
+            if self.failures_on.get(op):
+                raise self.failures_on[op].pop(0)
             if key in self._replies:
                 seen, reply = self._replies[key]
                 if seen != signature:
@@ -87,6 +91,10 @@ class FakeStripe:
 
     def fail_next(self, error: DomainError) -> None:
         self.failures.append(error)
+
+    def fail_on(self, op: str, error: Exception, times: int = 1) -> None:
+        """Make the next `times` calls of one operation (e.g. "invoices.finalize") fail."""
+        self.failures_on.setdefault(op, []).extend([error] * times)
 
     def add_price(self, lookup_key: str, amount: int, interval: Interval,
                   price_id: str | None = None, currency: str = "usd") -> str:
@@ -291,6 +299,63 @@ class FakeStripe:
                   spec.interval.value]
         return mapping.price_info(self._idempotent("prices.create", idempotency_key, params,
                                                    create))
+
+    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
+                       idempotency_key: str) -> InvoiceSnapshot:
+        def create() -> dict[str, Any]:
+            iid = self._id("in")
+            invoice = fixture("invoice", id=iid, customer=customer_id, currency=currency,
+                              status="draft", metadata=dict(metadata), parent=None,
+                              amount_due=0, amount_paid=0, hosted_invoice_url=None,
+                              auto_advance=False, collection_method="charge_automatically")
+            invoice["lines"] = {"object": "list", "data": [], "has_more": False,
+                                "url": f"/v1/invoices/{iid}/lines"}
+            self.invoices[iid] = invoice
+            return copy.deepcopy(invoice)
+
+        return mapping.invoice_snapshot(self._idempotent(
+            "invoices.create", idempotency_key, [customer_id, currency, metadata], create))
+
+    def add_invoice_item(self, customer_id: str, invoice_id: str, amount: Money,
+                         description: str, metadata: dict[str, str], *,
+                         idempotency_key: str) -> str:
+        def create() -> str:
+            invoice = self.invoices[invoice_id]
+            if invoice["status"] != "draft":
+                raise PaymentProviderRejected("Stripe rejected the request: invoice is not a "
+                                              "draft")
+            item_id = self._id("ii")
+            invoice["lines"]["data"].append({"id": item_id, "amount": amount.amount_minor,
+                                             "currency": amount.currency,
+                                             "description": description,
+                                             "metadata": dict(metadata)})
+            invoice["amount_due"] += amount.amount_minor
+            return item_id
+
+        params = [customer_id, invoice_id, amount.amount_minor, amount.currency, description,
+                  metadata]
+        result: str = self._idempotent("invoiceitems.create", idempotency_key, params, create)
+        return result
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSnapshot:
+        def finalize() -> dict[str, Any]:
+            invoice = self.invoices[invoice_id]
+            if invoice["status"] == "draft":
+                invoice.update(status="open", auto_advance=True,
+                               hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}")
+            return copy.deepcopy(invoice)
+
+        return mapping.invoice_snapshot(self._idempotent("invoices.finalize", idempotency_key,
+                                                         [invoice_id], finalize))
+
+    def pay_invoice(self, invoice_id: str, paid: bool = True) -> dict[str, Any]:
+        """What Stripe's automatic collection does later: the invoice is paid or stays open."""
+        invoice = self.invoices[invoice_id]
+        if paid:
+            invoice.update(status="paid", amount_paid=invoice["amount_due"])
+        else:
+            invoice["attempt_count"] = int(invoice.get("attempt_count") or 0) + 1
+        return copy.deepcopy(invoice)
 
     # -- what Stripe does on its own, and the events it sends ----------------------------
     def put_subscription(self, customer_id: str, price_id: str, status: str = "active",

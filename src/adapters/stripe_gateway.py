@@ -22,6 +22,7 @@ from domain.errors import (
     PaymentProviderRejected,
     PaymentProviderUnavailable,
 )
+from domain.model.money import Money
 from domain.model.payments import (
     CheckoutMode,
     CheckoutRequest,
@@ -181,6 +182,41 @@ class StripeGateway:
     def retrieve_invoice(self, invoice_id: str) -> InvoiceSnapshot:
         with translated_errors():
             invoice = self.v1.invoices.retrieve(invoice_id)
+        return mapping.invoice_snapshot(plain(invoice))
+
+    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
+                       idempotency_key: str) -> InvoiceSnapshot:
+        params: stripe.params.InvoiceCreateParams = {
+            "customer": customer_id,
+            "currency": currency,
+            "collection_method": "charge_automatically",
+            "auto_advance": False,  # finalized by us once its items are in
+            "pending_invoice_items_behavior": "exclude",
+            "metadata": metadata,
+        }
+        with translated_errors():
+            invoice = self.v1.invoices.create(params, _opts(idempotency_key))
+        return mapping.invoice_snapshot(plain(invoice))
+
+    def add_invoice_item(self, customer_id: str, invoice_id: str, amount: Money,
+                         description: str, metadata: dict[str, str], *,
+                         idempotency_key: str) -> str:
+        params: stripe.params.InvoiceItemCreateParams = {
+            "customer": customer_id,
+            "invoice": invoice_id,
+            "amount": amount.amount_minor,
+            "currency": amount.currency,
+            "description": description,
+            "metadata": metadata,
+        }
+        with translated_errors():
+            return self.v1.invoice_items.create(params, _opts(idempotency_key)).id
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSnapshot:
+        params: stripe.params.InvoiceFinalizeInvoiceParams = {"auto_advance": True}
+        with translated_errors():
+            invoice = self.v1.invoices.finalize_invoice(invoice_id, params,
+                                                        _opts(idempotency_key))
         return mapping.invoice_snapshot(plain(invoice))
 
     def create_portal_session(self, customer_id: str, return_url: str, *,

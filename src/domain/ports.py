@@ -7,10 +7,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from domain.model.audit import AuditEntry
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import UsageInvoice
+from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice, UsagePrice
 from domain.model.metering import UsageEvent, UsageTotal
+from domain.model.money import Money
 from domain.model.organizations import Organization
 from domain.model.payments import (
     CheckoutRequest,
@@ -24,7 +26,7 @@ from domain.model.payments import (
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
 from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow
-from domain.model.subscriptions import Subscription, SubscriptionSnapshot
+from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 
@@ -65,6 +67,8 @@ class SubscriptionRepository(Protocol):
         """Insert or update by Stripe subscription id."""
         ...
 
+    def orgs_with_status(self, status: SubscriptionStatus) -> list[str]: ...
+
 
 class PurchaseRepository(Protocol):
     def for_org(self, org_id: str) -> list[OneTimePurchase]: ...
@@ -102,6 +106,21 @@ class UsageEventRepository(Protocol):
         """Totals in [since, until) grouped by "day", "metric" or "conversation"."""
         ...
 
+    def unbilled_lines(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                       price: UsagePrice) -> list[InvoiceLine]:
+        """The organization's unbilled events before `cutoff`, aggregated per metric."""
+        ...
+
+    def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                        invoice_id: str) -> int:
+        """Bill every still-unbilled event of those metrics before `cutoff` with the invoice."""
+        ...
+
+    def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]: ...
+
+    def billed_by(self, invoice_id: str, metric: Metric | None, limit: int,
+                  offset: int) -> list[UsageEvent]: ...
+
 
 class UsageInvoiceRepository(Protocol):
     def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None: ...
@@ -113,6 +132,24 @@ class UsageInvoiceRepository(Protocol):
     def save(self, invoice: UsageInvoice) -> None: ...
 
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]: ...
+
+    def unfinalized(self, org_id: str) -> list[UsageInvoice]:
+        """Drafts whose Stripe invoice is not finalized yet (a run that failed midway)."""
+        ...
+
+    def past_due(self, org_id: str) -> list[UsageInvoice]: ...
+
+    def orgs_with_status(self, status: InvoiceStatus) -> list[str]: ...
+
+
+class AuditLog(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+    def for_org(self, org_id: str, limit: int) -> list[AuditEntry]: ...
+
+    def last(self, org_id: str, action_prefix: str) -> AuditEntry | None: ...
+
+    def orgs_with(self, action: str) -> list[str]: ...
 
 
 class WebhookInbox(Protocol):
@@ -151,6 +188,7 @@ class UnitOfWork(Protocol):
     usage_invoices: UsageInvoiceRepository
     inbox: WebhookInbox
     quota_ledger: QuotaLedger
+    audit: AuditLog
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -259,3 +297,16 @@ class PaymentGateway(Protocol):
         ...
 
     def create_price(self, spec: PriceSpec, *, idempotency_key: str) -> PriceInfo: ...
+
+    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
+                       idempotency_key: str) -> InvoiceSnapshot:
+        """A draft invoice that takes no pending invoice items and does not advance on its own."""
+        ...
+
+    def add_invoice_item(self, customer_id: str, invoice_id: str, amount: Money,
+                         description: str, metadata: dict[str, str], *,
+                         idempotency_key: str) -> str: ...
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSnapshot:
+        """Finalize and let Stripe collect it automatically."""
+        ...

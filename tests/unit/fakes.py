@@ -14,15 +14,22 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import QuotaUnavailable
+from domain.model.audit import AuditEntry
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import UsageInvoice
+from domain.model.invoicing import (
+    InvoiceLine,
+    InvoiceStatus,
+    UsageInvoice,
+    UsagePrice,
+    price_lines,
+)
 from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.organizations import Organization
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
 from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaWindow
-from domain.model.subscriptions import Subscription
+from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 
@@ -53,6 +60,7 @@ class FakeStore:
     usage_invoices: dict[str, UsageInvoice] = field(default_factory=dict)
     inbox: dict[str, InboxEvent] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -103,6 +111,10 @@ class FakeSubscriptions(_Repo):
 
     def save(self, subscription: Subscription) -> None:
         self.store.subscriptions[subscription.stripe_subscription_id] = copy.copy(subscription)
+
+    def orgs_with_status(self, status: SubscriptionStatus) -> list[str]:
+        return sorted({s.org_id for s in self.store.subscriptions.values()
+                       if s.status is status})
 
 
 class FakePurchases(_Repo):
@@ -157,6 +169,29 @@ class FakeUsageEvents(_Repo):
         return _summary([e for e in self.store.usage_events if e.org_id == org_id
                          and since <= e.occurred_at < until], group_by)
 
+    def _unbilled(self, org_id: str | None, cutoff: datetime,
+                  metrics: Sequence[Metric]) -> list[UsageEvent]:
+        return [e for e in self.store.usage_events if (org_id is None or e.org_id == org_id)
+                and e.invoice_id is None and e.occurred_at < cutoff and e.metric in metrics]
+
+    def unbilled_lines(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                       price: UsagePrice) -> list[InvoiceLine]:
+        return price_lines(self._unbilled(org_id, cutoff, metrics), price)
+
+    def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                        invoice_id: str) -> int:
+        ids = [e.id for e in self._unbilled(org_id, cutoff, metrics) if e.id is not None]
+        return self.assign_to_invoice(ids, invoice_id)
+
+    def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
+        return sorted({e.org_id for e in self._unbilled(None, cutoff, metrics)})
+
+    def billed_by(self, invoice_id: str, metric: Metric | None, limit: int,
+                  offset: int) -> list[UsageEvent]:
+        found = [e for e in self.store.usage_events if e.invoice_id == invoice_id
+                 and (metric is None or e.metric is metric)]
+        return sorted(found, key=lambda e: (e.occurred_at, e.id or 0))[offset:offset + limit]
+
     def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
         wanted, assigned = set(event_ids), 0
         with self.store.lock:
@@ -180,7 +215,7 @@ def _summary(events: list[UsageEvent], group_by: str) -> list[UsageTotal]:
 class FakeUsageInvoices(_Repo):
     def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
         invoice = self.store.usage_invoices.get(invoice_id)
-        return copy.copy(invoice) if invoice and invoice.org_id == org_id else None
+        return copy.deepcopy(invoice) if invoice and invoice.org_id == org_id else None
 
     def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
         found = [i for i in self.store.usage_invoices.values()
@@ -188,15 +223,40 @@ class FakeUsageInvoices(_Repo):
         return copy.copy(found[0]) if found else None
 
     def add(self, invoice: UsageInvoice) -> None:
-        self.store.usage_invoices[invoice.id] = copy.copy(invoice)
+        self.store.usage_invoices[invoice.id] = copy.deepcopy(invoice)
 
     def save(self, invoice: UsageInvoice) -> None:
-        self.store.usage_invoices[invoice.id] = copy.copy(invoice)
+        self.store.usage_invoices[invoice.id] = copy.deepcopy(invoice)
 
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
         mine = [i for i in self.store.usage_invoices.values() if i.org_id == org_id]
         mine.sort(key=lambda i: (i.created_at, i.id), reverse=True)
-        return [copy.copy(i) for i in mine[offset:offset + limit]]
+        return [copy.deepcopy(i) for i in mine[offset:offset + limit]]
+
+    def unfinalized(self, org_id: str) -> list[UsageInvoice]:
+        return [i for i in self.recent(org_id, 10_000) if i.status is InvoiceStatus.DRAFT][::-1]
+
+    def past_due(self, org_id: str) -> list[UsageInvoice]:
+        return [i for i in self.recent(org_id, 10_000) if i.status is InvoiceStatus.PAST_DUE]
+
+    def orgs_with_status(self, status: InvoiceStatus) -> list[str]:
+        return sorted({i.org_id for i in self.store.usage_invoices.values()
+                       if i.status is status})
+
+
+class FakeAudit(_Repo):
+    def record(self, entry: AuditEntry) -> None:
+        self.store.audit.append(entry)
+
+    def for_org(self, org_id: str, limit: int) -> list[AuditEntry]:
+        return [e for e in reversed(self.store.audit) if e.org_id == org_id][:limit]
+
+    def last(self, org_id: str, action_prefix: str) -> AuditEntry | None:
+        found = [e for e in self.for_org(org_id, 10_000) if e.action.startswith(action_prefix)]
+        return found[0] if found else None
+
+    def orgs_with(self, action: str) -> list[str]:
+        return sorted({e.org_id for e in self.store.audit if e.action == action})
 
 
 class FakeInbox(_Repo):
@@ -250,6 +310,7 @@ class FakeUnitOfWork:
         self.usage_invoices = FakeUsageInvoices(store)
         self.inbox = FakeInbox(store)
         self.quota_ledger = FakeQuotaLedger(store)
+        self.audit = FakeAudit(store)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self

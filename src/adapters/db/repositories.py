@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from adapters.db import rows
 from adapters.db.tables import (
     checkout_sessions,
     one_time_purchases,
     organizations,
-    quota_ledger,
     stripe_customers,
     subscriptions,
-    usage_events,
-    usage_invoices,
     webhook_events,
 )
-from adapters.db.upsert import copy_if_absent, insert_if_absent
+from adapters.db.upsert import insert_if_absent
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import UsageInvoice
-from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.organizations import Organization
-from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
-from domain.model.quotas import LedgerEntry
-from domain.model.subscriptions import Subscription
+from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 
@@ -93,6 +85,12 @@ class SqlSubscriptionRepository(_Repository):
                           .where(subscriptions.c.stripe_subscription_id == key).values(**values))
 
 
+    def orgs_with_status(self, status: SubscriptionStatus) -> list[str]:
+        stmt = (select(subscriptions.c.org_id).distinct()
+                .where(subscriptions.c.status == status.value))
+        return list(self.conn.execute(stmt).scalars())
+
+
 class SqlPurchaseRepository(_Repository):
     def for_org(self, org_id: str) -> list[OneTimePurchase]:
         stmt = (select(one_time_purchases).where(one_time_purchases.c.org_id == org_id)
@@ -127,93 +125,6 @@ class SqlCheckoutRepository(_Repository):
             checkout_sessions.c.stripe_checkout_session_id == stripe_checkout_session_id)
         row = self._one(stmt)
         return rows.checkout(row) if row else None
-
-
-class SqlUsageEventRepository(_Repository):
-    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
-        values = [rows.usage_event_values(e) for e in events]
-        if self.conn.dialect.name == "postgresql" and len(values) > 20:
-            return copy_if_absent(self.conn, values)
-        return insert_if_absent(self.conn, usage_events, values, ["org_id", "idempotency_key"])
-
-    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
-        stmt = (select(usage_events)
-                .where(usage_events.c.org_id == org_id, usage_events.c.invoice_id.is_(None),
-                       usage_events.c.occurred_at < cutoff)
-                .order_by(usage_events.c.occurred_at, usage_events.c.id))
-        return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
-
-    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
-        if not event_ids:
-            return 0
-        stmt = (update(usage_events)
-                .where(usage_events.c.id.in_(list(event_ids)), usage_events.c.invoice_id.is_(None))
-                .values(invoice_id=invoice_id))
-        return self.conn.execute(stmt).rowcount
-
-
-    def summary(self, org_id: str, since: datetime, until: datetime,
-                group_by: str) -> list[UsageTotal]:
-        c = usage_events.c
-        if group_by == "day":
-            group = (func.to_char(func.timezone("UTC", c.occurred_at), "YYYY-MM-DD")
-                     if self.conn.dialect.name == "postgresql"
-                     else func.strftime("%Y-%m-%d", c.occurred_at))
-        elif group_by == "conversation":
-            group = func.coalesce(c.conversation_id, "")
-        else:
-            group = c.metric
-        stmt = (select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
-                .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
-                .group_by(group, c.metric).order_by(group, c.metric))
-        return [UsageTotal(str(g), Metric(m), int(q), int(n))
-                for g, m, q, n in self.conn.execute(stmt)]
-
-
-class SqlUsageInvoiceRepository(_Repository):
-    def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
-        stmt = select(usage_invoices).where(usage_invoices.c.id == invoice_id,
-                                            usage_invoices.c.org_id == org_id)
-        row = self._one(stmt)
-        return rows.usage_invoice(row) if row else None
-
-    def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
-        stmt = select(usage_invoices).where(
-            usage_invoices.c.stripe_invoice_id == stripe_invoice_id)
-        row = self._one(stmt)
-        return rows.usage_invoice(row) if row else None
-
-    def add(self, invoice: UsageInvoice) -> None:
-        self.conn.execute(usage_invoices.insert().values(**rows.usage_invoice_values(invoice)))
-
-    def save(self, invoice: UsageInvoice) -> None:
-        self.conn.execute(update(usage_invoices).where(usage_invoices.c.id == invoice.id)
-                          .values(**rows.usage_invoice_values(invoice)))
-
-    def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
-        stmt = (select(usage_invoices).where(usage_invoices.c.org_id == org_id)
-                .order_by(usage_invoices.c.created_at.desc(), usage_invoices.c.id.desc())
-                .limit(limit).offset(offset))
-        return [rows.usage_invoice(r) for r in self.conn.execute(stmt).mappings()]
-
-
-class SqlQuotaLedger(_Repository):
-    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int:
-        values = [{"entry_id": e.entry_id, "org_id": e.org_id, "metric": e.metric.value,
-                   "amount": e.amount, "occurred_at": e.occurred_at,
-                   "idempotency_key": e.idempotency_key} for e in entries]
-        return insert_if_absent(self.conn, quota_ledger, values, ["entry_id"])
-
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int:
-        c = quota_ledger.c
-        stmt = select(func.coalesce(func.sum(c.amount), 0)).where(
-            c.org_id == org_id, c.metric == metric.value)
-        if since is not None:
-            stmt = stmt.where(c.occurred_at >= since)
-        if until is not None:
-            stmt = stmt.where(c.occurred_at < until)
-        return int(self.conn.execute(stmt).scalar_one())
 
 
 class SqlWebhookInbox(_Repository):

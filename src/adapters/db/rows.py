@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.model.checkouts import CheckoutRecord, CheckoutStatus
-from domain.model.invoicing import InvoiceStatus, UsageInvoice
+from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice
 from domain.model.metering import UsageEvent
 from domain.model.money import Money
 from domain.model.payments import CheckoutMode
@@ -62,6 +63,26 @@ def usage_event_values(event: UsageEvent) -> dict[str, Any]:
     return values
 
 
+def utc(value: datetime) -> datetime:
+    """Aggregates (min, max) bypass the column type: SQLite hands them back naive."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def invoice_line(row: Row) -> InvoiceLine:
+    return InvoiceLine(Metric(row["metric"]), row["quantity"],
+                       Money(row["amount_minor"], row["currency"]), row["event_count"],
+                       row["period_start"], row["period_end"], row["stripe_invoice_item_id"],
+                       row["id"])
+
+
+def invoice_line_values(invoice_id: str, line: InvoiceLine) -> dict[str, Any]:
+    return {"invoice_id": invoice_id, "metric": line.metric.value, "quantity": line.quantity,
+            "amount_minor": line.amount.amount_minor, "currency": line.amount.currency,
+            "event_count": line.event_count, "period_start": line.period_start,
+            "period_end": line.period_end,
+            "stripe_invoice_item_id": line.stripe_invoice_item_id}
+
+
 def usage_invoice(row: Row) -> UsageInvoice:
     values = dict(row)
     values["total"] = Money(values.pop("total_minor"), values.pop("currency"))
@@ -71,6 +92,7 @@ def usage_invoice(row: Row) -> UsageInvoice:
 
 def usage_invoice_values(invoice: UsageInvoice) -> dict[str, Any]:
     values = vars(invoice).copy()
+    values.pop("lines")
     total = values.pop("total")
     values.update(total_minor=total.amount_minor, currency=total.currency,
                   status=invoice.status.value)

@@ -105,10 +105,42 @@ usage_invoices = Table(
     Column("currency", String(3), nullable=False),
     Column("stripe_invoice_id", String(255), unique=True),
     Column("hosted_invoice_url", Text),
+    Column("past_due_since", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     # The invoice list: an organization's invoices, newest first.
     Index(None, "org_id", "created_at"),
+    # Resuming drafts and dunning: an organization's invoices by status.
+    Index(None, "org_id", "status"),
+)
+
+usage_invoice_lines = Table(
+    "usage_invoice_lines", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("invoice_id", String(64), ForeignKey("usage_invoices.id"), nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    Column("period_start", UtcDateTime(), nullable=False),
+    Column("period_end", UtcDateTime(), nullable=False),
+    Column("stripe_invoice_item_id", String(255)),
+    UniqueConstraint("invoice_id", "metric"),
+)
+
+billing_audit = Table(
+    "billing_audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("org_id", ORG_ID, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("details", JsonDocument, nullable=False),
+    Index(None, "org_id", "at"),
+    Index(None, "action", "at"),
 )
 
 usage_events = Table(

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine, text
 
 from adapters.db import repositories as repos
+from adapters.db import usage_repositories as usage
 
 
 class SqlUnitOfWork:
@@ -30,10 +31,11 @@ class SqlUnitOfWork:
         self.subscriptions = repos.SqlSubscriptionRepository(conn)
         self.purchases = repos.SqlPurchaseRepository(conn)
         self.checkouts = repos.SqlCheckoutRepository(conn)
-        self.usage_events = repos.SqlUsageEventRepository(conn)
-        self.usage_invoices = repos.SqlUsageInvoiceRepository(conn)
+        self.usage_events = usage.SqlUsageEventRepository(conn)
+        self.usage_invoices = usage.SqlUsageInvoiceRepository(conn)
         self.inbox = repos.SqlWebhookInbox(conn)
-        self.quota_ledger = repos.SqlQuotaLedger(conn)
+        self.quota_ledger = usage.SqlQuotaLedger(conn)
+        self.audit = usage.SqlAuditLog(conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

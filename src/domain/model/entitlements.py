@@ -15,20 +15,24 @@ from domain.model.subscriptions import Subscription, SubscriptionStatus
 @dataclass(frozen=True)
 class Entitlement:
     plan: Plan
-    source: str  # "default", "subscription", "grace_period" or "purchase"
+    source: str  # "default", "subscription", "grace_period", "purchase" or "dunning"
     subscription: Subscription | None = None
 
 
 def entitlement_for(catalog: Catalog, subscriptions: Iterable[Subscription],
                     purchases: Iterable[OneTimePurchase], now: datetime,
-                    grace: timedelta) -> Entitlement:
-    """A paid one-time purchase wins for good; then the best-standing subscription; else default."""
+                    grace: timedelta, usage_overdue: bool = False) -> Entitlement:
+    """A paid one-time purchase wins for good; a usage invoice past due beyond the grace period
+    drops the rest to the default tier (dunning); then the best-standing subscription; else
+    the default."""
     for purchase in purchases:
         if purchase.grants_plan:
             plan = _plan_or_none(catalog, purchase.tier.value)
             if plan is not None:
                 return Entitlement(plan, "purchase")
     subs = list(subscriptions)
+    if usage_overdue:
+        return Entitlement(catalog.default, "dunning", subs[0] if subs else None)
     for sub in subs:
         plan = _plan_or_none(catalog, sub.tier.value) if sub.tier else None
         if plan is None:

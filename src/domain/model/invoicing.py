@@ -1,12 +1,26 @@
-"""Usage invoices: the unbilled usage of one organization, billed once on Stripe."""
+"""Usage invoices: an organization's unbilled voice usage, priced per line, billed once on Stripe.
+
+Pricing: words / 1,000 x the rate (USAGE_PRICE_PER_1000_WORDS, default 1.00 USD), in Decimal,
+rounded once per line to the currency's minor unit with ROUND_HALF_UP: the rule people check an
+invoice with (0.5 cent and above rounds up), applied where Stripe needs integer cents, and only
+once, so lines never drift from the words they bill.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
+from domain.model.metering import UsageEvent
 from domain.model.money import Money
+from domain.model.plans import Metric
+
+BILLED_METRICS = (Metric.STT_WORDS, Metric.TTS_WORDS)
+# Stripe's minimum charge for USD; a smaller total is carried forward to the next invoice.
+MINIMUM_CHARGE = {"usd": 50}
 
 
 class InvoiceStatus(StrEnum):
@@ -16,6 +30,51 @@ class InvoiceStatus(StrEnum):
     PAST_DUE = "past_due"
     UNCOLLECTIBLE = "uncollectible"
     VOID = "void"
+
+
+@dataclass(frozen=True)
+class UsagePrice:
+    per_thousand: Decimal
+    currency: str = "usd"
+
+    def charge(self, words: int) -> Money:
+        return Money.round_from(Decimal(words) * self.per_thousand / 1000, self.currency)
+
+
+@dataclass
+class InvoiceLine:
+    metric: Metric
+    quantity: int
+    amount: Money
+    event_count: int
+    period_start: datetime
+    period_end: datetime
+    stripe_invoice_item_id: str | None = None
+    id: int | None = None
+
+    @property
+    def description(self) -> str:
+        words = "speech-to-text" if self.metric is Metric.STT_WORDS else "text-to-speech"
+        return (f"{self.quantity:,} {words} words "
+                f"({self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d})")
+
+
+def price_lines(events: Iterable[UsageEvent], price: UsagePrice) -> list[InvoiceLine]:
+    """One line per billed metric: its words, the events it bills and the period they fall in."""
+    by_metric: dict[Metric, list[UsageEvent]] = {}
+    for event in events:
+        if event.metric in BILLED_METRICS:
+            by_metric.setdefault(event.metric, []).append(event)
+    lines = []
+    for metric in BILLED_METRICS:
+        billed = by_metric.get(metric)
+        if not billed:
+            continue
+        words = sum(e.quantity for e in billed)
+        lines.append(InvoiceLine(metric, words, price.charge(words), len(billed),
+                                 min(e.occurred_at for e in billed),
+                                 max(e.occurred_at for e in billed)))
+    return lines
 
 
 @dataclass
@@ -30,6 +89,20 @@ class UsageInvoice:
     updated_at: datetime
     stripe_invoice_id: str | None = None
     hosted_invoice_url: str | None = None
+    past_due_since: datetime | None = None
+    lines: list[InvoiceLine] = field(default_factory=list)
+
+    @classmethod
+    def draft(cls, invoice_id: str, org_id: str, lines: Sequence[InvoiceLine], cutoff: datetime,
+              now: datetime, currency: str) -> UsageInvoice:
+        total = sum((line.amount for line in lines), Money.zero(currency))
+        start = min(line.period_start for line in lines)
+        return cls(invoice_id, org_id, InvoiceStatus.DRAFT, start, cutoff, total, now, now,
+                   lines=list(lines))
+
+    @property
+    def finalized(self) -> bool:
+        return self.status is not InvoiceStatus.DRAFT
 
     def link_stripe(self, stripe_invoice_id: str, hosted_url: str | None, now: datetime) -> None:
         self.stripe_invoice_id = stripe_invoice_id
@@ -39,6 +112,14 @@ class UsageInvoice:
     def set_status(self, status: InvoiceStatus, now: datetime) -> bool:
         if status is self.status:
             return False
+        if status is InvoiceStatus.PAST_DUE and self.past_due_since is None:
+            self.past_due_since = now
+        elif status is not InvoiceStatus.PAST_DUE:
+            self.past_due_since = None
         self.status = status
         self.updated_at = now
         return True
+
+    def overdue(self, now: datetime, grace: timedelta) -> bool:
+        """Past due for longer than the grace period: entitlements drop to the default tier."""
+        return self.past_due_since is not None and now >= self.past_due_since + grace

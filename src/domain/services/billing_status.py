@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.errors import NotFound
-from domain.model.entitlements import entitlement_for
 from domain.model.plans import Catalog, Plan
 from domain.model.subscriptions import Subscription
 from domain.ports import Clock, UnitOfWorkFactory
+from domain.services.standing import current_entitlement
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,7 @@ def get_billing_status(uow_factory: UnitOfWorkFactory, clock: Clock, catalog: Ca
     with uow_factory() as uow:
         if uow.organizations.get(org_id) is None:
             raise NotFound(f"organization {org_id!r} not found")
-        subscriptions = uow.subscriptions.for_org(org_id)
-        purchases = uow.purchases.for_org(org_id)
+        entitlement = current_entitlement(uow, catalog, org_id, now, grace)
         customer = uow.customers.for_org(org_id)
-    entitlement = entitlement_for(catalog, subscriptions, purchases, now, grace)
     return BillingStatus(org_id, entitlement.plan, entitlement.source, entitlement.subscription,
                          customer is not None, now)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import InvalidOrganization
+from domain.model.audit import AuditEntry
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import InvoiceStatus
 from domain.model.organizations import Organization, validate_org_id
@@ -62,7 +63,7 @@ def _sync_subscription(deps: PaymentDeps, uow: UnitOfWork, subscription_id: str,
                           f"subscription {subscription_id}")
     now = deps.clock.now()
     _ensure_org(uow, org_id, now)
-    apply_snapshot(uow, deps.prices, org_id, snapshot, now)
+    apply_snapshot(uow, deps.prices, org_id, snapshot, now, deps.actor)
     return org_id
 
 
@@ -87,6 +88,9 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
     if session.payment_status == "paid" and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
+        uow.audit.record(AuditEntry(org_id, now, deps.actor, "purchase.paid", {
+            "purchase_id": purchase.id, "tier": purchase.tier.value,
+            "amount_minor": purchase.amount.amount_minor}))
     return org_id
 
 
@@ -108,7 +112,13 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
     usage = uow.usage_invoices.by_stripe_id(invoice.id)
     if usage is not None:
         usage.link_stripe(invoice.id, invoice.hosted_invoice_url, now)
-        usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status, now)
+        before = usage.status
+        if usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status,
+                            now):
+            uow.audit.record(AuditEntry(usage.org_id, now, deps.actor,
+                                        "usage_invoice.status_changed", {
+                                            "invoice_id": usage.id, "from": before.value,
+                                            "to": usage.status.value}))
         uow.usage_invoices.save(usage)
     if invoice.subscription_id:
         return _sync_subscription(deps, uow, invoice.subscription_id)

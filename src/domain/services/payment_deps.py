@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.errors import (
     PaymentsNotConfigured,
@@ -28,6 +28,10 @@ class PaymentDeps:
     cancel_url: str | None = None
     portal_return_url: str | None = None
     counter: QuotaCounter | None = None
+    actor: str = "system"  # who or what causes the changes, for the audit trail
+
+    def acting_as(self, actor: str) -> PaymentDeps:
+        return replace(self, actor=actor)
 
     def plan_changed(self, org_id: str) -> None:
         """Make the quota counter reload the organization's window; if it is unreachable the

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.errors import NotAGauge, QuotaUnavailable
-from domain.model.entitlements import entitlement_for
 from domain.model.plans import Catalog, Metric
 from domain.model.quotas import CounterReply, CounterStatus, QuotaDecision, QuotaWindow
 from domain.ports import Clock, QuotaCounter, UnitOfWorkFactory
+from domain.services.standing import current_entitlement
 
 LEDGER_BATCH = 5000
 
@@ -33,9 +33,7 @@ class QuotaDeps:
 def load_window(deps: QuotaDeps, org_id: str) -> QuotaWindow:
     now = deps.clock.now()
     with deps.uow() as uow:
-        subscriptions = uow.subscriptions.for_org(org_id)
-        purchases = uow.purchases.for_org(org_id)
-    entitlement = entitlement_for(deps.catalog, subscriptions, purchases, now, deps.grace)
+        entitlement = current_entitlement(uow, deps.catalog, org_id, now, deps.grace)
     return QuotaWindow.for_entitlement(org_id, entitlement, now)
 
 

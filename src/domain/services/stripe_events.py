@@ -46,7 +46,8 @@ def handle_stripe_event(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
             event.mark(InboxStatus.IGNORED, now)
         else:
             try:
-                touched = handler(deps, uow, event.payload["data"]["object"])
+                acting = deps.acting_as(f"stripe:{event.id}")
+                touched = handler(acting, uow, event.payload["data"]["object"])
                 event.mark(InboxStatus.PROCESSED, now)
             except handlers.EventParked as parked:
                 event.mark(InboxStatus.PARKED, now, error=parked.reason)

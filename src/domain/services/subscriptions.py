@@ -12,6 +12,7 @@ from domain.errors import (
     SubscriptionExists,
     SubscriptionNotResumable,
 )
+from domain.model.audit import AuditEntry
 from domain.model.payments import ProrationBehavior, SubscriptionIntent
 from domain.model.plans import Plan
 from domain.model.prices import PriceBook
@@ -59,25 +60,38 @@ def record(deps: PaymentDeps, org_id: str, snapshot: SubscriptionSnapshot) -> Su
     """Store what the provider answered, creating or updating our mirror."""
     with deps.uow() as uow:
         uow.lock(f"subscription:{snapshot.stripe_subscription_id}")
-        sub = apply_snapshot(uow, deps.prices, org_id, snapshot, deps.clock.now())
+        sub = apply_snapshot(uow, deps.prices, org_id, snapshot, deps.clock.now(), deps.actor)
         uow.commit()
     deps.plan_changed(org_id)
     return sub
 
 
 def apply_snapshot(uow: UnitOfWork, prices: PriceBook, org_id: str,
-                   snapshot: SubscriptionSnapshot, now: datetime) -> Subscription:
-    """Create or update our mirror of a subscription inside the caller's transaction."""
+                   snapshot: SubscriptionSnapshot, now: datetime,
+                   actor: str = "system") -> Subscription:
+    """Create or update our mirror of a subscription inside the caller's transaction; a change
+    of status, plan or cancellation is written to the audit trail with its cause."""
     if snapshot.tier is None:
         snapshot = replace(snapshot, tier=prices.tier_for(
             snapshot.stripe_price_id, snapshot.price_lookup_key, snapshot.plan_tier_hint))
     sub = uow.subscriptions.get(snapshot.stripe_subscription_id)
+    before = None if sub is None else (sub.status.value, sub.tier.value if sub.tier else None,
+                                       sub.cancel_at_period_end)
     if sub is None:
         sub = Subscription.from_snapshot(org_id, snapshot, now)
     else:
         sub.apply(snapshot, now)
+    after = (sub.status.value, sub.tier.value if sub.tier else None, sub.cancel_at_period_end)
+    if before != after:
+        uow.audit.record(AuditEntry(org_id, now, actor, "subscription.changed", {
+            "subscription_id": sub.stripe_subscription_id,
+            "from": None if before is None else dict(zip(_AUDITED, before, strict=True)),
+            "to": dict(zip(_AUDITED, after, strict=True))}))
     uow.subscriptions.save(sub)
     return sub
+
+
+_AUDITED = ("status", "tier", "cancel_at_period_end")
 
 
 def _require_live(deps: PaymentDeps, org_id: str) -> Subscription:

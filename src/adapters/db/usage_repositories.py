@@ -1,0 +1,215 @@
+"""Repositories of usage: events, usage invoices with their lines, the quota ledger, the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from adapters.db import rows
+from adapters.db.repositories import _Repository
+from adapters.db.tables import (
+    billing_audit,
+    quota_ledger,
+    usage_events,
+    usage_invoice_lines,
+    usage_invoices,
+)
+from adapters.db.upsert import copy_if_absent, insert_if_absent
+from domain.model.audit import AuditEntry
+from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice, UsagePrice
+from domain.model.metering import UsageEvent, UsageTotal
+from domain.model.plans import Metric
+from domain.model.quotas import LedgerEntry
+
+
+class SqlUsageEventRepository(_Repository):
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
+        values = [rows.usage_event_values(e) for e in events]
+        if self.conn.dialect.name == "postgresql" and len(values) > 20:
+            return copy_if_absent(self.conn, values)
+        return insert_if_absent(self.conn, usage_events, values, ["org_id", "idempotency_key"])
+
+    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
+        stmt = (select(usage_events)
+                .where(usage_events.c.org_id == org_id, usage_events.c.invoice_id.is_(None),
+                       usage_events.c.occurred_at < cutoff)
+                .order_by(usage_events.c.occurred_at, usage_events.c.id))
+        return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
+
+    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
+        if not event_ids:
+            return 0
+        stmt = (update(usage_events)
+                .where(usage_events.c.id.in_(list(event_ids)), usage_events.c.invoice_id.is_(None))
+                .values(invoice_id=invoice_id))
+        return self.conn.execute(stmt).rowcount
+
+
+    def _unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]) -> Any:
+        c = usage_events.c
+        return (c.org_id == org_id, c.invoice_id.is_(None), c.occurred_at < cutoff,
+                c.metric.in_([m.value for m in metrics]))
+
+    def unbilled_lines(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                       price: UsagePrice) -> list[InvoiceLine]:
+        c = usage_events.c
+        stmt = (select(c.metric, func.sum(c.quantity), func.count(), func.min(c.occurred_at),
+                       func.max(c.occurred_at))
+                .where(*self._unbilled(org_id, cutoff, metrics)).group_by(c.metric))
+        found = {Metric(m): (int(q), int(n), lo, hi) for m, q, n, lo, hi in self.conn.execute(stmt)}
+        lines = []
+        for metric in metrics:  # in the catalog's order
+            if metric in found:
+                words, count, first, last = found[metric]
+                lines.append(InvoiceLine(metric, words, price.charge(words), count,
+                                         rows.utc(first), rows.utc(last)))
+        return lines
+
+    def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                        invoice_id: str) -> int:
+        stmt = (update(usage_events).where(*self._unbilled(org_id, cutoff, metrics))
+                .values(invoice_id=invoice_id))
+        return self.conn.execute(stmt).rowcount
+
+    def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
+        c = usage_events.c
+        stmt = (select(c.org_id).distinct()
+                .where(c.invoice_id.is_(None), c.occurred_at < cutoff,
+                       c.metric.in_([m.value for m in metrics])).order_by(c.org_id))
+        return list(self.conn.execute(stmt).scalars())
+
+    def billed_by(self, invoice_id: str, metric: Metric | None, limit: int,
+                  offset: int) -> list[UsageEvent]:
+        c = usage_events.c
+        stmt = select(usage_events).where(c.invoice_id == invoice_id)
+        if metric is not None:
+            stmt = stmt.where(c.metric == metric.value)
+        stmt = stmt.order_by(c.occurred_at, c.id).limit(limit).offset(offset)
+        return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
+
+    def summary(self, org_id: str, since: datetime, until: datetime,
+                group_by: str) -> list[UsageTotal]:
+        c = usage_events.c
+        if group_by == "day":
+            group = (func.to_char(func.timezone("UTC", c.occurred_at), "YYYY-MM-DD")
+                     if self.conn.dialect.name == "postgresql"
+                     else func.strftime("%Y-%m-%d", c.occurred_at))
+        elif group_by == "conversation":
+            group = func.coalesce(c.conversation_id, "")
+        else:
+            group = c.metric
+        stmt = (select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
+                .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
+                .group_by(group, c.metric).order_by(group, c.metric))
+        return [UsageTotal(str(g), Metric(m), int(q), int(n))
+                for g, m, q, n in self.conn.execute(stmt)]
+
+
+class SqlUsageInvoiceRepository(_Repository):
+    def _with_lines(self, found: list[UsageInvoice]) -> list[UsageInvoice]:
+        if not found:
+            return found
+        by_id = {invoice.id: invoice for invoice in found}
+        stmt = (select(usage_invoice_lines)
+                .where(usage_invoice_lines.c.invoice_id.in_(list(by_id)))
+                .order_by(usage_invoice_lines.c.id))
+        for row in self.conn.execute(stmt).mappings():
+            by_id[row["invoice_id"]].lines.append(rows.invoice_line(row))
+        return found
+
+    def _select(self, *where: Any, limit: int | None = None, offset: int = 0) -> list[UsageInvoice]:
+        c = usage_invoices.c
+        stmt = select(usage_invoices).where(*where).order_by(c.created_at.desc(), c.id.desc())
+        if limit is not None:
+            stmt = stmt.limit(limit).offset(offset)
+        return self._with_lines([rows.usage_invoice(r)
+                                 for r in self.conn.execute(stmt).mappings()])
+
+    def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
+        found = self._select(usage_invoices.c.id == invoice_id,
+                             usage_invoices.c.org_id == org_id)
+        return found[0] if found else None
+
+    def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
+        found = self._select(usage_invoices.c.stripe_invoice_id == stripe_invoice_id)
+        return found[0] if found else None
+
+    def add(self, invoice: UsageInvoice) -> None:
+        self.conn.execute(usage_invoices.insert().values(**rows.usage_invoice_values(invoice)))
+        for line in invoice.lines:
+            line.id = self.conn.execute(usage_invoice_lines.insert().values(
+                **rows.invoice_line_values(invoice.id, line))).inserted_primary_key[0]
+
+    def save(self, invoice: UsageInvoice) -> None:
+        self.conn.execute(update(usage_invoices).where(usage_invoices.c.id == invoice.id)
+                          .values(**rows.usage_invoice_values(invoice)))
+        for line in invoice.lines:
+            self.conn.execute(update(usage_invoice_lines)
+                              .where(usage_invoice_lines.c.invoice_id == invoice.id,
+                                     usage_invoice_lines.c.metric == line.metric.value)
+                              .values(stripe_invoice_item_id=line.stripe_invoice_item_id))
+
+    def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
+        return self._select(usage_invoices.c.org_id == org_id, limit=limit, offset=offset)
+
+    def unfinalized(self, org_id: str) -> list[UsageInvoice]:
+        return self._select(usage_invoices.c.org_id == org_id,
+                            usage_invoices.c.status == InvoiceStatus.DRAFT.value)[::-1]
+
+    def orgs_with_status(self, status: InvoiceStatus) -> list[str]:
+        stmt = (select(usage_invoices.c.org_id).distinct()
+                .where(usage_invoices.c.status == status.value))
+        return list(self.conn.execute(stmt).scalars())
+
+    def past_due(self, org_id: str) -> list[UsageInvoice]:
+        return self._select(usage_invoices.c.org_id == org_id,
+                            usage_invoices.c.status == InvoiceStatus.PAST_DUE.value)
+
+
+class SqlQuotaLedger(_Repository):
+    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int:
+        values = [{"entry_id": e.entry_id, "org_id": e.org_id, "metric": e.metric.value,
+                   "amount": e.amount, "occurred_at": e.occurred_at,
+                   "idempotency_key": e.idempotency_key} for e in entries]
+        return insert_if_absent(self.conn, quota_ledger, values, ["entry_id"])
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int:
+        c = quota_ledger.c
+        stmt = select(func.coalesce(func.sum(c.amount), 0)).where(
+            c.org_id == org_id, c.metric == metric.value)
+        if since is not None:
+            stmt = stmt.where(c.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(c.occurred_at < until)
+        return int(self.conn.execute(stmt).scalar_one())
+
+
+class SqlAuditLog(_Repository):
+    def record(self, entry: AuditEntry) -> None:
+        self.conn.execute(billing_audit.insert().values(
+            org_id=entry.org_id, at=entry.at, actor=entry.actor, action=entry.action,
+            details=entry.details))
+
+    def _entries(self, *where: Any, limit: int) -> list[AuditEntry]:
+        c = billing_audit.c
+        stmt = (select(billing_audit).where(*where).order_by(c.at.desc(), c.id.desc())
+                .limit(limit))
+        return [AuditEntry(r["org_id"], rows.utc(r["at"]), r["actor"], r["action"],
+                           dict(r["details"]), r["id"])
+                for r in self.conn.execute(stmt).mappings()]
+
+    def for_org(self, org_id: str, limit: int) -> list[AuditEntry]:
+        return self._entries(billing_audit.c.org_id == org_id, limit=limit)
+
+    def last(self, org_id: str, action_prefix: str) -> AuditEntry | None:
+        found = self._entries(billing_audit.c.org_id == org_id,
+                              billing_audit.c.action.startswith(action_prefix), limit=1)
+        return found[0] if found else None
+
+    def orgs_with(self, action: str) -> list[str]:
+        stmt = select(billing_audit.c.org_id).distinct().where(billing_audit.c.action == action)
+        return list(self.conn.execute(stmt).scalars())
