@@ -21,10 +21,13 @@ from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
 from adapters.redis_quota import RedisQuotaCounter
 from adapters.rq_queue import RqJobQueue
+from domain.model.invoicing import UsagePrice
+from domain.model.money import rate
 from domain.model.plans import Catalog, default_catalog, parse_tier
 from domain.model.prices import PriceBook
 from domain.model.redirects import RedirectPolicy
 from domain.ports import Clock, HealthProbe, JobQueue, PaymentGateway, UnitOfWorkFactory
+from domain.services.invoicing import InvoicingDeps
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
 from entrypoints.catalog_file import load_catalog
@@ -48,6 +51,7 @@ class Container:
     payments: PaymentDeps
     intake_uow: UnitOfWorkFactory
     quota: QuotaDeps
+    invoicing: InvoicingDeps
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +97,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         intake_uow=intake_uow,
         quota=QuotaDeps(uow, clock, catalog, quota_counter, settings.grace_period,
                         settings.quota_fail_open),
+        invoicing=InvoicingDeps(uow, clock, payments.gateway, UsagePrice(
+            rate(settings.usage_price_per_1000_words), settings.usage_currency)),
         engine=engine,
     )
     container.extras.update(overrides)

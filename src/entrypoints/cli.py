@@ -13,6 +13,7 @@ from domain.errors import DomainError
 from domain.model.organizations import validate_org_id
 from domain.model.webhooks import InboxStatus
 from domain.services.catalog_sync import sync_catalog
+from domain.services.monthly_invoicing import month_cutoff, organizations_to_invoice, run_invoicing
 from domain.services.stripe_events import replay_event
 from entrypoints import migrate
 from entrypoints.api.auth import Role
@@ -86,3 +87,23 @@ def replay_events_command(status: str, since: datetime | None, limit: int) -> No
         for event in bar:
             replay_event(c.uow, c.jobs, event.id)
     click.echo(f"replayed {len(events)} events")
+
+
+@billing_cli.command("run-invoicing")
+@click.option("--period", default=None, help="The month to close, e.g. 2026-10 (default: the "
+              "month before the current one). Earlier unbilled usage is included.")
+@click.option("--dry-run", is_flag=True, help="Show what would be billed; create nothing.")
+def run_invoicing_command(period: str | None, dry_run: bool) -> None:
+    """Invoice every organization's unbilled usage up to the end of a closed month."""
+    c = _container()
+    try:
+        cutoff = month_cutoff(c.clock.now(), period)
+    except ValueError:
+        raise click.BadParameter("use YYYY-MM, e.g. 2026-10", param_hint="--period") from None
+    orgs = organizations_to_invoice(c.invoicing, cutoff)
+    with click.progressbar(orgs, label=f"{'previewing' if dry_run else 'invoicing'} "
+                           f"{len(orgs)} organizations before {cutoff:%Y-%m-%d}") as bar:
+        summary = run_invoicing(c.invoicing, cutoff, bar, dry_run, actor="cli:run-invoicing")
+    click.echo(("would be: " if dry_run else "") + summary.line())
+    for org_id, error in summary.failures.items():
+        click.echo(f"failed {org_id}: {error}", err=True)

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     stripe_enterprise_price_id: str | None = None
     stripe_white_label_price_id: str | None = None
 
+    usage_price_per_1000_words: str = "1.00"  # a decimal string: Decimal, never float
+    usage_currency: str = "usd"
     quota_fail_open: bool = False  # Redis down: allow (true) or answer 503 (false)
     max_content_length: int = 1_048_576
     billing_grace_days: int = 7
@@ -88,6 +90,19 @@ class Settings(BaseSettings):
             return parse_tier(tier).value
         except UnknownPlan as exc:
             raise ValueError(exc.message) from None
+
+    @field_validator("usage_price_per_1000_words")
+    @classmethod
+    def _check_usage_price(cls, value: str) -> str:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            price = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+        if not price.is_finite() or price < 0:
+            raise ValueError("must be a non-negative decimal such as 1.00")
+        return value
 
     @field_validator("stripe_secret_key")
     @classmethod

@@ -189,6 +189,7 @@ def test_scheduler_registers_the_sweep_once(clean_redis):
     register(scheduler, PERIODIC_JOBS, "billing")
     register(scheduler, PERIODIC_JOBS, "billing")  # a restarted scheduler
     jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {"billing-sweep-webhook-inbox", "billing-flush-quota-ledger"}
+    assert set(jobs) == {"billing-sweep-webhook-inbox", "billing-flush-quota-ledger",
+                         "billing-monthly-invoicing", "billing-dunning-check"}
     assert jobs["billing-sweep-webhook-inbox"].meta.get("interval") == 60
     assert jobs["billing-flush-quota-ledger"].meta.get("interval") == 5

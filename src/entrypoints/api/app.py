@@ -13,7 +13,9 @@ from entrypoints import logs
 from entrypoints.api import (
     admin_webhooks,
     billing,
+    dashboard,
     health,
+    invoices,
     payments,
     plans,
     quota,
@@ -34,7 +36,8 @@ usage invoices for SaaS products. Every error answers `{"code", "message", "stat
 `code`. Authenticate with `Authorization: Bearer <JWT>` carrying `sub`, `org_id`, `role`, `exp`."""
 
 BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
-              payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp)
+              payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp,
+              invoices.blp, invoices.legacy, dashboard.blp)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

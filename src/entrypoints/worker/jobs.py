@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import traceback
+from datetime import datetime
 
 from rq import get_current_job
 
+from domain.services.dunning import check_dunning
+from domain.services.invoicing import invoice_unbilled_usage
+from domain.services.monthly_invoicing import month_cutoff, organizations_to_invoice
 from domain.services.quotas import flush_ledger
 from domain.services.stripe_events import handle_stripe_event, record_failure
 from domain.services.webhook_intake import requeue_stale_events
@@ -30,6 +34,35 @@ def process_webhook_event(event_id: str) -> str | None:
                                                    "status": status.value if status else None})
         raise
     return status.value if status else None
+
+
+def invoice_organization(org_id: str, cutoff_iso: str) -> str:
+    """Bill one organization's usage before the cutoff (or finish its unfinalized invoice)."""
+    container = current()
+    result = invoice_unbilled_usage(container.invoicing, org_id,
+                                    datetime.fromisoformat(cutoff_iso),
+                                    actor="scheduler:monthly-invoicing")
+    log.info("usage invoicing", extra={"org_id": org_id, "outcome": result.outcome.value,
+                                       "invoice_id": result.invoice.id if result.invoice
+                                       else None})
+    return result.outcome.value
+
+
+def schedule_monthly_invoicing() -> int:
+    """Hourly: fan out one job per organization with usage before this month's start. A second
+    run, or two at once, only finds nothing left to bill."""
+    container = current()
+    cutoff = month_cutoff(container.clock.now())
+    orgs = organizations_to_invoice(container.invoicing, cutoff)
+    for org_id in orgs:
+        container.jobs.enqueue("invoice_organization", org_id, cutoff.isoformat())
+    return len(orgs)
+
+
+def check_dunning_job() -> dict[str, list[str]]:
+    """Hourly: record entitlements dropped after the grace period, or restored by a payment."""
+    report = check_dunning(current().quota)
+    return {"downgraded": report.downgraded, "restored": report.restored}
 
 
 def flush_quota_ledger() -> int:

@@ -27,6 +27,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("billing-sweep-webhook-inbox", "sweep_webhook_inbox", 60),
     # The ledger's durability window: consumption acknowledged but not yet in Postgres.
     PeriodicJob("billing-flush-quota-ledger", "flush_quota_ledger", 5),
+    PeriodicJob("billing-monthly-invoicing", "schedule_monthly_invoicing", 3600),
+    PeriodicJob("billing-dunning-check", "check_dunning", 3600),
 )
 
 

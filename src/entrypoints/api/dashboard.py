@@ -1,0 +1,100 @@
+"""GET /api/v1/billing/dashboard: everything a billing page shows, in one call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.errors import QuotaUnavailable
+from domain.services.billing_status import get_billing_status
+from domain.services.invoicing import preview_usage_invoice
+from domain.services.quotas import quota_status
+from entrypoints.api import presenters
+from entrypoints.api.auth import READ_BILLING, principal, requires
+from entrypoints.api.container import container
+from entrypoints.api.docs import errors
+from entrypoints.api.invoices import (
+    InvoiceSchema,
+    LineSchema,
+    everything_now,
+    invoice_view,
+    preview_view,
+)
+from entrypoints.api.quota import QuotaDecisionSchema, view
+from entrypoints.api.schemas import BillingStatusSchema, MoneySchema
+
+blp = Blueprint("dashboard", __name__, description="The billing dashboard of an organization.")
+
+
+class UsageSchema(ma.Schema):
+    available = ma.fields.Boolean(required=True, metadata={
+        "description": "false when the quota counter is unreachable"})
+    period_start = ma.fields.AwareDateTime(allow_none=True, required=True)
+    period_end = ma.fields.AwareDateTime(allow_none=True, required=True)
+    metrics = ma.fields.List(ma.fields.Nested(QuotaDecisionSchema), required=True)
+
+
+class VoiceSchema(ma.Schema):
+    unbilled_words = ma.fields.Integer(required=True)
+    estimated_charge = ma.fields.Nested(MoneySchema, required=True)
+    price_per_1000_words = ma.fields.String(required=True)
+    lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
+
+
+class DashboardSchema(BillingStatusSchema):
+    created_at = ma.fields.AwareDateTime(required=True)
+    usage = ma.fields.Nested(UsageSchema, required=True)
+    voice = ma.fields.Nested(VoiceSchema, required=True)
+    recent_invoices = ma.fields.List(ma.fields.Nested(InvoiceSchema), required=True)
+
+
+def dashboard() -> dict[str, Any]:
+    c = container()
+    org_id = principal().org_id
+    body = presenters.billing_status(get_billing_status(c.uow, c.clock, c.catalog, org_id,
+                                                        c.settings.grace_period))
+    with c.uow() as uow:
+        organization = uow.organizations.get(org_id)
+        invoices = uow.usage_invoices.recent(org_id, 5)
+    assert organization is not None  # created by authentication
+    try:
+        report = quota_status(c.quota, org_id)
+        usage = {"available": True, "period_start": report.window.period_start,
+                 "period_end": report.window.period_end,
+                 "metrics": [view(d) for d in report.decisions]}
+    except QuotaUnavailable:
+        usage = {"available": False, "period_start": None, "period_end": None, "metrics": []}
+    preview = preview_usage_invoice(c.invoicing, org_id, everything_now())
+    estimate = preview_view(preview.outcome.value, preview.lines, c.invoicing.price.currency)
+    body.update(created_at=organization.created_at, usage=usage, voice={
+        "unbilled_words": sum(line.quantity for line in preview.lines),
+        "estimated_charge": estimate["total"], "lines": estimate["lines"],
+        "price_per_1000_words": str(c.invoicing.price.per_thousand)},
+        recent_invoices=[invoice_view(i) for i in invoices])
+    return body
+
+
+@blp.route("/api/v1/billing/dashboard")
+class Dashboard(MethodView):
+    @requires(*READ_BILLING)
+    @blp.response(200, DashboardSchema)
+    @errors(blp, 401, 403)
+    def get(self) -> dict[str, Any]:
+        """The organization, its plan and subscription (status, period, cancel at period end),
+        usage this period per metric against its limits, unbilled voice words with the
+        estimated charge so far, and the five most recent invoices."""
+        return dashboard()
+
+
+@blp.route("/api/billing/dashboard")
+class LegacyDashboard(MethodView):
+    @requires(*READ_BILLING)
+    @blp.doc(deprecated=True)
+    @blp.response(200, DashboardSchema)
+    @errors(blp, 401, 403)
+    def get(self) -> dict[str, Any]:
+        """Deprecated alias of `GET /api/v1/billing/dashboard`."""
+        return dashboard()
