@@ -112,7 +112,7 @@ def test_payment_failed_grace_over_default_tier_then_paid_restores(client, ports
     deliver(app, ports, stripe.event("invoice.paid", paid))
     assert quota_limit(client) == 100_000
     assert check_dunning(quota).restored == ["org_a"]
-    actions = [e.action for e in reversed(ports["uow"].store.audit) if e.org_id == "org_a"]
+    actions = [e.action for e in ports["uow"].store.audit if e.org_id == "org_a"]
     assert actions.count("subscription.changed") == 3  # created, past_due, active again
     assert [a for a in actions if a.startswith("entitlement.")] == [
         "entitlement.downgraded", "entitlement.restored"]
