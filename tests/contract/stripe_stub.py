@@ -142,6 +142,38 @@ def build_stub() -> Flask:
     def retrieve_invoice(iid: str) -> Any:
         return jsonify(state["invoices"][iid])
 
+    @app.post("/v1/invoices")
+    def create_invoice() -> Any:
+        data = form()
+        iid = new_id("in")
+        invoice = fixture("invoice", id=iid, customer=data["customer"], status="draft",
+                          currency=data["currency"], metadata=metadata(data), parent=None,
+                          amount_due=0, amount_paid=0, auto_advance=False,
+                          hosted_invoice_url=None, collection_method=data["collection_method"])
+        invoice["lines"] = {"object": "list", "data": [], "has_more": False,
+                            "url": f"/v1/invoices/{iid}/lines"}
+        state["invoices"][iid] = invoice
+        return jsonify(invoice)
+
+    @app.post("/v1/invoiceitems")
+    def create_invoice_item() -> Any:
+        data = form()
+        invoice = state["invoices"][data["invoice"]]
+        item = fixture("invoiceitem", id=new_id("ii"), customer=data["customer"],
+                       amount=int(data["amount"]), currency=data["currency"],
+                       description=data["description"], metadata=metadata(data))
+        item["parent"] = None
+        invoice["amount_due"] += item["amount"]
+        invoice["lines"]["data"].append({"id": new_id("il"), "amount": item["amount"]})
+        return jsonify(item)
+
+    @app.post("/v1/invoices/<iid>/finalize")
+    def finalize_invoice(iid: str) -> Any:
+        invoice = state["invoices"][iid]
+        invoice.update(status="open", auto_advance=form().get("auto_advance") == "true",
+                       hosted_invoice_url=f"https://invoice.stripe.com/i/acct_x/{iid}")
+        return jsonify(invoice)
+
     @app.get("/v1/subscriptions/<sid>")
     def retrieve_subscription(sid: str) -> Any:
         return jsonify(state["subscriptions"][sid])

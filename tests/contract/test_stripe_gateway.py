@@ -150,3 +150,22 @@ def test_a_server_error_is_retried_with_the_same_idempotency_key(contract):
     assert intent.snapshot.status is SubscriptionStatus.INCOMPLETE
     attempts = [key for m, path, key in contract.sent.requests if path == "/v1/subscriptions"]
     assert attempts == ["subscription-create:org_retry:1"] * 2
+
+
+def test_a_usage_invoice_created_itemized_and_finalized(contract):
+    stripe = contract.gateway()
+    customer = stripe.create_customer("org_invoice", None, None,
+                                      idempotency_key="customer-create:org_invoice")
+    meta = {"usage_invoice_id": "uinv_1", "org_id": "org_invoice"}
+    draft = stripe.create_invoice(customer, "usd", meta, idempotency_key="usage-invoice:uinv_1")
+    assert draft.status == "draft" and draft.customer_id == customer
+    item = stripe.add_invoice_item(customer, draft.id, Money(1235, "usd"),
+                                   "12,345 speech-to-text words", {**meta, "metric": "stt_words"},
+                                   idempotency_key="usage-invoice-item:uinv_1:stt_words")
+    assert item.startswith("ii_")
+    final = stripe.finalize_invoice(draft.id, idempotency_key="usage-invoice-finalize:uinv_1")
+    assert final.status == "open" and final.hosted_invoice_url
+    assert final.amount_due == Money(1235, "usd")
+    assert [key for _, _, key in contract.sent.requests] == [
+        "customer-create:org_invoice", "usage-invoice:uinv_1",
+        "usage-invoice-item:uinv_1:stt_words", "usage-invoice-finalize:uinv_1"]
