@@ -225,8 +225,11 @@ class FakeUsageInvoices(_Repo):
     def add(self, invoice: UsageInvoice) -> None:
         self.store.usage_invoices[invoice.id] = copy.deepcopy(invoice)
 
-    def save(self, invoice: UsageInvoice) -> None:
-        self.store.usage_invoices[invoice.id] = copy.deepcopy(invoice)
+    def save(self, invoice: UsageInvoice, lines: bool = False) -> None:
+        saved = copy.deepcopy(invoice)
+        if not lines and invoice.id in self.store.usage_invoices:
+            saved.lines = self.store.usage_invoices[invoice.id].lines
+        self.store.usage_invoices[invoice.id] = saved
 
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
         mine = [i for i in self.store.usage_invoices.values() if i.org_id == org_id]

@@ -143,10 +143,10 @@ class SqlUsageInvoiceRepository(_Repository):
             line.id = self.conn.execute(usage_invoice_lines.insert().values(
                 **rows.invoice_line_values(invoice.id, line))).inserted_primary_key[0]
 
-    def save(self, invoice: UsageInvoice) -> None:
+    def save(self, invoice: UsageInvoice, lines: bool = False) -> None:
         self.conn.execute(update(usage_invoices).where(usage_invoices.c.id == invoice.id)
                           .values(**rows.usage_invoice_values(invoice)))
-        for line in invoice.lines:
+        for line in invoice.lines if lines else ():
             self.conn.execute(update(usage_invoice_lines)
                               .where(usage_invoice_lines.c.invoice_id == invoice.id,
                                      usage_invoice_lines.c.metric == line.metric.value)

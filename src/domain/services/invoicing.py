@@ -47,6 +47,8 @@ class InvoicingResult:
     outcome: Outcome
     invoice: UsageInvoice | None = None
     lines: tuple[InvoiceLine, ...] = ()
+    unfinished: tuple[UsageInvoice, ...] = ()  # drafts an earlier run left unfinalized
+    customer_id: str | None = None
 
 
 def preview_usage_invoice(deps: InvoicingDeps, org_id: str, cutoff: datetime) -> InvoicingResult:
@@ -74,10 +76,13 @@ def assign_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
     now = deps.clock.now()
     with deps.uow() as uow:
         uow.lock(f"invoicing:{org_id}")
+        unfinished = tuple(uow.usage_invoices.unfinalized(org_id))
         lines = uow.usage_events.unbilled_lines(org_id, cutoff, BILLED_METRICS, deps.price)
-        outcome = _outcome(lines, uow.customers.for_org(org_id) is not None, deps.price)
+        customer = uow.customers.for_org(org_id)
+        customer_id = customer.stripe_customer_id if customer else None
+        outcome = _outcome(lines, customer is not None, deps.price)
         if outcome is not Outcome.INVOICED:
-            return InvoicingResult(outcome, None, tuple(lines))
+            return InvoicingResult(outcome, None, tuple(lines), unfinished, customer_id)
         invoice = UsageInvoice.draft(new_id("uinv"), org_id, lines, cutoff, now,
                                      deps.price.currency)
         uow.usage_invoices.add(invoice)
@@ -89,39 +94,43 @@ def assign_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
             "invoice_id": invoice.id, "total_minor": invoice.total.amount_minor,
             "events": expected, "cutoff": cutoff.isoformat()}))
         uow.commit()
-    return InvoicingResult(Outcome.INVOICED, invoice, tuple(lines))
+    return InvoicingResult(Outcome.INVOICED, invoice, tuple(lines), unfinished, customer_id)
 
 
-def _save(deps: InvoicingDeps, invoice: UsageInvoice) -> None:
+def _save(deps: InvoicingDeps, invoice: UsageInvoice, lines: bool = False) -> None:
     with deps.uow() as uow:
-        uow.usage_invoices.save(invoice)
+        uow.usage_invoices.save(invoice, lines=lines)
         uow.commit()
 
 
-def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice) -> UsageInvoice:
+def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
+                   customer_id: str | None = None) -> UsageInvoice:
     """Phase 2, resumable: each step is skipped when already recorded, and repeats the same
     idempotency key when it is not."""
     if deps.gateway is None:
         raise PaymentsNotConfigured("payments are not configured: set STRIPE_SECRET_KEY")
     gateway = deps.gateway
-    with deps.uow() as uow:
-        customer = uow.customers.for_org(invoice.org_id)
-    if customer is None:
-        raise CustomerRequired("the organization has no Stripe customer")
+    if customer_id is None:
+        with deps.uow() as uow:
+            customer = uow.customers.for_org(invoice.org_id)
+        if customer is None:
+            raise CustomerRequired("the organization has no Stripe customer")
+        customer_id = customer.stripe_customer_id
     meta = {"usage_invoice_id": invoice.id, "org_id": invoice.org_id}
     if invoice.stripe_invoice_id is None:
-        created = gateway.create_invoice(customer.stripe_customer_id, invoice.total.currency,
+        created = gateway.create_invoice(customer_id, invoice.total.currency,
                                          meta, idempotency_key=f"usage-invoice:{invoice.id}")
         invoice.link_stripe(created.id, created.hosted_invoice_url, deps.clock.now())
         _save(deps, invoice)
     assert invoice.stripe_invoice_id is not None
-    for line in invoice.lines:
-        if line.stripe_invoice_item_id is None:
-            line.stripe_invoice_item_id = gateway.add_invoice_item(
-                customer.stripe_customer_id, invoice.stripe_invoice_id, line.amount,
-                line.description, {**meta, "metric": line.metric.value},
-                idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}")
-            _save(deps, invoice)
+    missing = [line for line in invoice.lines if line.stripe_invoice_item_id is None]
+    for line in missing:
+        line.stripe_invoice_item_id = gateway.add_invoice_item(
+            customer_id, invoice.stripe_invoice_id, line.amount,
+            line.description, {**meta, "metric": line.metric.value},
+            idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}")
+    if missing:  # recorded together: a retry inside Stripe's 24 h key window replays them
+        _save(deps, invoice, lines=True)
     final = gateway.finalize_invoice(invoice.stripe_invoice_id,
                                      idempotency_key=f"usage-invoice-finalize:{invoice.id}")
     now = deps.clock.now()
@@ -135,14 +144,14 @@ def invoice_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
                            actor: str = "system") -> InvoicingResult:
     """Bill the organization's unbilled usage before `cutoff`, and finish any invoice an
     earlier run left unfinalized. Safe to run twice or concurrently."""
-    with deps.uow() as uow:
-        pending = uow.usage_invoices.unfinalized(org_id)
-    for invoice in pending:
-        push_to_stripe(deps, invoice)
     result = assign_unbilled_usage(deps, org_id, cutoff, actor)
+    for invoice in result.unfinished:
+        push_to_stripe(deps, invoice, result.customer_id)
     if result.invoice is not None:
-        return InvoicingResult(result.outcome, push_to_stripe(deps, result.invoice),
+        return InvoicingResult(result.outcome,
+                               push_to_stripe(deps, result.invoice, result.customer_id),
                                result.lines)
-    if pending:
-        return InvoicingResult(Outcome.INVOICED, pending[-1], tuple(pending[-1].lines))
+    if result.unfinished:
+        last = result.unfinished[-1]
+        return InvoicingResult(Outcome.INVOICED, last, tuple(last.lines))
     return result
