@@ -23,7 +23,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import fresh_database
 
 CUTOFF = datetime(2026, 11, 1, tzinfo=UTC)
 
