@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
-from domain.model.audit import AuditEntry
+from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice, UsagePrice
@@ -150,6 +150,10 @@ class AuditLog(Protocol):
     def for_org(self, org_id: str, limit: int) -> list[AuditEntry]: ...
 
     def last(self, org_id: str, action_prefix: str) -> AuditEntry | None: ...
+
+    def record_change(self, change: SubscriptionChange) -> None:
+        """Keep the subscription's new state in its history (for analytics over any period)."""
+        ...
 
     def orgs_with(self, action: str) -> list[str]: ...
 

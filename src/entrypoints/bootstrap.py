@@ -16,6 +16,7 @@ from rq import Queue
 from sqlalchemy import Engine
 
 from adapters.clock import SystemClock
+from adapters.db.analytics import SqlAnalytics
 from adapters.db.engine import DatabaseProbe, make_engine
 from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
@@ -27,6 +28,7 @@ from domain.model.plans import Catalog, default_catalog, parse_tier
 from domain.model.prices import PriceBook
 from domain.model.redirects import RedirectPolicy
 from domain.ports import Clock, HealthProbe, JobQueue, PaymentGateway, UnitOfWorkFactory
+from domain.services.analytics import AnalyticsReader
 from domain.services.invoicing import InvoicingDeps
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
@@ -52,6 +54,7 @@ class Container:
     intake_uow: UnitOfWorkFactory
     quota: QuotaDeps
     invoicing: InvoicingDeps
+    analytics: AnalyticsReader | None
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +102,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
                         settings.quota_fail_open),
         invoicing=InvoicingDeps(uow, clock, payments.gateway, UsagePrice(
             rate(settings.usage_price_per_1000_words), settings.usage_currency)),
+        analytics=build("analytics", lambda: SqlAnalytics(engine) if engine else None),
         engine=engine,
     )
     container.extras.update(overrides)

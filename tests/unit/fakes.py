@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import QuotaUnavailable
-from domain.model.audit import AuditEntry
+from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import (
@@ -61,6 +61,7 @@ class FakeStore:
     inbox: dict[str, InboxEvent] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
+    history: list[SubscriptionChange] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -257,6 +258,9 @@ class FakeAudit(_Repo):
     def last(self, org_id: str, action_prefix: str) -> AuditEntry | None:
         found = [e for e in self.for_org(org_id, 10_000) if e.action.startswith(action_prefix)]
         return found[0] if found else None
+
+    def record_change(self, change: SubscriptionChange) -> None:
+        self.store.history.append(change)
 
     def orgs_with(self, action: str) -> list[str]:
         return sorted({e.org_id for e in self.store.audit if e.action == action})

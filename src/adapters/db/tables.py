@@ -130,6 +130,22 @@ usage_invoice_lines = Table(
     UniqueConstraint("invoice_id", "metric"),
 )
 
+subscription_history = Table(
+    "subscription_history", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("org_id", ORG_ID, nullable=False),
+    Column("stripe_subscription_id", String(255), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("tier", String(32)),
+    Column("monthly_amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # "The state of every subscription at time t": the latest row per subscription before t.
+    Index(None, "stripe_subscription_id", "at"),
+    Index(None, "at"),
+)
+
 billing_audit = Table(
     "billing_audit", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,

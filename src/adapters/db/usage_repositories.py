@@ -13,12 +13,13 @@ from adapters.db.repositories import _Repository
 from adapters.db.tables import (
     billing_audit,
     quota_ledger,
+    subscription_history,
     usage_events,
     usage_invoice_lines,
     usage_invoices,
 )
 from adapters.db.upsert import copy_if_absent, insert_if_absent
-from domain.model.audit import AuditEntry
+from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice, UsagePrice
 from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.plans import Metric
@@ -209,6 +210,9 @@ class SqlAuditLog(_Repository):
         found = self._entries(billing_audit.c.org_id == org_id,
                               billing_audit.c.action.startswith(action_prefix), limit=1)
         return found[0] if found else None
+
+    def record_change(self, change: SubscriptionChange) -> None:
+        self.conn.execute(subscription_history.insert().values(**vars(change)))
 
     def orgs_with(self, action: str) -> list[str]:
         stmt = select(billing_audit.c.org_id).distinct().where(billing_audit.c.action == action)

@@ -8,6 +8,19 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class SubscriptionChange:
+    """One state of a subscription from a moment on: the history revenue analytics read."""
+
+    org_id: str
+    stripe_subscription_id: str
+    at: datetime
+    status: str
+    tier: str | None
+    monthly_amount_minor: int  # what the state adds to MRR while it is a paying state
+    currency: str
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     org_id: str
     at: datetime

@@ -12,7 +12,8 @@ from domain.errors import (
     SubscriptionExists,
     SubscriptionNotResumable,
 )
-from domain.model.audit import AuditEntry
+from domain.model.audit import AuditEntry, SubscriptionChange
+from domain.model.money import Money
 from domain.model.payments import ProrationBehavior, SubscriptionIntent
 from domain.model.plans import Plan
 from domain.model.prices import PriceBook
@@ -87,6 +88,12 @@ def apply_snapshot(uow: UnitOfWork, prices: PriceBook, org_id: str,
             "subscription_id": sub.stripe_subscription_id,
             "from": None if before is None else dict(zip(_AUDITED, before, strict=True)),
             "to": dict(zip(_AUDITED, after, strict=True))}))
+        plan = prices.catalog.get(sub.tier) if sub.tier else None
+        monthly = plan.monthly_price() if plan else Money.zero(prices.catalog.default.price
+                                                               .currency)
+        uow.audit.record_change(SubscriptionChange(
+            org_id, sub.stripe_subscription_id, now, sub.status.value,
+            sub.tier.value if sub.tier else None, monthly.amount_minor, monthly.currency))
     uow.subscriptions.save(sub)
     return sub
 

@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from entrypoints import logs
 from entrypoints.api import (
     admin_webhooks,
+    analytics,
     billing,
     dashboard,
     health,
@@ -37,7 +38,7 @@ usage invoices for SaaS products. Every error answers `{"code", "message", "stat
 
 BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
               payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp,
-              invoices.blp, invoices.legacy, dashboard.blp)
+              invoices.blp, invoices.legacy, dashboard.blp, analytics.blp)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
