@@ -25,6 +25,7 @@ test: install services lint
 
 services:
 	scripts/ensure-services.sh
+	scripts/ensure-browser.sh
 
 lint: install
 	$(BIN)/ruff check .

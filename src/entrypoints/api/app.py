@@ -28,6 +28,7 @@ from entrypoints.api.auth import configure_jwt, register_auth_errors
 from entrypoints.api.errors import BillingApi, register_error_handlers
 from entrypoints.bootstrap import bootstrap
 from entrypoints.config import Settings, load_settings
+from entrypoints.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": API_TITLE}))
+    app.register_blueprint(pages)
     app.before_request(_enforce_body_rules)
     if not settings.verify_webhooks:
         log.warning("STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified "

@@ -21,7 +21,9 @@ def line_chart(title: str, labels: Sequence[str], values: Sequence[float], unit:
         f'<line x1="{pad_left}" x2="{width - 12}" y1="{pad_top + plot_h * (1 - f):.1f}" '
         f'y2="{pad_top + plot_h * (1 - f):.1f}" class="grid"/>' for f in (0, 0.5, 1))
     step = max(1, len(labels) // 6)
-    names = "".join(f'<text x="{points[i][0]:.1f}" y="{height - 8}" text-anchor="middle" '
+    last = len(labels) - 1
+    names = "".join(f'<text x="{points[i][0]:.1f}" y="{height - 8}" '
+                    f'text-anchor="{"end" if i == last and i else "middle"}" '
                     f'class="tick">{escape(labels[i])}</text>'
                     for i in range(0, len(labels), step))
     dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" class="dot"/>' for x, y in points)

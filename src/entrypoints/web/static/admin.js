@@ -1,0 +1,77 @@
+// The /admin page: revenue charts (server-rendered SVG), churn and conversion, dead webhooks.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const pct = (x) => (x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`);
+
+  function query() {
+    const from = $("from").value, to = $("to").value;
+    return `from=${from}T00:00:00Z&to=${to}T00:00:00Z&interval=${$("interval").value}`;
+  }
+
+  function row(table, cells) {
+    const tr = Billing.el("tr");
+    const labels = [...table.querySelectorAll("th")].map((th) => th.textContent);
+    cells.forEach((cell, i) => {
+      const td = Billing.el("td", { "data-label": labels[i] || "" });
+      if (cell instanceof Node) td.append(cell); else td.textContent = cell;
+      tr.append(td);
+    });
+    table.querySelector("tbody").append(tr);
+  }
+
+  async function renderDead() {
+    const table = $("dead");
+    table.querySelector("tbody").textContent = "";
+    const { events } = await Billing.api("/api/v1/admin/webhook-events?status=dead&limit=50");
+    $("no-dead").hidden = events.length > 0;
+    for (const e of events) {
+      const button = Billing.el("button", { class: "secondary", "data-event": e.id }, "Replay");
+      button.addEventListener("click", async () => {
+        await Billing.api(`/api/v1/admin/webhook-events/${encodeURIComponent(e.id)}/replay`, { method: "POST" });
+        await renderDead();
+      });
+      row(table, [e.id, e.type, String(e.attempts), (e.last_error || "").split("\n").slice(-2).join(" "), button]);
+    }
+  }
+
+  async function render() {
+    const q = query();
+    const [revenue, churn, conversion] = await Promise.all([
+      Billing.api(`/api/v1/admin/analytics/revenue?${q}`),
+      Billing.api(`/api/v1/admin/analytics/churn?${q}`),
+      Billing.api(`/api/v1/admin/analytics/conversion?${q}`)]);
+    const r = revenue.report;
+    $("mrr").textContent = Billing.cents(r.mrr_minor);
+    $("arr").textContent = Billing.cents(r.arr_minor);
+    $("arpu").textContent = r.arpu_minor === null ? "n/a" : Billing.cents(r.arpu_minor);
+    $("usage-revenue").textContent = Billing.cents(r.usage_revenue_minor);
+    $("one-time").textContent = Billing.cents(r.one_time_revenue_minor);
+    for (const name of ["mrr", "usage-revenue"]) {
+      $(`chart-${name}`).innerHTML = await Billing.api(`/api/v1/admin/analytics/charts/${name}.svg?${q}`);
+    }
+    const c = churn.report;
+    $("churn").querySelector("tbody").textContent = "";
+    for (const [tier, p] of Object.entries(c.by_plan)) {
+      row($("churn"), [tier, String(p.organizations_at_start), String(p.churned), pct(p.logo_churn), pct(p.revenue_churn)]);
+    }
+    $("clv").textContent = c.clv_minor === null ? "n/a" : Billing.cents(c.clv_minor);
+    const v = conversion.report;
+    $("conversion").querySelector("tbody").textContent = "";
+    for (const [tier, p] of Object.entries(v.checkout_by_plan)) {
+      row($("conversion"), [tier, String(p.created), String(p.completed), pct(p.completion_rate)]);
+    }
+    $("free-to-paid").textContent = pct(v.free_to_paid);
+    $("upgrades").textContent = `${v.upgrades} (${pct(v.upgrade_rate)})`;
+    $("downgrades").textContent = `${v.downgrades} (${pct(v.downgrade_rate)})`;
+    await renderDead();
+    $("page").hidden = false;
+  }
+
+  const tomorrow = new Date(Date.now() + 86400000);  // `to` is exclusive: include today
+  const past = new Date(tomorrow.getTime() - 91 * 86400000);
+  $("to").value = tomorrow.toISOString().slice(0, 10);
+  $("from").value = past.toISOString().slice(0, 10);
+  $("refresh").addEventListener("click", () => render().catch((e) => Billing.showError(e.message)));
+  Billing.start(render);
+})();
