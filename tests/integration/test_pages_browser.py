@@ -89,7 +89,7 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_billing_page_for_a_free_organization(browser, site):
-    app, _, base = site
+    _, _, base = site
     for viewport, name in ((DESKTOP, "billing-free-desktop.png"),
                            (PHONE, "billing-free-phone.png")):
         page, problems = open_page(browser, f"{base}/billing",
