@@ -135,6 +135,11 @@ class UsageInvoiceRepository(Protocol):
 
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]: ...
 
+    def exists(self, invoice_id: str) -> bool:
+        """Whether any organization has this invoice (to tell a foreign id from a missing one
+        in the security log; the caller answers 404 either way)."""
+        ...
+
     def unfinalized(self, org_id: str) -> list[UsageInvoice]:
         """Drafts whose Stripe invoice is not finalized yet (a run that failed midway)."""
         ...

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     usage_price_per_1000_words: str = "1.00"  # a decimal string: Decimal, never float
     usage_currency: str = "usd"
     quota_fail_open: bool = False  # Redis down: allow (true) or answer 503 (false)
+    rate_limit_enabled: bool = True
+    # Per IP: every route but the webhook, health and metering.
+    rate_limit_per_ip: str = "600/minute"
+    rate_limit_per_org: str = "600/minute"  # authenticated calls of one organization
+    rate_limit_sensitive: str = "20/minute"  # checkout, portal, customer and plan changes
+    rate_limit_metered: str = "60000/minute"  # quota consume and usage events
     max_content_length: int = 1_048_576
     billing_grace_days: int = 7
     log_level: str = "INFO"

@@ -237,6 +237,9 @@ class FakeUsageInvoices(_Repo):
         mine.sort(key=lambda i: (i.created_at, i.id), reverse=True)
         return [copy.deepcopy(i) for i in mine[offset:offset + limit]]
 
+    def exists(self, invoice_id: str) -> bool:
+        return invoice_id in self.store.usage_invoices
+
     def unfinalized(self, org_id: str) -> list[UsageInvoice]:
         return [i for i in self.recent(org_id, 10_000) if i.status is InvoiceStatus.DRAFT][::-1]
 

@@ -156,6 +156,10 @@ class SqlUsageInvoiceRepository(_Repository):
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
         return self._select(usage_invoices.c.org_id == org_id, limit=limit, offset=offset)
 
+    def exists(self, invoice_id: str) -> bool:
+        stmt = select(usage_invoices.c.id).where(usage_invoices.c.id == invoice_id)
+        return self._one(stmt) is not None
+
     def unfinalized(self, org_id: str) -> list[UsageInvoice]:
         return self._select(usage_invoices.c.org_id == org_id,
                             usage_invoices.c.status == InvoiceStatus.DRAFT.value)[::-1]

@@ -14,6 +14,7 @@ from domain.model.invoicing import InvoiceStatus
 from domain.model.organizations import Organization, validate_org_id
 from domain.model.payments import CheckoutMode
 from domain.ports import UnitOfWork
+from domain.services.audit import record_billing_change
 from domain.services.payment_deps import PaymentDeps
 from domain.services.subscriptions import apply_snapshot
 
@@ -88,7 +89,7 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
     if session.payment_status == "paid" and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
-        uow.audit.record(AuditEntry(org_id, now, deps.actor, "purchase.paid", {
+        record_billing_change(uow, AuditEntry(org_id, now, deps.actor, "purchase.paid", {
             "purchase_id": purchase.id, "tier": purchase.tier.value,
             "amount_minor": purchase.amount.amount_minor}))
     return org_id
@@ -115,7 +116,7 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
         before = usage.status
         if usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status,
                             now):
-            uow.audit.record(AuditEntry(usage.org_id, now, deps.actor,
+            record_billing_change(uow, AuditEntry(usage.org_id, now, deps.actor,
                                         "usage_invoice.status_changed", {
                                             "invoice_id": usage.id, "from": before.value,
                                             "to": usage.status.value}))

@@ -25,6 +25,7 @@ from domain.model.invoicing import (
     UsagePrice,
 )
 from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.services.audit import record_billing_change
 
 
 class Outcome(StrEnum):
@@ -90,7 +91,7 @@ def assign_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
         expected = sum(line.event_count for line in lines)
         if assigned != expected:  # cannot happen under the lock; refuse rather than misbill
             raise RuntimeError(f"assigned {assigned} events, priced {expected}")
-        uow.audit.record(AuditEntry(org_id, now, actor, "usage_invoice.created", {
+        record_billing_change(uow, AuditEntry(org_id, now, actor, "usage_invoice.created", {
             "invoice_id": invoice.id, "total_minor": invoice.total.amount_minor,
             "events": expected, "cutoff": cutoff.isoformat()}))
         uow.commit()

@@ -19,6 +19,7 @@ from domain.model.plans import Plan
 from domain.model.prices import PriceBook
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
 from domain.ports import UnitOfWork
+from domain.services.audit import record_billing_change
 from domain.services.customers import ensure_customer
 from domain.services.payment_deps import PaymentDeps
 
@@ -84,7 +85,7 @@ def apply_snapshot(uow: UnitOfWork, prices: PriceBook, org_id: str,
         sub.apply(snapshot, now)
     after = (sub.status.value, sub.tier.value if sub.tier else None, sub.cancel_at_period_end)
     if before != after:
-        uow.audit.record(AuditEntry(org_id, now, actor, "subscription.changed", {
+        record_billing_change(uow, AuditEntry(org_id, now, actor, "subscription.changed", {
             "subscription_id": sub.stripe_subscription_id,
             "from": None if before is None else dict(zip(_AUDITED, before, strict=True)),
             "to": dict(zip(_AUDITED, after, strict=True))}))

@@ -33,8 +33,8 @@ class Receipt:
 def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
     try:
         body: Any = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookMalformed("the body is not JSON") from None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise WebhookMalformed("the body is not JSON (or nests too deeply)") from None
     if not isinstance(body, dict):
         raise WebhookMalformed("the body is not a JSON object")
     event_id, type_, data = body.get("id"), body.get("type"), body.get("data")

@@ -11,15 +11,18 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from entrypoints import logs
 from entrypoints.api import (
+    admin_audit,
     admin_webhooks,
     analytics,
     billing,
     dashboard,
     health,
     invoices,
+    limits,
     payments,
     plans,
     quota,
+    security,
     subscriptions,
     usage,
     webhooks,
@@ -39,7 +42,8 @@ usage invoices for SaaS products. Every error answers `{"code", "message", "stat
 
 BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
               payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp,
-              invoices.blp, invoices.legacy, dashboard.blp, analytics.blp)
+              invoices.blp, invoices.legacy, dashboard.blp, analytics.blp,
+              admin_audit.blp)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -68,6 +72,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": API_TITLE}))
     app.register_blueprint(pages)
+    app.extensions["org_limits"] = limits.configure(app, settings)
+    security.install(app)
     app.before_request(_enforce_body_rules)
     if not settings.verify_webhooks:
         log.warning("STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified "

@@ -19,6 +19,7 @@ from domain.errors import InvalidOrganization
 from domain.model.organizations import validate_org_id
 from domain.services.organizations import ensure_organization
 from entrypoints.api.errors import error_response
+from entrypoints.api.limits import org_limits
 from entrypoints.bootstrap import Container
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -141,6 +142,7 @@ def authenticate(allowed: tuple[Role, ...]) -> Principal:
         role = Role(claims["role"])
     except (ValueError, TypeError):
         raise AuthError(403, "forbidden_role", f"unknown role {claims['role']!r}") from None
+    g.principal = Principal(str(claims["sub"]), org_id, role)  # verified, if not allowed
     if role not in allowed:
         names = ", ".join(r.value for r in allowed)
         raise AuthError(403, "forbidden_role",
@@ -163,11 +165,15 @@ def _ensure_known(org_id: str) -> None:
     known.add(org_id)
 
 
-def requires(*roles: Role) -> Callable[[F], F]:
+def requires(*roles: Role, limit: str = "org") -> Callable[[F], F]:
+    """Authenticate with one of `roles`, then apply the organization's rate limit of that kind
+    ("org", "sensitive" or "metered", see limits.py)."""
+
     def decorator(fn: F) -> F:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            authenticate(tuple(roles))
+            principal = authenticate(tuple(roles))
+            org_limits().hit(limit, principal.org_id)
             return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

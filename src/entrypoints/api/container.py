@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import current_app, g
 
+from domain.services.payment_deps import PaymentDeps
 from entrypoints.bootstrap import Container
 
 
 def container() -> Container:
     value: Container = current_app.extensions["billing"]
     return value
+
+
+def payments() -> PaymentDeps:
+    """The payment use cases' dependencies, acting as the authenticated caller (audit trail)."""
+    principal = g.get("principal")
+    deps = container().payments
+    return deps.acting_as(f"user:{principal.sub}") if principal else deps

@@ -97,6 +97,11 @@ def register_error_handlers(app: Flask) -> None:
         extra = {k: v for k, v in error.details.items() if v is not None}
         return error_response(status, error.code, error.message, **extra)
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(error: RecursionError) -> Response:
+        # The JSON parser recurses per nesting level: a hostile body nests until it overflows.
+        return error_response(400, "json_too_deep", "the JSON body nests too deeply")
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):  # routed here only if no closer handler exists

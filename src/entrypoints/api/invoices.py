@@ -21,6 +21,7 @@ from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.payments import BAD_GATEWAY
 from entrypoints.api.schemas import MoneySchema
+from entrypoints.api.security import security_event
 
 blp = Blueprint("invoices", __name__, url_prefix="/api/v1/billing",
                 description="Usage invoices: voice words billed at the usage price, once.")
@@ -129,7 +130,7 @@ GENERATE_CODES = {**BAD_GATEWAY, 409: ["customer_required"], 402: ["card_decline
 
 @blp.route("/generate-usage-invoice")
 class GenerateUsageInvoice(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.response(200, GenerateResultSchema)
     @errors(blp, 401, 403, 409, 502, 503, codes=GENERATE_CODES)
     def post(self) -> dict[str, Any]:
@@ -142,7 +143,7 @@ class GenerateUsageInvoice(MethodView):
 
 @legacy.route("/generate-usage-invoice")
 class LegacyGenerateUsageInvoice(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @legacy.response(200, GenerateResultSchema)
     @legacy.doc(deprecated=True)
     @errors(legacy, 401, 403, 409, 502, 503, codes=GENERATE_CODES)
@@ -194,6 +195,8 @@ class InvoiceDetail(MethodView):
         with container().uow() as uow:
             invoice = uow.usage_invoices.get(principal().org_id, invoice_id)
             if invoice is None:
+                if uow.usage_invoices.exists(invoice_id):  # another organization's
+                    security_event("cross_tenant", object="usage_invoice", object_id=invoice_id)
                 abort(404, message=f"no invoice {invoice_id!r}")
             view = invoice_view(invoice)
             for line, shown in zip(invoice.lines, view["lines"], strict=True):

@@ -12,7 +12,7 @@ from domain.services.customers import ensure_customer
 from domain.services.subscriptions import create_subscription
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
-from entrypoints.api.container import container
+from entrypoints.api.container import container, payments
 from entrypoints.api.docs import errors
 from entrypoints.api.payment_schemas import (
     CheckoutRequestSchema,
@@ -38,21 +38,21 @@ COMMON = (401, 403, 413, 415, 422, 502, 503)
 
 
 def upsert_customer(body: dict[str, Any]) -> dict[str, Any]:
-    customer, created = ensure_customer(container().payments, principal().org_id,
+    customer, created = ensure_customer(payments(), principal().org_id,
                                         body["email"], body.get("name"))
     return {"stripe_customer_id": customer.stripe_customer_id, "email": customer.email,
             "name": customer.name, "created": created}
 
 
 def subscribe(body: dict[str, Any]) -> dict[str, Any]:
-    intent = create_subscription(container().payments, principal().org_id,
+    intent = create_subscription(payments(), principal().org_id,
                                  body.get("plan_tier"), body.get("stripe_price_id"))
     return presenters.subscription_intent(intent, container().settings.stripe_public_key)
 
 
 @blp.route("/billing/customer")
 class Customer(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(CustomerRequest)
     @blp.response(200, CustomerSchema)
     @errors(blp, *COMMON, codes=BAD_GATEWAY)
@@ -67,7 +67,7 @@ class Customer(MethodView):
 
 @blp.route("/billing/subscription")
 class SubscriptionCreate(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(SubscriptionCreateRequest)
     @blp.response(201, SubscriptionCreatedSchema)
     @errors(blp, *COMMON, 402, 409, codes={**BAD_GATEWAY, 402: ["card_declined"],
@@ -86,7 +86,7 @@ class SubscriptionCreate(MethodView):
 
 @blp.route("/billing/create-checkout-session")
 class CheckoutSession(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(CheckoutRequestSchema)
     @blp.response(201, CheckoutSessionSchema)
     @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
@@ -99,7 +99,7 @@ class CheckoutSession(MethodView):
 
         Stripe: the customer as above if missing, then `POST /v1/checkout/sessions`
         (key `checkout-create:<our checkout id>`)."""
-        session = checkout.create_checkout(container().payments, principal().org_id,
+        session = checkout.create_checkout(payments(), principal().org_id,
                                            body["plan_tier"], body.get("success_url"),
                                            body.get("cancel_url"))
         return {"session_id": session.id, "checkout_url": session.url}
@@ -107,7 +107,7 @@ class CheckoutSession(MethodView):
 
 @blp.route("/white-label/purchase")
 class WhiteLabelPurchase(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(WhiteLabelRequestSchema)
     @blp.response(201, CheckoutSessionSchema)
     @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
@@ -118,7 +118,7 @@ class WhiteLabelPurchase(MethodView):
 
         Stripe: the customer as above if missing, then `POST /v1/checkout/sessions`
         (key `purchase-checkout:<our purchase id>`)."""
-        session = checkout.purchase_white_label(container().payments, principal().org_id,
+        session = checkout.purchase_white_label(payments(), principal().org_id,
                                                 body["plan_tier"], body.get("success_url"),
                                                 body.get("cancel_url"))
         return {"session_id": session.id, "checkout_url": session.url}
@@ -126,7 +126,7 @@ class WhiteLabelPurchase(MethodView):
 
 @blp.route("/billing/portal-session")
 class PortalSession(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(PortalRequestSchema)
     @blp.response(201, PortalSessionSchema)
     @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
@@ -136,13 +136,13 @@ class PortalSession(MethodView):
 
         Stripe: `POST /v1/billing_portal/sessions`
         (key `portal:<org_id>:<hash of return_url>:<UTC minute>`)."""
-        return {"url": checkout.open_portal(container().payments, principal().org_id,
+        return {"url": checkout.open_portal(payments(), principal().org_id,
                                             body.get("return_url"))}
 
 
 @legacy.route("/customer")
 class LegacyCustomer(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @legacy.arguments(CustomerRequest)
     @legacy.response(200, CustomerSchema)
     @legacy.doc(deprecated=True)
@@ -154,7 +154,7 @@ class LegacyCustomer(MethodView):
 
 @legacy.route("/subscription")
 class LegacySubscription(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @legacy.arguments(SubscriptionCreateRequest)
     @legacy.response(201, SubscriptionCreatedSchema)
     @legacy.doc(deprecated=True)

@@ -98,7 +98,7 @@ def decision_response(decision: QuotaDecision) -> Response:
 
 @blp.route("/quota/consume")
 class Consume(MethodView):
-    @requires(*USE_QUOTA)
+    @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(ConsumeRequest)
     @blp.response(200, QuotaDecisionSchema, description="Within quota: consumed")
     @blp.alt_response(429, schema=QuotaExceededSchema,
@@ -121,7 +121,7 @@ class Consume(MethodView):
 
 @blp.route("/quota/release")
 class Release(MethodView):
-    @requires(*USE_QUOTA)
+    @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(ReleaseRequest)
     @blp.response(200, QuotaDecisionSchema)
     @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from domain.services.subscriptions import cancel_subscription, change_plan, resume_subscription
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
-from entrypoints.api.container import container
+from entrypoints.api.container import payments
 from entrypoints.api.docs import errors
 from entrypoints.api.payment_schemas import CancelRequest, EmptyRequest, PlanChangeRequest
 from entrypoints.api.payments import BAD_GATEWAY, COMMON
@@ -24,7 +24,7 @@ NO_SUBSCRIPTION = {404: ["subscription_not_found"]}
 
 @blp.route("/change")
 class ChangePlan(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(PlanChangeRequest)
     @blp.response(200, SubscriptionSchema)
     @errors(blp, *COMMON, 402, 404, 409, codes={
@@ -38,13 +38,13 @@ class ChangePlan(MethodView):
         Stripe: `GET /v1/subscriptions/<id>` (the item to change), then
         `POST /v1/subscriptions/<id>` (key `subscription-change:<sub id>:<price id>:<version>`,
         version = our record's last-update time in microseconds)."""
-        sub = change_plan(container().payments, principal().org_id, body["plan_tier"])
+        sub = change_plan(payments(), principal().org_id, body["plan_tier"])
         return presenters.subscription(sub)
 
 
 @blp.route("/cancel")
 class Cancel(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(CancelRequest)
     @blp.response(200, SubscriptionSchema)
     @errors(blp, *COMMON, 404, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION})
@@ -53,14 +53,14 @@ class Cancel(MethodView):
 
         Stripe: `POST /v1/subscriptions/<id>` with `cancel_at_period_end=true`, or
         `DELETE /v1/subscriptions/<id>` (key `subscription-cancel:<sub id>:<1|0>:<version>`)."""
-        sub = cancel_subscription(container().payments, principal().org_id,
+        sub = cancel_subscription(payments(), principal().org_id,
                                   body["at_period_end"])
         return presenters.subscription(sub)
 
 
 @blp.route("/resume")
 class Resume(MethodView):
-    @requires(*CHANGE_BILLING)
+    @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(EmptyRequest)
     @blp.response(200, SubscriptionSchema)
     @errors(blp, *COMMON, 404, 409, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION,
@@ -70,5 +70,5 @@ class Resume(MethodView):
 
         Stripe: `POST /v1/subscriptions/<id>` with `cancel_at_period_end=false`
         (key `subscription-resume:<sub id>:<version>`)."""
-        return presenters.subscription(resume_subscription(container().payments,
+        return presenters.subscription(resume_subscription(payments(),
                                                            principal().org_id))

@@ -83,7 +83,7 @@ class UsageSummarySchema(ma.Schema):
 
 @blp.route("/events")
 class UsageEvents(MethodView):
-    @requires(*USE_QUOTA)
+    @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(UsageBatchSchema)
     @blp.response(200, UsageReceiptSchema)
     @errors(blp, 401, 403, 413, 415, 422)

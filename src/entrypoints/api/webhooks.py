@@ -15,6 +15,7 @@ from domain.services.webhook_intake import receive_stripe_event
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.errors import error_response
+from entrypoints.api.security import security_event
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def intake() -> dict[str, Any] | Response:
         receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
                                        request.headers.get("Stripe-Signature"),
                                        settings.webhook_secrets, verify=verify)
-    except DomainError:
+    except DomainError as exc:
+        if exc.code.startswith("webhook_signature") or exc.code.startswith("webhook_timestamp"):
+            security_event("signature_failed", code=exc.code)
         raise
     except Exception:
         log.exception("webhook could not be stored; Stripe will retry")

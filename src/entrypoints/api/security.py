@@ -1,0 +1,80 @@
+"""Security events: one structured JSON log line each (logger `billing.security`) with the
+request id, organization and actor, also kept in the audit table for platform admins.
+
+Never a secret, a token, a card-like number or a webhook payload: only ids, codes and paths."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_request_context, request
+
+from domain.model.audit import AuditEntry
+
+log = logging.getLogger("billing.security")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+KINDS = ("auth_failed", "role_refused", "cross_tenant", "signature_failed", "rate_limited",
+         "billing_change")
+
+
+def request_id() -> str:
+    if not has_request_context():
+        return "-"
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    value: str = g.request_id
+    return value
+
+
+def security_event(kind: str, org_id: str | None = None, **fields: Any) -> None:
+    principal = g.get("principal") if has_request_context() else None
+    org = org_id or (principal.org_id if principal else None)
+    actor = f"user:{principal.sub}" if principal else "anonymous"
+    context = {"security_event": kind, "request_id": request_id(), "org_id": org,
+               "actor": actor, **fields}
+    if has_request_context():
+        context.update(method=request.method, path=request.path, ip=request.remote_addr)
+    log.warning("security event: %s", kind, extra=context)
+    _keep(kind, org, actor, context)
+
+
+def _keep(kind: str, org_id: str | None, actor: str, details: dict[str, Any]) -> None:
+    """Write the event to the audit table; a failure here never changes the answer."""
+    try:
+        container = current_app.extensions["billing"]
+        with container.uow() as uow:
+            uow.audit.record(AuditEntry(org_id or "-", container.clock.now(), actor,
+                                        f"security.{kind}",
+                                        {k: v for k, v in details.items() if v is not None}))
+            uow.commit()
+    except Exception:
+        log.exception("security event not stored", extra={"security_event": kind})
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        request_id()
+
+    @app.after_request
+    def _tag(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request_id()
+        if response.status_code in (401, 403, 429):
+            _event_for(response)
+        return response
+
+
+def _event_for(response: Response) -> None:
+    body = response.get_json(silent=True) or {}
+    code = body.get("code") if isinstance(body, dict) else None
+    if response.status_code == 401:
+        security_event("auth_failed", code=code)
+    elif response.status_code == 403:
+        security_event("role_refused", code=code)
+    elif code == "rate_limited":
+        security_event("rate_limited", code=code)
