@@ -10,7 +10,7 @@ PATTERNS = {
     "webhook secret": re.compile(r"\bwhsec_[A-Za-z0-9]{8,}"),
     "jwt": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
 }
-DIGITS = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
+DIGITS = re.compile(r"(?<![\w.])(?:\d[ -]?){12,18}\d(?![\w.])")
 
 
 def luhn(number: str) -> bool:

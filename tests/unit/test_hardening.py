@@ -157,6 +157,7 @@ def test_the_secret_scanner_finds_what_it_must_and_nothing_else():
     kinds = sorted(kind for kind, _ in find_secrets(line))
     assert kinds == ["card-like number", "jwt", "stripe secret key", "webhook secret"]
     benign = ('{"ts": 1763726400000, "id": "evt_1Pgc6rB7WZ01zgkW", "sub": "sub_fake000001", '
-              '"entry": "1763726400000-0", "masked": "sk_test_********", "n": 1234567890123}')
+              '"entry": "1763726400000-0", "masked": "sk_test_********", "n": 1234567890123, '
+              '"invoice_id": "uinv_7977587464514ec7ad3d"}')
     assert find_secrets(benign) == []
     assert luhn("4242424242424242") and not luhn("4242424242424241")
