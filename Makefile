@@ -28,6 +28,7 @@ services:
 	scripts/ensure-browser.sh
 
 lint: install
+	scripts/check-secrets.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy src/domain
 	$(BIN)/mypy --strict src/adapters/stripe_gateway.py src/adapters/stripe_mapping.py
