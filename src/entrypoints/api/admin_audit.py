@@ -6,30 +6,31 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from entrypoints.api.auth import OPERATE, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.fields import Text
 
 blp = Blueprint("admin_audit", __name__, url_prefix="/api/v1/admin/audit",
                 description="Platform admins: billing changes and security events.")
 
 
 class AuditQuery(ma.Schema):
-    org_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64),
+    org_id = Text(required=True, validate=ma.validate.Length(min=1, max=64),
                               metadata={"description": "`-` for events without one "
                                                        "(e.g. failed authentication)"})
-    action = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64),
+    action = Text(load_default=None, validate=ma.validate.Length(max=64),
                               metadata={"description": "a prefix, e.g. `security.`"})
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
 
 class AuditEntrySchema(ma.Schema):
     at = ma.fields.AwareDateTime(required=True)
-    org_id = ma.fields.String(required=True)
-    actor = ma.fields.String(required=True)
-    action = ma.fields.String(required=True)
+    org_id = Text(required=True)
+    actor = Text(required=True)
+    action = Text(required=True)
     details = ma.fields.Dict(required=True)
 
 

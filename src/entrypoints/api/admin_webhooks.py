@@ -6,36 +6,38 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from domain.model.webhooks import InboxEvent, InboxStatus
 from domain.services.stripe_events import replay_event
 from entrypoints.api.auth import OPERATE, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.fields import Text
 
 blp = Blueprint("admin_webhooks", __name__, url_prefix="/api/v1/admin/webhook-events",
                 description="Platform admins: the Stripe webhook inbox.")
 
 
 class InboxQuerySchema(ma.Schema):
-    status = ma.fields.String(load_default=None,
+    status = Text(load_default=None,
                               validate=ma.validate.OneOf([s.value for s in InboxStatus]))
-    type = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
+    type = Text(load_default=None, validate=ma.validate.Length(max=100))
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=100_000))
 
 
 class InboxEventSchema(ma.Schema):
-    id = ma.fields.String(required=True)
-    type = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    id = Text(required=True)
+    type = Text(required=True)
+    status = Text(required=True)
     attempts = ma.fields.Integer(required=True)
-    last_error = ma.fields.String(allow_none=True, required=True)
+    last_error = Text(allow_none=True, required=True)
     received_at = ma.fields.AwareDateTime(required=True)
     processed_at = ma.fields.AwareDateTime(allow_none=True, required=True)
     last_attempt_at = ma.fields.AwareDateTime(allow_none=True, required=True)
-    api_version = ma.fields.String(allow_none=True, required=True)
+    api_version = Text(allow_none=True, required=True)
     livemode = ma.fields.Boolean(required=True)
 
 
@@ -48,8 +50,8 @@ class InboxListSchema(ma.Schema):
 
 
 class ReplaySchema(ma.Schema):
-    id = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    id = Text(required=True)
+    status = Text(required=True)
 
 
 def _view(event: InboxEvent, with_payload: bool = False) -> dict[str, Any]:

@@ -8,14 +8,16 @@ from typing import Any
 import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from domain.services import analytics
 from domain.services.analytics import AnalyticsReader
 from entrypoints.api.auth import OPERATE, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.charts import line_chart
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.fields import Text
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/v1/admin/analytics",
                 description="Platform admins: revenue analytics computed in SQL over the "
@@ -27,7 +29,7 @@ class PeriodQuery(ma.Schema):
                                     metadata={"description": "default: 90 days before `to`"})
     end = ma.fields.AwareDateTime(data_key="to", load_default=None,
                                   metadata={"description": "default: now"})
-    interval = ma.fields.String(load_default="month", validate=ma.validate.OneOf(["day",
+    interval = Text(load_default="month", validate=ma.validate.OneOf(["day",
                                                                                    "month"]))
     top = ma.fields.Integer(load_default=10, validate=ma.validate.Range(min=1, max=100))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.services.billing_status import get_billing_status
 from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.errors import ErrorSchema
 from entrypoints.api.schemas import BillingStatusSchema

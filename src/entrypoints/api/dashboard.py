@@ -6,7 +6,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.errors import QuotaUnavailable
 from domain.services.billing_status import get_billing_status
@@ -14,6 +13,7 @@ from domain.services.invoicing import preview_usage_invoice
 from domain.services.quotas import quota_status
 from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.invoices import (

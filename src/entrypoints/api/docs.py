@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.errors import ErrorSchema
 
 F = Callable[..., Any]

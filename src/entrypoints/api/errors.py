@@ -58,6 +58,10 @@ HTTP_CODES: dict[int, str] = {
 
 
 class ErrorSchema(ma.Schema):
+    class Meta:
+        # Some codes add context (decline_code, plan_tier, subscription_id, checks).
+        unknown = ma.INCLUDE
+
     code = ma.fields.String(required=True, metadata={"description": "Stable machine code"})
     message = ma.fields.String(required=True, metadata={"description": "What went wrong"})
     status = ma.fields.Integer(required=True, metadata={"description": "HTTP status"})

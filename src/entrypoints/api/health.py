@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.errors import ErrorSchema, error_response
 from entrypoints.api.schemas import HealthSchema

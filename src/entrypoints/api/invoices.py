@@ -7,7 +7,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from domain.errors import CustomerRequired
 from domain.model.invoicing import InvoiceLine, UsageInvoice
@@ -17,8 +17,10 @@ from domain.services.invoicing import Outcome, invoice_unbilled_usage, preview_u
 from domain.services.metering import FUTURE_SKEW
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, READ_BILLING, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.fields import Text
 from entrypoints.api.payments import BAD_GATEWAY
 from entrypoints.api.schemas import MoneySchema
 from entrypoints.api.security import security_event
@@ -30,29 +32,29 @@ legacy = Blueprint("invoices_legacy", __name__, url_prefix="/api/billing",
 
 
 class LineSchema(ma.Schema):
-    metric = ma.fields.String(required=True)
+    metric = Text(required=True)
     quantity = ma.fields.Integer(required=True, metadata={"description": "words billed"})
     amount = ma.fields.Nested(MoneySchema, required=True)
     event_count = ma.fields.Integer(required=True)
     period_start = ma.fields.AwareDateTime(required=True)
     period_end = ma.fields.AwareDateTime(required=True)
-    description = ma.fields.String(required=True)
+    description = Text(required=True)
 
 
 class InvoiceSchema(ma.Schema):
-    id = ma.fields.String(required=True)
-    status = ma.fields.String(required=True)
+    id = Text(required=True)
+    status = Text(required=True)
     total = ma.fields.Nested(MoneySchema, required=True)
     period_start = ma.fields.AwareDateTime(required=True)
     period_end = ma.fields.AwareDateTime(required=True)
-    stripe_invoice_id = ma.fields.String(allow_none=True, required=True)
-    hosted_invoice_url = ma.fields.String(allow_none=True, required=True)
+    stripe_invoice_id = Text(allow_none=True, required=True)
+    hosted_invoice_url = Text(allow_none=True, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
 
 
 class GenerateResultSchema(ma.Schema):
-    outcome = ma.fields.String(required=True, metadata={
+    outcome = Text(required=True, metadata={
         "description": "invoiced, nothing_to_bill or below_minimum (carried forward)"})
     invoice = ma.fields.Nested(InvoiceSchema, allow_none=True, required=True)
 
@@ -72,10 +74,10 @@ class EventsQuery(ma.Schema):
 
 
 class BilledEventSchema(ma.Schema):
-    idempotency_key = ma.fields.String(required=True)
+    idempotency_key = Text(required=True)
     quantity = ma.fields.Integer(required=True)
     occurred_at = ma.fields.AwareDateTime(required=True)
-    conversation_id = ma.fields.String(allow_none=True, required=True)
+    conversation_id = Text(allow_none=True, required=True)
 
 
 class LineDetailSchema(LineSchema):
@@ -88,7 +90,7 @@ class InvoiceDetailSchema(InvoiceSchema):
 
 
 class PreviewSchema(ma.Schema):
-    outcome = ma.fields.String(required=True)
+    outcome = Text(required=True)
     total = ma.fields.Nested(MoneySchema, required=True)
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
 
@@ -197,7 +199,7 @@ class InvoiceDetail(MethodView):
             if invoice is None:
                 if uow.usage_invoices.exists(invoice_id):  # another organization's
                     security_event("cross_tenant", object="usage_invoice", object_id=invoice_id)
-                abort(404, message=f"no invoice {invoice_id!r}")
+                abort(404, message="no such invoice")
             view = invoice_view(invoice)
             for line, shown in zip(invoice.lines, view["lines"], strict=True):
                 events = uow.usage_events.billed_by(invoice.id, Metric(line.metric),

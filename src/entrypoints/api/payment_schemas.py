@@ -6,6 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 
+from entrypoints.api.fields import SafeEmail, Text
 from entrypoints.api.schemas import SubscriptionSchema
 
 URL = ma.fields.String(validate=ma.validate.Length(max=2048), load_default=None,
@@ -14,22 +15,22 @@ URL = ma.fields.String(validate=ma.validate.Length(max=2048), load_default=None,
 
 
 class CustomerRequest(ma.Schema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
-    name = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=200))
+    email = SafeEmail(required=True, validate=ma.validate.Length(max=320))
+    name = Text(load_default=None, validate=ma.validate.Length(min=1, max=200))
 
 
 class CustomerSchema(ma.Schema):
-    stripe_customer_id = ma.fields.String(required=True)
-    email = ma.fields.String(allow_none=True, required=True)
-    name = ma.fields.String(allow_none=True, required=True)
+    stripe_customer_id = Text(required=True)
+    email = Text(allow_none=True, required=True)
+    name = Text(allow_none=True, required=True)
     created = ma.fields.Boolean(required=True, metadata={
         "description": "true when this call created the customer"})
 
 
 class SubscriptionCreateRequest(ma.Schema):
-    plan_tier = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=32),
+    plan_tier = Text(load_default=None, validate=ma.validate.Length(min=1, max=32),
                                  metadata={"example": "pro"})
-    stripe_price_id = ma.fields.String(load_default=None,
+    stripe_price_id = Text(load_default=None,
                                        validate=ma.validate.Length(min=1, max=255),
                                        metadata={"description": "must be a price of the catalog"})
 
@@ -41,26 +42,26 @@ class SubscriptionCreateRequest(ma.Schema):
 
 class SubscriptionCreatedSchema(ma.Schema):
     subscription = ma.fields.Nested(SubscriptionSchema, required=True)
-    client_secret = ma.fields.String(allow_none=True, required=True, metadata={
+    client_secret = Text(allow_none=True, required=True, metadata={
         "description": "confirm the first payment with Stripe.js (confirmPayment)"})
-    latest_invoice_id = ma.fields.String(allow_none=True, required=True)
-    publishable_key = ma.fields.String(allow_none=True, required=True)
+    latest_invoice_id = Text(allow_none=True, required=True)
+    publishable_key = Text(allow_none=True, required=True)
 
 
 class CheckoutRequestSchema(ma.Schema):
-    plan_tier = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+    plan_tier = Text(required=True, validate=ma.validate.Length(min=1, max=32))
     success_url = URL
     cancel_url = URL
 
 
 class WhiteLabelRequestSchema(CheckoutRequestSchema):
-    plan_tier = ma.fields.String(load_default="white_label",
+    plan_tier = Text(load_default="white_label",
                                  validate=ma.validate.OneOf(["white_label"]))
 
 
 class CheckoutSessionSchema(ma.Schema):
-    session_id = ma.fields.String(required=True)
-    checkout_url = ma.fields.String(allow_none=True, required=True)
+    session_id = Text(required=True)
+    checkout_url = Text(allow_none=True, required=True)
 
 
 class PortalRequestSchema(ma.Schema):
@@ -68,11 +69,11 @@ class PortalRequestSchema(ma.Schema):
 
 
 class PortalSessionSchema(ma.Schema):
-    url = ma.fields.String(required=True)
+    url = Text(required=True)
 
 
 class PlanChangeRequest(ma.Schema):
-    plan_tier = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+    plan_tier = Text(required=True, validate=ma.validate.Length(min=1, max=32))
 
 
 class CancelRequest(ma.Schema):

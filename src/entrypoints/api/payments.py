@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.services import checkout
 from domain.services.customers import ensure_customer
 from domain.services.subscriptions import create_subscription
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container, payments
 from entrypoints.api.docs import errors
 from entrypoints.api.payment_schemas import (

@@ -8,14 +8,15 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
 from domain.services.quotas import consume_quota, flush_ledger, quota_status, release_quota
 from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.fields import Text
 
 blp = Blueprint("quota", __name__, url_prefix="/api/v1",
                 description="Per-plan quotas: check and consume atomically, release gauges.")
@@ -25,23 +26,23 @@ QUOTA_CODES = {422: ["validation_error", "not_a_gauge"], 503: ["quota_unavailabl
 
 
 class ConsumeRequest(ma.Schema):
-    metric = ma.fields.String(required=True, validate=ma.validate.OneOf(METRICS))
+    metric = Text(required=True, validate=ma.validate.OneOf(METRICS))
     amount = ma.fields.Integer(load_default=1, strict=True,
                                validate=ma.validate.Range(min=1, max=2**53 - 1))
-    idempotency_key = ma.fields.String(load_default=None,
+    idempotency_key = Text(load_default=None,
                                        validate=ma.validate.Length(min=1, max=255),
                                        metadata={"description": "a repeat is not counted twice"})
 
 
 class ReleaseRequest(ma.Schema):
-    metric = ma.fields.String(required=True, validate=ma.validate.OneOf(["documents"]))
+    metric = Text(required=True, validate=ma.validate.OneOf(["documents"]))
     amount = ma.fields.Integer(required=True, strict=True,
                                validate=ma.validate.Range(min=1, max=2**53 - 1))
 
 
 class QuotaDecisionSchema(ma.Schema):
     allowed = ma.fields.Boolean(required=True)
-    metric = ma.fields.String(required=True)
+    metric = Text(required=True)
     used = ma.fields.Integer(allow_none=True, required=True)
     limit = ma.fields.Integer(allow_none=True, required=True, metadata={
         "description": "null: unlimited"})
@@ -52,13 +53,13 @@ class QuotaDecisionSchema(ma.Schema):
 
 
 class QuotaExceededSchema(QuotaDecisionSchema):
-    code = ma.fields.String(required=True, metadata={"example": "quota_exceeded"})
-    message = ma.fields.String(required=True)
+    code = Text(required=True, metadata={"example": "quota_exceeded"})
+    message = Text(required=True)
     status = ma.fields.Integer(required=True)
 
 
 class QuotaListSchema(ma.Schema):
-    plan = ma.fields.String(required=True)
+    plan = Text(required=True)
     period_start = ma.fields.AwareDateTime(required=True)
     period_end = ma.fields.AwareDateTime(required=True, metadata={
         "description": "counters reset here (half-open period)"})

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.services.subscriptions import cancel_subscription, change_plan, resume_subscription
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import payments
 from entrypoints.api.docs import errors
 from entrypoints.api.payment_schemas import CancelRequest, EmptyRequest, PlanChangeRequest

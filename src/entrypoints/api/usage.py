@@ -7,7 +7,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.model.plans import Metric
 from domain.services.metering import (
@@ -18,22 +17,24 @@ from domain.services.metering import (
     record_usage,
 )
 from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.fields import Text
 
 blp = Blueprint("usage", __name__, url_prefix="/api/v1/usage",
                 description="Metered usage (voice words and other metrics), billed per event once.")
 
 
 class UsageEventSchema(ma.Schema):
-    metric = ma.fields.String(required=True, validate=ma.validate.OneOf([m.value for m in Metric]))
+    metric = Text(required=True, validate=ma.validate.OneOf([m.value for m in Metric]))
     quantity = ma.fields.Integer(required=True, strict=True,
                                  validate=ma.validate.Range(min=0, max=MAX_QUANTITY))
     occurred_at = ma.fields.AwareDateTime(load_default=None, metadata={
         "description": "default: when received; at most 5 minutes ahead"})
-    idempotency_key = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=255),
+    idempotency_key = Text(required=True, validate=ma.validate.Length(min=1, max=255),
                                        metadata={"description": "unique per organization"})
-    conversation_id = ma.fields.String(load_default=None,
+    conversation_id = Text(load_default=None,
                                        validate=ma.validate.Length(min=1, max=255))
 
 
@@ -58,7 +59,7 @@ class UsageReceiptSchema(ma.Schema):
 class SummaryQuery(ma.Schema):
     start = ma.fields.AwareDateTime(data_key="from", load_default=None)
     end = ma.fields.AwareDateTime(data_key="to", load_default=None)
-    group_by = ma.fields.String(load_default="day",
+    group_by = Text(load_default="day",
                                 validate=ma.validate.OneOf(["day", "metric", "conversation"]))
 
     @ma.validates_schema
@@ -68,8 +69,8 @@ class SummaryQuery(ma.Schema):
 
 
 class UsageTotalSchema(ma.Schema):
-    group = ma.fields.String(required=True)
-    metric = ma.fields.String(required=True)
+    group = Text(required=True)
+    metric = Text(required=True)
     quantity = ma.fields.Integer(required=True)
     events = ma.fields.Integer(required=True)
 
@@ -77,7 +78,7 @@ class UsageTotalSchema(ma.Schema):
 class UsageSummarySchema(ma.Schema):
     start = ma.fields.AwareDateTime(data_key="from", required=True)
     end = ma.fields.AwareDateTime(data_key="to", required=True)
-    group_by = ma.fields.String(required=True)
+    group_by = Text(required=True)
     totals = ma.fields.List(ma.fields.Nested(UsageTotalSchema), required=True)
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import marshmallow as ma
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.errors import DomainError
 from domain.services.webhook_intake import receive_stripe_event
+from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.errors import error_response
