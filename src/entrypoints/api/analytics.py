@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -24,6 +24,9 @@ blp = Blueprint("analytics", __name__, url_prefix="/api/v1/admin/analytics",
                             "recorded history. " + (analytics.__doc__ or "").split("\n\n")[1])
 
 
+MAX_DAYS_BY_INTERVAL = {"day": 400, "month": 3660}
+
+
 class PeriodQuery(ma.Schema):
     start = ma.fields.AwareDateTime(data_key="from", load_default=None,
                                     metadata={"description": "default: 90 days before `to`"})
@@ -34,13 +37,18 @@ class PeriodQuery(ma.Schema):
     top = ma.fields.Integer(load_default=10, validate=ma.validate.Range(min=1, max=100))
 
     @ma.validates_schema
-    def _ordered(self, data: dict[str, Any], **_: Any) -> None:
+    def _bounded(self, data: dict[str, Any], **_: Any) -> None:
+        """A period is at most 400 days by day and 10 years by month: every bucket is a few
+        queries, and an unbounded period would let one request run for hours."""
         start, end = data.get("start"), data.get("end")
         if start and end and start >= end:
             raise ma.ValidationError("`from` must be before `to`", "from")
-        if start and end and data.get("interval") == "day" and end - start > timedelta(
-                days=400):
-            raise ma.ValidationError("at most 400 days by day", "interval")
+        reference = end or datetime.now(UTC)
+        span = reference - (start or reference - timedelta(days=90))
+        longest = MAX_DAYS_BY_INTERVAL[data.get("interval", "month")]
+        if span > timedelta(days=longest):
+            raise ma.ValidationError(f"at most {longest} days by {data.get('interval')}",
+                                     "from")
 
 
 class ReportSchema(ma.Schema):
