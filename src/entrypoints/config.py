@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     rate_limit_per_org: str = "600/minute"  # authenticated calls of one organization
     rate_limit_sensitive: str = "20/minute"  # checkout, portal, customer and plan changes
     rate_limit_metered: str = "60000/minute"  # quota consume and usage events
+    # Proxies in front of the service whose X-Forwarded-For/-Proto/-Host to trust (ProxyFix).
+    trusted_proxies: int = 0
     max_content_length: int = 1_048_576
     billing_grace_days: int = 7
     log_level: str = "INFO"

@@ -161,3 +161,16 @@ def test_the_secret_scanner_finds_what_it_must_and_nothing_else():
               '"invoice_id": "uinv_7977587464514ec7ad3d"}')
     assert find_secrets(benign) == []
     assert luhn("4242424242424242") and not luhn("4242424242424241")
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(settings, stripe):
+    behind = app_with(settings, stripe, trusted_proxies=1, rate_limit_per_ip="1/minute")
+    client = behind.test_client()
+    first = client.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.7"})
+    other = client.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.8"})
+    again = client.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert (first.status_code, other.status_code, again.status_code) == (200, 200, 429)
+    direct = app_with(settings, stripe, rate_limit_per_ip="1/minute").test_client()
+    direct.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.7"})
+    spoofed = direct.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.8"})
+    assert spoofed.status_code == 429  # not trusted: the header changes nothing

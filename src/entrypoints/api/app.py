@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, request
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from entrypoints import logs
 from entrypoints.api import (
@@ -71,6 +72,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         api.register_blueprint(blueprint)
     app.register_blueprint(get_swaggerui_blueprint(
         "/api/docs", "/api/openapi.json", config={"app_name": API_TITLE}))
+    if settings.trusted_proxies:
+        # The client address (rate limits, security log) and https scheme come from the proxy.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
     app.register_blueprint(pages)
     app.extensions["org_limits"] = limits.configure(app, settings)
     security.install(app)
