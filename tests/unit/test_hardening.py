@@ -174,3 +174,20 @@ def test_behind_a_trusted_proxy_the_client_address_is_the_forwarded_one(settings
     direct.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.7"})
     spoofed = direct.get("/api/v1/plans", headers={"X-Forwarded-For": "203.0.113.8"})
     assert spoofed.status_code == 429  # not trusted: the header changes nothing
+
+
+def test_a_flood_of_bad_signatures_is_logged_but_stored_once(settings, stripe, caplog):
+    from entrypoints.api import security
+
+    security._last_kept.clear()
+    caplog.set_level(logging.INFO, logger="billing.security")
+    app = app_with(settings, stripe)
+    client = app.test_client()
+    body = stripe.event("invoice.paid", {"id": "in_1"})
+    for _ in range(50):
+        client.post("/api/v1/billing/webhook", data=body,
+                    headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"})
+    assert len(events_of(caplog, "signature_failed")) == 50
+    store = app.extensions["billing"].uow.store
+    stored = [e for e in store.audit if e.action == "security.signature_failed"]
+    assert len(stored) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -40,7 +41,26 @@ def security_event(kind: str, org_id: str | None = None, **fields: Any) -> None:
     if has_request_context():
         context.update(method=request.method, path=request.path, ip=request.remote_addr)
     log.warning("security event: %s", kind, extra=context)
-    _keep(kind, org, actor, context)
+    if principal is not None or _first_in_a_while(kind, context.get("ip")):
+        _keep(kind, org, actor, context)
+
+
+_ANONYMOUS_EVERY_S = 10.0
+_last_kept: dict[tuple[str, str | None], float] = {}
+
+
+def _first_in_a_while(kind: str, ip: str | None) -> bool:
+    """Unauthenticated events (bad signatures, missing tokens) reach the audit table at most
+    once per kind and address every 10 s, so a flood cannot turn into a flood of writes; every
+    one of them is still a log line."""
+    now = time.monotonic()
+    key = (kind, ip)
+    if now - _last_kept.get(key, float("-inf")) < _ANONYMOUS_EVERY_S:
+        return False
+    if len(_last_kept) > 10_000:
+        _last_kept.clear()
+    _last_kept[key] = now
+    return True
 
 
 def _keep(kind: str, org_id: str | None, actor: str, details: dict[str, Any]) -> None:
