@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     rate_limit_per_ip: str = "600/minute"
     rate_limit_per_org: str = "600/minute"  # authenticated calls of one organization
     rate_limit_sensitive: str = "20/minute"  # checkout, portal, customer and plan changes
-    rate_limit_metered: str = "60000/minute"  # quota consume and usage events
+    # Quota consume/release and usage events: none by default, since the quota itself limits
+    # them and their check must stay one Redis round trip; set e.g. "60000/minute" to add one.
+    rate_limit_metered: str = ""
     # Proxies in front of the service whose X-Forwarded-For/-Proto/-Host to trust (ProxyFix).
     trusted_proxies: int = 0
     max_content_length: int = 1_048_576

@@ -41,7 +41,7 @@ class AuditListSchema(ma.Schema):
 @blp.route("")
 class Audit(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(AuditQuery, location="query")
+    @blp.arguments(AuditQuery(), location="query")
     @blp.response(200, AuditListSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def _view(event: InboxEvent, with_payload: bool = False) -> dict[str, Any]:
 @blp.route("")
 class InboxList(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(InboxQuerySchema, location="query")
+    @blp.arguments(InboxQuerySchema(), location="query")
     @blp.response(200, InboxListSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:

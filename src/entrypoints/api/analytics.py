@@ -80,7 +80,7 @@ def _report(args: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/revenue")
 class Revenue(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(PeriodQuery, location="query")
+    @blp.arguments(PeriodQuery(), location="query")
     @blp.response(200, ReportSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +95,7 @@ class Revenue(MethodView):
 @blp.route("/churn")
 class Churn(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(PeriodQuery, location="query")
+    @blp.arguments(PeriodQuery(), location="query")
     @blp.response(200, ReportSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +109,7 @@ class Churn(MethodView):
 @blp.route("/conversion")
 class Conversion(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(PeriodQuery, location="query")
+    @blp.arguments(PeriodQuery(), location="query")
     @blp.response(200, ReportSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +124,7 @@ class Conversion(MethodView):
 @blp.route("/usage")
 class Usage(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(PeriodQuery, location="query")
+    @blp.arguments(PeriodQuery(), location="query")
     @blp.response(200, ReportSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +142,7 @@ CHARTS = {"mrr": ("MRR", "mrr_minor"), "usage-revenue": ("Usage revenue", "usage
 @blp.route("/charts/<name>.svg")
 class Chart(MethodView):
     @requires(*OPERATE)
-    @blp.arguments(PeriodQuery, location="query")
+    @blp.arguments(PeriodQuery(), location="query")
     @blp.response(200, description="An SVG line chart", content_type="image/svg+xml")
     @errors(blp, 401, 403, 404, 422)
     def get(self, args: dict[str, Any], name: str) -> Response:

@@ -157,7 +157,7 @@ class LegacyGenerateUsageInvoice(MethodView):
 @blp.route("/invoices")
 class Invoices(MethodView):
     @requires(*READ_BILLING)
-    @blp.arguments(PageQuery, location="query")
+    @blp.arguments(PageQuery(), location="query")
     @blp.response(200, InvoiceListSchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +188,7 @@ def preview_view(outcome: str, lines: tuple[InvoiceLine, ...], currency: str) ->
 @blp.route("/invoices/<invoice_id>")
 class InvoiceDetail(MethodView):
     @requires(*READ_BILLING)
-    @blp.arguments(EventsQuery, location="query")
+    @blp.arguments(EventsQuery(), location="query")
     @blp.response(200, InvoiceDetailSchema)
     @errors(blp, 401, 403, 404, 422)
     def get(self, args: dict[str, Any], invoice_id: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Rate limiting on Redis: per IP with Flask-Limiter on every route (the webhook, health and the
 metered quota/usage paths excepted), and per organization after authentication with the same
-`limits` library it is built on: tighter on payment writes, generous on metering. The webhook
+`limits` library it is built on: tighter on payment writes, none on metering unless configured
+(the quota limits it, and its check stays one Redis round trip). The webhook
 route is limited by body size only: Stripe's retries must never be refused by us. Over a limit:
 429 `rate_limited` in the common error shape, with Retry-After."""
 
@@ -42,9 +43,10 @@ class OrgLimits:
         self.limiter = FixedWindowRateLimiter(storage_from_string(uri, **options))
 
     def hit(self, kind: str, org_id: str) -> None:
-        if not self.settings.rate_limit_enabled:
+        configured = getattr(self.settings, KINDS[kind])
+        if not self.settings.rate_limit_enabled or not configured:
             return
-        limit = parse(getattr(self.settings, KINDS[kind]))
+        limit = parse(configured)
         try:
             allowed = self.limiter.hit(limit, "billing-limits", kind, org_id)
             if allowed:

@@ -53,7 +53,7 @@ def subscribe(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/billing/customer")
 class Customer(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(CustomerRequest)
+    @blp.arguments(CustomerRequest())
     @blp.response(200, CustomerSchema)
     @errors(blp, *COMMON, codes=BAD_GATEWAY)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ class Customer(MethodView):
 @blp.route("/billing/subscription")
 class SubscriptionCreate(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(SubscriptionCreateRequest)
+    @blp.arguments(SubscriptionCreateRequest())
     @blp.response(201, SubscriptionCreatedSchema)
     @errors(blp, *COMMON, 402, 409, codes={**BAD_GATEWAY, 402: ["card_declined"],
                                            409: ["subscription_exists"],
@@ -87,7 +87,7 @@ class SubscriptionCreate(MethodView):
 @blp.route("/billing/create-checkout-session")
 class CheckoutSession(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(CheckoutRequestSchema)
+    @blp.arguments(CheckoutRequestSchema())
     @blp.response(201, CheckoutSessionSchema)
     @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
                                            409: ["subscription_exists"],
@@ -108,7 +108,7 @@ class CheckoutSession(MethodView):
 @blp.route("/white-label/purchase")
 class WhiteLabelPurchase(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(WhiteLabelRequestSchema)
+    @blp.arguments(WhiteLabelRequestSchema())
     @blp.response(201, CheckoutSessionSchema)
     @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
                                            409: ["already_purchased"]})
@@ -127,7 +127,7 @@ class WhiteLabelPurchase(MethodView):
 @blp.route("/billing/portal-session")
 class PortalSession(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(PortalRequestSchema)
+    @blp.arguments(PortalRequestSchema())
     @blp.response(201, PortalSessionSchema)
     @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
                                            409: ["customer_required"]})
@@ -143,7 +143,7 @@ class PortalSession(MethodView):
 @legacy.route("/customer")
 class LegacyCustomer(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @legacy.arguments(CustomerRequest)
+    @legacy.arguments(CustomerRequest())
     @legacy.response(200, CustomerSchema)
     @legacy.doc(deprecated=True)
     @errors(legacy, *COMMON, codes=BAD_GATEWAY)
@@ -155,7 +155,7 @@ class LegacyCustomer(MethodView):
 @legacy.route("/subscription")
 class LegacySubscription(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @legacy.arguments(SubscriptionCreateRequest)
+    @legacy.arguments(SubscriptionCreateRequest())
     @legacy.response(201, SubscriptionCreatedSchema)
     @legacy.doc(deprecated=True)
     @errors(legacy, *COMMON, 402, 409, codes={**BAD_GATEWAY, 402: ["card_declined"],

@@ -100,7 +100,7 @@ def decision_response(decision: QuotaDecision) -> Response:
 @blp.route("/quota/consume")
 class Consume(MethodView):
     @requires(*USE_QUOTA, limit="metered")
-    @blp.arguments(ConsumeRequest)
+    @blp.arguments(ConsumeRequest())
     @blp.response(200, QuotaDecisionSchema, description="Within quota: consumed")
     @blp.alt_response(429, schema=QuotaExceededSchema,
                       description="Over quota: `quota_exceeded`, nothing consumed; with "
@@ -123,7 +123,7 @@ class Consume(MethodView):
 @blp.route("/quota/release")
 class Release(MethodView):
     @requires(*USE_QUOTA, limit="metered")
-    @blp.arguments(ReleaseRequest)
+    @blp.arguments(ReleaseRequest())
     @blp.response(200, QuotaDecisionSchema)
     @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
     def post(self, body: dict[str, Any]) -> Response:

@@ -25,7 +25,7 @@ NO_SUBSCRIPTION = {404: ["subscription_not_found"]}
 @blp.route("/change")
 class ChangePlan(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(PlanChangeRequest)
+    @blp.arguments(PlanChangeRequest())
     @blp.response(200, SubscriptionSchema)
     @errors(blp, *COMMON, 402, 404, 409, codes={
         **BAD_GATEWAY, **NO_SUBSCRIPTION, 402: ["card_declined"], 409: ["plan_unchanged"],
@@ -45,7 +45,7 @@ class ChangePlan(MethodView):
 @blp.route("/cancel")
 class Cancel(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(CancelRequest)
+    @blp.arguments(CancelRequest())
     @blp.response(200, SubscriptionSchema)
     @errors(blp, *COMMON, 404, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION})
     def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -61,7 +61,7 @@ class Cancel(MethodView):
 @blp.route("/resume")
 class Resume(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.arguments(EmptyRequest)
+    @blp.arguments(EmptyRequest())
     @blp.response(200, SubscriptionSchema)
     @errors(blp, *COMMON, 404, 409, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION,
                                            409: ["subscription_not_resumable"]})

@@ -85,7 +85,7 @@ class UsageSummarySchema(ma.Schema):
 @blp.route("/events")
 class UsageEvents(MethodView):
     @requires(*USE_QUOTA, limit="metered")
-    @blp.arguments(UsageBatchSchema)
+    @blp.arguments(UsageBatchSchema())
     @blp.response(200, UsageReceiptSchema)
     @errors(blp, 401, 403, 413, 415, 422)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +104,7 @@ class UsageEvents(MethodView):
 @blp.route("/summary")
 class UsageSummary(MethodView):
     @requires(*READ_BILLING, *USE_QUOTA)
-    @blp.arguments(SummaryQuery, location="query")
+    @blp.arguments(SummaryQuery(), location="query")
     @blp.response(200, UsageSummarySchema)
     @errors(blp, 401, 403, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
