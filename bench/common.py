@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -114,7 +113,3 @@ def load(name: str, port: int, path: str, requests: Sequence[tuple[bytes, dict[s
         seconds = time.perf_counter() - started
     latencies = [ms for _, chunk in results for ms in chunk]
     return Result(name, len(requests), sum(ok for ok, _ in results), seconds, latencies)
-
-
-def median_of(values: Sequence[float]) -> float:
-    return statistics.median(values)

@@ -48,3 +48,15 @@ def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: in
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, **kwargs: Any) -> dict[str, str]:
     return {"Stripe-Signature": stripe_signature(payload, secret, **kwargs),
             "Content-Type": "application/json; charset=utf-8"}
+
+
+def deliver(container: Any, body: bytes) -> Any:
+    """Receive a Stripe event as the webhook route does (signed at the container's clock) and
+    apply it as the worker does; answer the event's status."""
+    from domain.services.stripe_events import handle_stripe_event
+    from domain.services.webhook_intake import receive_stripe_event
+
+    stamped = int(container.clock.now().timestamp())
+    receipt = receive_stripe_event(container.uow, container.jobs, container.clock, body,
+                                   stripe_signature(body, timestamp=stamped), [WEBHOOK_SECRET])
+    return handle_stripe_event(container.payments, receipt.event_id)

@@ -244,16 +244,9 @@ class FakeStripe:
         session = self.sessions[session_id]
         session.update(status="complete", payment_status="paid")
         if session["mode"] == CheckoutMode.SUBSCRIPTION.value:
-            sid = self._id("sub")
-            sub = fixture("subscription", id=sid, customer=session["customer"], status="active",
-                          metadata=dict(session["metadata"]), cancel_at_period_end=False,
-                          canceled_at=None, cancel_at=None, ended_at=None,
-                          start_date=self._ts())
-            sub["items"] = {"object": "list", "data": [self._item(sid,
-                                                                  session["line_items_price"])],
-                            "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
-            self.subscriptions[sid] = sub
-            session["subscription"] = sid
+            sub = self.put_subscription(session["customer"], session["line_items_price"],
+                                        "active", metadata=dict(session["metadata"]))
+            session["subscription"] = sub["id"]
         else:
             session["payment_intent"] = self._id("pi")
         return copy.deepcopy(session)

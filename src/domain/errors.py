@@ -38,10 +38,6 @@ class PaymentsNotConfigured(DomainError):
     code = "stripe_not_configured"
 
 
-class ServiceUnavailable(DomainError):
-    code = "service_unavailable"
-
-
 class RedirectNotAllowed(DomainError):
     code = "redirect_not_allowed"
 

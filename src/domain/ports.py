@@ -93,14 +93,6 @@ class UsageEventRepository(Protocol):
         """Store events whose (org_id, idempotency_key) is new; answer how many were stored."""
         ...
 
-    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
-        """Events occurred before `cutoff` that no invoice bills yet."""
-        ...
-
-    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
-        """Mark still-unbilled events as billed by the invoice; answer how many were assigned."""
-        ...
-
     def summary(self, org_id: str, since: datetime, until: datetime,
                 group_by: str) -> list[UsageTotal]:
         """Totals in [since, until) grouped by "day", "metric" or "conversation"."""
@@ -171,9 +163,6 @@ class WebhookInbox(Protocol):
     def get(self, event_id: str, *, for_update: bool = False) -> InboxEvent | None: ...
 
     def save(self, event: InboxEvent) -> None: ...
-
-    def with_status(self, status: InboxStatus, received_before: datetime | None = None,
-                    limit: int = 100) -> list[InboxEvent]: ...
 
     def stale(self, never_tried_before: datetime, retried_before: datetime,
               limit: int) -> list[str]:

@@ -12,9 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from domain.services.stripe_events import handle_stripe_event
-from domain.services.webhook_intake import receive_stripe_event
-from tests.helpers import WEBHOOK_SECRET, bearer, make_token, stripe_signature
+from tests.helpers import bearer, deliver, make_token, stripe_signature
 from tests.integration.webhook_support import make_stripe, webhook_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -46,20 +44,13 @@ def site(settings, clean_db, clean_redis):
     app.extensions["billing"].engine.dispose()
 
 
-def deliver(app, body: bytes) -> None:
-    c = app.extensions["billing"]
-    receipt = receive_stripe_event(c.uow, c.jobs, c.clock, body, stripe_signature(body),
-                                   [WEBHOOK_SECRET])
-    handle_stripe_event(c.payments, receipt.event_id)
-
-
 def seed_paying(app, stripe) -> str:
     client = app.test_client()
     owner = bearer("org_paying", "owner")
     cus = client.post("/api/v1/billing/customer", json={"email": "ops@example.com"},
                       headers=owner).get_json()["stripe_customer_id"]
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_paying")
-    deliver(app, stripe.event("customer.subscription.created", sub))
+    deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
     client.post("/api/v1/quota/consume", json={"metric": "queries", "amount": 42},
                 headers=bearer("org_paying", "service"))
     client.post("/api/v1/usage/events", json={"events": [

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import InvoiceStatus, UsageInvoice
+from domain.model.invoicing import InvoiceStatus, UsageInvoice, UsagePrice
 from domain.model.metering import UsageEvent
 from domain.model.money import Money
 from domain.model.organizations import Organization
@@ -18,6 +19,7 @@ from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+PRICE = UsagePrice(Decimal("1.00"))
 
 
 def add_org(uow_factory, org_id: str = "org_a") -> None:
@@ -122,9 +124,12 @@ def test_usage_events_are_stored_once_per_org_and_key(uow):
         assert u.usage_events.add_if_absent([event("k1", org_id="org_b")]) == 1  # other tenant
         u.commit()
     with uow() as u:
-        unbilled = u.usage_events.unbilled("org_a", NOW + timedelta(hours=1))
-    assert sorted(e.idempotency_key for e in unbilled) == ["k1", "k2", "k3"]
-    assert all(e.id is not None and e.conversation_id == "c-17" for e in unbilled)
+        lines = u.usage_events.unbilled_lines("org_a", NOW + timedelta(hours=1),
+                                              [Metric.STT_WORDS], PRICE)
+        by_conversation = u.usage_events.summary("org_a", NOW, NOW + timedelta(hours=1),
+                                                 "conversation")
+    assert [(line.event_count, line.quantity) for line in lines] == [(3, 30)]
+    assert [(t.group, t.events) for t in by_conversation] == [("c-17", 3)]
 
 
 def test_assigning_events_to_an_invoice_bills_them_once(uow):
@@ -136,16 +141,19 @@ def test_assigning_events_to_an_invoice_bills_them_once(uow):
     invoice = UsageInvoice("inv_1", "org_a", InvoiceStatus.DRAFT, NOW, NOW + timedelta(hours=1),
                            Money(1, "usd"), NOW, NOW)
     cutoff = NOW + timedelta(hours=1)
+    billed = [Metric.STT_WORDS]
     with uow() as u:
         u.usage_invoices.add(invoice)
-        ids = [e.id for e in u.usage_events.unbilled("org_a", cutoff)]
-        assert u.usage_events.assign_to_invoice(ids, "inv_1") == 2
-        assert u.usage_events.assign_to_invoice(ids, "inv_1") == 0  # already billed
+        assert u.usage_events.assign_unbilled("org_a", cutoff, billed, "inv_1") == 2
+        assert u.usage_events.assign_unbilled("org_a", cutoff, billed, "inv_1") == 0  # billed
         u.commit()
     with uow() as u:
-        assert u.usage_events.unbilled("org_a", cutoff) == []
-        remaining = u.usage_events.unbilled("org_a", cutoff + timedelta(hours=1))
-        assert [e.idempotency_key for e in remaining] == ["late"]
+        assert u.usage_events.unbilled_lines("org_a", cutoff, billed, PRICE) == []
+        remaining = u.usage_events.unbilled_lines("org_a", cutoff + timedelta(hours=1), billed,
+                                                  PRICE)
+        assert [line.event_count for line in remaining] == [1]  # the late one
+        assert [e.idempotency_key for e in u.usage_events.billed_by("inv_1", None, 10, 0)] == \
+            ["k1", "k2"]
 
 
 def test_usage_invoices_list_newest_first_and_per_tenant(uow):
@@ -186,8 +194,7 @@ def test_inbox_insert_if_absent_and_status_queries(uow):
         u.inbox.save(stored)
         u.commit()
     with uow() as u:
-        assert [e.id for e in u.inbox.with_status(InboxStatus.DEAD)] == ["evt_1"]
+        assert [e.id for e in u.inbox.search(InboxStatus.DEAD, None, None, 100)] == ["evt_1"]
         assert u.inbox.get("evt_1").attempts == 1
-        assert [e.id for e in u.inbox.with_status(
-            InboxStatus.PENDING, received_before=NOW + timedelta(minutes=1))] == []
-        assert [e.id for e in u.inbox.with_status(InboxStatus.PENDING)] == ["evt_2"]
+        assert u.inbox.stale(NOW + timedelta(minutes=1), NOW, 100) == []
+        assert u.inbox.stale(NOW + timedelta(minutes=10), NOW, 100) == ["evt_2"]

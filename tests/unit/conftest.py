@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from flask.testing import FlaskClient
 
 from entrypoints.api.app import create_app
 from entrypoints.config import Settings
-from tests.helpers import TEST_JWT_SECRET
+from tests.helpers import TEST_JWT_SECRET, WEBHOOK_SECRET
 from tests.stripe_fake import FakeStripe, catalog_prices
 from tests.unit.fakes import fake_ports
 
@@ -23,7 +24,8 @@ def settings(tmp_path: Path) -> Settings:
                     jwt_secret_key=TEST_JWT_SECRET, max_content_length=64 * 1024,
                     stripe_public_key="pk_test_123", stripe_success_url=f"{APP}/billing/success",
                     stripe_cancel_url=f"{APP}/billing/cancel",
-                    allowed_redirect_origins=f"{APP}, http://localhost:3000")
+                    allowed_redirect_origins=f"{APP}, http://localhost:3000",
+                    stripe_webhook_secret=WEBHOOK_SECRET)
 
 
 @pytest.fixture
@@ -49,3 +51,9 @@ def app(settings: Settings, ports: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def real_time(ports: dict[str, Any]) -> None:
+    """For tests that sign webhooks as Stripe does (now): the fake clock starts at now too."""
+    ports["clock"].set(datetime.now(UTC))

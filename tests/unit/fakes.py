@@ -161,10 +161,6 @@ class FakeUsageEvents(_Repo):
                 added += 1
             return added
 
-    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
-        return [e for e in self.store.usage_events
-                if e.org_id == org_id and e.invoice_id is None and e.occurred_at < cutoff]
-
     def summary(self, org_id: str, since: datetime, until: datetime,
                 group_by: str) -> list[UsageTotal]:
         return _summary([e for e in self.store.usage_events if e.org_id == org_id
@@ -181,8 +177,12 @@ class FakeUsageEvents(_Repo):
 
     def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
                         invoice_id: str) -> int:
-        ids = [e.id for e in self._unbilled(org_id, cutoff, metrics) if e.id is not None]
-        return self.assign_to_invoice(ids, invoice_id)
+        with self.store.lock:
+            billed = {e.id for e in self._unbilled(org_id, cutoff, metrics)}
+            for i, event in enumerate(self.store.usage_events):
+                if event.id in billed:
+                    self.store.usage_events[i] = replace(event, invoice_id=invoice_id)
+        return len(billed)
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         return sorted({e.org_id for e in self._unbilled(None, cutoff, metrics)})
@@ -192,15 +192,6 @@ class FakeUsageEvents(_Repo):
         found = [e for e in self.store.usage_events if e.invoice_id == invoice_id
                  and (metric is None or e.metric is metric)]
         return sorted(found, key=lambda e: (e.occurred_at, e.id or 0))[offset:offset + limit]
-
-    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
-        wanted, assigned = set(event_ids), 0
-        with self.store.lock:
-            for i, event in enumerate(self.store.usage_events):
-                if event.id in wanted and event.invoice_id is None:
-                    self.store.usage_events[i] = replace(event, invoice_id=invoice_id)
-                    assigned += 1
-        return assigned
 
 
 def _summary(events: list[UsageEvent], group_by: str) -> list[UsageTotal]:
@@ -298,12 +289,6 @@ class FakeInbox(_Repo):
                  and (received_since is None or e.received_at >= received_since)]
         found.sort(key=lambda e: e.received_at, reverse=True)
         return found[offset:offset + limit]
-
-    def with_status(self, status: InboxStatus, received_before: datetime | None = None,
-                    limit: int = 100) -> list[InboxEvent]:
-        found = [e for e in self.store.inbox.values() if e.status is status
-                 and (received_before is None or e.received_at < received_before)]
-        return sorted(found, key=lambda e: e.received_at)[:limit]
 
 
 class FakeUnitOfWork:

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from domain.model.invoicing import InvoiceStatus
 from domain.model.subscriptions import SubscriptionStatus
 from domain.services.dunning import check_dunning
-from domain.services.stripe_events import handle_stripe_event
-from domain.services.webhook_intake import receive_stripe_event
-from tests.helpers import WEBHOOK_SECRET, bearer, stripe_signature
+from tests.helpers import bearer, deliver
 
-
-@pytest.fixture
-def settings(settings):
-    return settings.model_copy(update={"stripe_webhook_secret": WEBHOOK_SECRET})
-
-
-@pytest.fixture(autouse=True)
-def real_time(ports):
-    ports["clock"].set(datetime.now(UTC))
-
-
-def deliver(app, ports, body: bytes):
-    stamped = int(ports["clock"].now().timestamp())  # signed when the fake clock says
-    receipt = receive_stripe_event(ports["uow"], ports["jobs"], ports["clock"], body,
-                                   stripe_signature(body, timestamp=stamped), [WEBHOOK_SECRET])
-    return handle_stripe_event(app.extensions["billing"].payments, receipt.event_id)
+pytestmark = pytest.mark.usefixtures("real_time")
 
 
 def dashboard(client, org="org_a"):
@@ -55,7 +36,7 @@ def test_dashboard_of_a_paying_organization(client, ports, stripe, app):
     cus = ports["uow"].store.customers["org_a"].stripe_customer_id
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a",
                                   cancel_at_period_end=True)
-    deliver(app, ports, stripe.event("customer.subscription.created", sub))
+    deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
     client.post("/api/v1/quota/consume", json={"metric": "queries", "amount": 42},
                 headers=bearer("org_a", "service"))
     client.post("/api/v1/usage/events", json={"events": [
@@ -88,13 +69,13 @@ def test_payment_failed_grace_over_default_tier_then_paid_restores(client, ports
                 headers=bearer("org_a", "owner"))
     cus = ports["uow"].store.customers["org_a"].stripe_customer_id
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a")
-    deliver(app, ports, stripe.event("customer.subscription.created", sub))
+    deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
     assert quota_limit(client) == 100_000
 
     stripe.put_subscription(cus, stripe.price_ids["pro"], "past_due", org_id="org_a",
                             sub_id=sub["id"])
     failed = stripe.put_invoice(cus, sub["id"], "open")
-    deliver(app, ports, stripe.event("invoice.payment_failed", failed))
+    deliver(app.extensions["billing"], stripe.event("invoice.payment_failed", failed))
     assert ports["uow"].store.subscriptions[sub["id"]].status is SubscriptionStatus.PAST_DUE
     assert quota_limit(client) == 100_000  # inside the grace period
     quota = app.extensions["billing"].quota
@@ -109,7 +90,7 @@ def test_payment_failed_grace_over_default_tier_then_paid_restores(client, ports
     stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a",
                             sub_id=sub["id"])
     paid = stripe.pay_invoice(failed["id"])
-    deliver(app, ports, stripe.event("invoice.paid", paid))
+    deliver(app.extensions["billing"], stripe.event("invoice.paid", paid))
     assert quota_limit(client) == 100_000
     assert check_dunning(quota).restored == ["org_a"]
     actions = [e.action for e in ports["uow"].store.audit if e.org_id == "org_a"]
@@ -125,19 +106,20 @@ def test_an_overdue_usage_invoice_drops_to_the_default_tier(client, ports, strip
                 headers=bearer("org_a", "owner"))
     cus = ports["uow"].store.customers["org_a"].stripe_customer_id
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a")
-    deliver(app, ports, stripe.event("customer.subscription.created", sub))
+    deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
     client.post("/api/v1/usage/events", json={"events": [
         {"metric": "stt_words", "quantity": 10_000, "idempotency_key": "a"}]},
         headers=bearer("org_a", "service"))
     invoice = client.post("/api/v1/billing/generate-usage-invoice",
                           headers=bearer("org_a", "owner")).get_json()["invoice"]
     failed = stripe.pay_invoice(invoice["stripe_invoice_id"], paid=False)
-    deliver(app, ports, stripe.event("invoice.payment_failed", failed))
+    deliver(app.extensions["billing"], stripe.event("invoice.payment_failed", failed))
     stored = ports["uow"].store.usage_invoices[invoice["id"]]
     assert stored.status is InvoiceStatus.PAST_DUE and stored.past_due_since is not None
     ports["clock"].advance(days=8)
     assert quota_limit(client) == 100
     assert check_dunning(app.extensions["billing"].quota).downgraded == ["org_a"]
-    deliver(app, ports, stripe.event("invoice.paid", stripe.pay_invoice(failed["id"])))
+    paid = stripe.pay_invoice(failed["id"])
+    deliver(app.extensions["billing"], stripe.event("invoice.paid", paid))
     assert ports["uow"].store.usage_invoices[invoice["id"]].status is InvoiceStatus.PAID
     assert quota_limit(client) == 100_000

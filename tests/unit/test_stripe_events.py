@@ -19,16 +19,7 @@ from domain.services.webhook_intake import receive_stripe_event, requeue_stale_e
 from tests.helpers import WEBHOOK_SECRET, bearer, signed, stripe_signature
 from tests.unit.test_http_errors import assert_error
 
-
-@pytest.fixture
-def settings(settings):
-    return settings.model_copy(update={"stripe_webhook_secret": WEBHOOK_SECRET})
-
-
-@pytest.fixture(autouse=True)
-def real_time(ports):
-    """Signatures are stamped with the real time; the fake clock starts there too."""
-    ports["clock"].set(datetime.now(UTC))
+pytestmark = pytest.mark.usefixtures("real_time")
 
 
 @pytest.fixture

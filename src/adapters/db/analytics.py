@@ -83,13 +83,11 @@ class SqlAnalytics:
             "prev_status IN ('active', 'past_due')", a=since, b=until)
         return int(rows[0].up or 0), int(rows[0].down or 0)
 
-    def usage_by_org(self, metric: str, since: datetime, until: datetime,
-                     limit: int | None = None) -> list[tuple[str, int]]:
+    def usage_by_org(self, metric: str, since: datetime,
+                     until: datetime) -> list[tuple[str, int]]:
         sql = ("SELECT org_id, sum(amount) AS used FROM quota_ledger WHERE metric = :m AND "
                "occurred_at >= :a AND occurred_at < :b GROUP BY org_id ORDER BY used DESC, "
                "org_id")
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
         return [(r.org_id, int(r.used)) for r in self._rows(sql, m=metric, a=since, b=until)]
 
     def usage_by_time(self, metric: str, since: datetime,

@@ -164,11 +164,3 @@ class SqlWebhookInbox(_Repository):
             stmt = stmt.where(c.received_at >= received_since)
         stmt = stmt.order_by(c.received_at.desc(), c.id).limit(limit).offset(offset)
         return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]
-
-    def with_status(self, status: InboxStatus, received_before: datetime | None = None,
-                    limit: int = 100) -> list[InboxEvent]:
-        stmt = select(webhook_events).where(webhook_events.c.status == status.value)
-        if received_before is not None:
-            stmt = stmt.where(webhook_events.c.received_at < received_before)
-        stmt = stmt.order_by(webhook_events.c.received_at).limit(limit)
-        return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]

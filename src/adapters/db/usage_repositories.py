@@ -33,22 +33,6 @@ class SqlUsageEventRepository(_Repository):
             return copy_if_absent(self.conn, values)
         return insert_if_absent(self.conn, usage_events, values, ["org_id", "idempotency_key"])
 
-    def unbilled(self, org_id: str, cutoff: datetime) -> list[UsageEvent]:
-        stmt = (select(usage_events)
-                .where(usage_events.c.org_id == org_id, usage_events.c.invoice_id.is_(None),
-                       usage_events.c.occurred_at < cutoff)
-                .order_by(usage_events.c.occurred_at, usage_events.c.id))
-        return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
-
-    def assign_to_invoice(self, event_ids: Sequence[int], invoice_id: str) -> int:
-        if not event_ids:
-            return 0
-        stmt = (update(usage_events)
-                .where(usage_events.c.id.in_(list(event_ids)), usage_events.c.invoice_id.is_(None))
-                .values(invoice_id=invoice_id))
-        return self.conn.execute(stmt).rowcount
-
-
     def _unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]) -> Any:
         c = usage_events.c
         return (c.org_id == org_id, c.invoice_id.is_(None), c.occurred_at < cutoff,

@@ -39,8 +39,10 @@ class AnalyticsReader(Protocol):
 
     def plan_moves(self, since: datetime, until: datetime) -> tuple[int, int]: ...
 
-    def usage_by_org(self, metric: str, since: datetime, until: datetime,
-                     limit: int | None = None) -> list[tuple[str, int]]: ...
+    def usage_by_org(self, metric: str, since: datetime,
+                     until: datetime) -> list[tuple[str, int]]:
+        """Each organization's use of the metric in the period, the largest first."""
+        ...
 
     def usage_by_time(self, metric: str, since: datetime,
                       until: datetime) -> tuple[list[int], list[int]]: ...
@@ -59,9 +61,9 @@ def buckets(since: datetime, until: datetime, interval: str) -> Iterator[tuple[d
         start = end
 
 
-def mrr_by_plan(reader: AnalyticsReader, t: datetime) -> dict[str, dict[str, int]]:
+def mrr_by_plan(paying: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
     plans: dict[str, dict[str, int]] = defaultdict(lambda: {"mrr_minor": 0, "subscriptions": 0})
-    for _, tier, amount in reader.paying_at(t):
+    for _, tier, amount in paying:
         plans[tier]["mrr_minor"] += amount
         plans[tier]["subscriptions"] += 1
     return dict(plans)
@@ -72,13 +74,14 @@ def revenue(reader: AnalyticsReader, since: datetime, until: datetime,
     paying = reader.paying_at(until)
     mrr = sum(amount for _, _, amount in paying)
     payers = len({org for org, _, _ in paying})
-    series = [{"start": a, "end": b, "mrr_minor": sum(x for _, _, x in reader.paying_at(b)),
+    series = [{"start": a, "end": b,
+               "mrr_minor": mrr if b == until else sum(x for _, _, x in reader.paying_at(b)),
                "usage_revenue_minor": reader.usage_revenue(a, b),
                "one_time_revenue_minor": reader.one_time_revenue(a, b)}
               for a, b in buckets(since, until, interval)]
-    return {"mrr_minor": mrr, "arr_minor": 12 * mrr, "by_plan": mrr_by_plan(reader, until),
-            "usage_revenue_minor": reader.usage_revenue(since, until),
-            "one_time_revenue_minor": reader.one_time_revenue(since, until),
+    return {"mrr_minor": mrr, "arr_minor": 12 * mrr, "by_plan": mrr_by_plan(paying),
+            "usage_revenue_minor": sum(b["usage_revenue_minor"] for b in series),
+            "one_time_revenue_minor": sum(b["one_time_revenue_minor"] for b in series),
             "paying_organizations": payers,
             "arpu_minor": round(mrr / payers) if payers else None, "series": series}
 
@@ -132,7 +135,8 @@ def usage(reader: AnalyticsReader, catalog: Catalog, since: datetime, until: dat
     hours, days = reader.usage_by_time(Metric.QUERIES.value, since, until)
     plan_of = {org: tier for org, tier, _ in reader.paying_at(until)}
     utilization: dict[str, dict[str, Any]] = {}
-    for org, used in reader.usage_by_org(Metric.QUERIES.value, since, until):
+    by_org = reader.usage_by_org(Metric.QUERIES.value, since, until)
+    for org, used in by_org:
         plan = catalog.get(plan_of.get(org, catalog.default_tier.value))
         limit = plan.quota(Metric.QUERIES).limit
         if limit is None:
@@ -147,6 +151,5 @@ def usage(reader: AnalyticsReader, catalog: Catalog, since: datetime, until: dat
     for share in utilization.values():
         for pct in (50, 80, 100):
             share[f"share_above_{pct}"] = _ratio(share[f"above_{pct}"], share["organizations"])
-    return {"top_workspaces": [{"org_id": org, "queries": used} for org, used in
-                               reader.usage_by_org(Metric.QUERIES.value, since, until, top)],
+    return {"top_workspaces": [{"org_id": org, "queries": used} for org, used in by_org[:top]],
             "by_hour_of_day": hours, "by_day_of_week": days, "quota_utilization": utilization}

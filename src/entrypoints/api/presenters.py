@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from domain.model.money import Money
@@ -46,7 +45,11 @@ def billing_status(status: BillingStatus) -> dict[str, Any]:
 
 
 def subscription_intent(intent: SubscriptionIntent, publishable_key: str | None) -> dict[str, Any]:
-    sub = Subscription.from_snapshot("", intent.snapshot, intent.snapshot.current_period_start
-                                     or datetime.now(UTC))
-    return {"subscription": subscription(sub), "client_secret": intent.client_secret,
+    snap = intent.snapshot
+    created = {"stripe_subscription_id": snap.stripe_subscription_id, "status": snap.status.value,
+               "tier": snap.tier.value if snap.tier else None,
+               "current_period_start": snap.current_period_start,
+               "current_period_end": snap.current_period_end,
+               "cancel_at_period_end": snap.cancel_at_period_end}
+    return {"subscription": created, "client_secret": intent.client_secret,
             "latest_invoice_id": intent.latest_invoice_id, "publishable_key": publishable_key}
