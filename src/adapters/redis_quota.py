@@ -2,7 +2,7 @@
 
 Keys (all of one organization share the hash tag {org}, ready for Redis Cluster):
   quota:{org}:window          hash: start, end (ms), tier, limit:<metric> (-1 = unlimited)
-  quota:{org}:c:<metric>      hash: period (start ms), used
+  quota:{org}:c:<metric>      hash: period (start ms), end (ms), used
   quota:{org}:i:<metric>:<k>  the answer to an idempotency key, kept a day
   quota:ledger                stream of acknowledged consumptions, drained to Postgres
 The single ledger stream is the one key shared by every organization: on Redis Cluster it
@@ -12,7 +12,7 @@ would be split per hash slot first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis
@@ -50,7 +50,7 @@ end
 if amount ~= 0 then
   used = redis.call('HINCRBY', KEYS[2], 'used', amount)
   redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', tostring(amount),
-             'at', ARGV[4], 'idem', ARGV[5])
+             'at', ARGV[4], 'idem', ARGV[5], 'period', start)
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], tostring(used), 'EX', ARGV[6]) end
 return {'ok', tostring(used), w[3], start, finish}
@@ -58,19 +58,66 @@ return {'ok', tostring(used), w[3], start, finish}
 
 SEED = """
 if redis.call('HGET', KEYS[1], 'period') == ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'period', ARGV[1], 'used', ARGV[2])
+redis.call('HSET', KEYS[1], 'period', ARGV[1], 'used', ARGV[2], 'end', ARGV[4])
 if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 else redis.call('PERSIST', KEYS[1]) end
 return 1
 """
 
+# Recorded usage: ARGV holds (key index, occurred ms, quantity) triples; each counts into the
+# counter KEYS[index] when that counter's period holds it. A missing counter stays missing.
+RECORD = """
+local add = {}
+for i = 1, #ARGV, 3 do
+  local k = tonumber(ARGV[i])
+  if add[k] == nil then
+    local c = redis.call('HMGET', KEYS[k], 'period', 'end')
+    if c[1] and c[2] then add[k] = {tonumber(c[1]), tonumber(c[2]), 0}
+    else
+      if c[1] then redis.call('DEL', KEYS[k]) end  -- no end: rebuild it from the ledger
+      add[k] = false
+    end
+  end
+  local a = add[k]
+  local at = tonumber(ARGV[i + 1])
+  if a and at >= a[1] and at < a[2] then a[3] = a[3] + tonumber(ARGV[i + 2]) end
+end
+for k, a in pairs(add) do
+  if a and a[3] ~= 0 then redis.call('HINCRBY', KEYS[k], 'used', a[3]) end
+end
+return 0
+"""
+
+# Flushed entries leave the stream (KEYS[1]); ARGV[1] is how many of them are refunds, each
+# an (id, period, amount) triple for the counter KEYS[1 + n], then the plain ids. A refund is
+# applied only by the call whose XDEL removes the entry, so at most once.
+ACK = """
+local refunds = tonumber(ARGV[1])
+for n = 1, refunds do
+  local i = 2 + (n - 1) * 3
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 and
+     redis.call('HGET', KEYS[1 + n], 'period') == ARGV[i + 1] then
+    redis.call('HINCRBY', KEYS[1 + n], 'used', -tonumber(ARGV[i + 2]))
+  end
+end
+local first = 2 + refunds * 3
+for i = first, #ARGV, 1000 do
+  redis.call('XDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return 0
+"""
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    # Integer arithmetic: a float round trip could move a period boundary by a millisecond.
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _at(ms: str | bytes) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, UTC)
+    return EPOCH + timedelta(milliseconds=int(ms))
 
 
 def _text(value: str | bytes) -> str:
@@ -82,6 +129,8 @@ class RedisQuotaCounter:
         self.client = client
         self._consume = client.register_script(CONSUME)
         self._seed = client.register_script(SEED)
+        self._record = client.register_script(RECORD)
+        self._ack = client.register_script(ACK)
 
     @staticmethod
     def _keys(org_id: str, metric: Metric, idempotency_key: str | None = None) -> list[str]:
@@ -140,10 +189,27 @@ class RedisQuotaCounter:
              used: int) -> None:
         counter = self._keys(org_id, metric)[1]
         start = "0" if metric.is_gauge else str(_ms(period_start))
+        end = GAUGE_END_MS if metric.is_gauge else _ms(period_end)
         # Counters outlive their period by a day for late reads; gauges never expire.
         expire = "" if metric.is_gauge else str(_ms(period_end) + 86_400_000)
         try:
-            self._seed(keys=[counter], args=[start, used, expire])
+            self._seed(keys=[counter], args=[start, used, expire, end])
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
+
+    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]]) -> None:
+        keys: list[str] = []
+        index: dict[Metric, int] = {}
+        totals: dict[tuple[int, int], int] = {}
+        for metric, at, quantity in usage:
+            if metric not in index:
+                keys.append(self._keys(org_id, metric)[1])
+                index[metric] = len(keys)
+            slot = (index[metric], _ms(at))  # a batch mostly shares one timestamp
+            totals[slot] = totals.get(slot, 0) + quantity
+        args = [part for (k, ms), q in totals.items() for part in (k, ms, q)]
+        try:
+            self._record(keys=keys, args=args)
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
@@ -157,11 +223,23 @@ class RedisQuotaCounter:
             if entry_id is None or raw is None:
                 continue
             fields = {_text(k): _text(v) for k, v in raw.items()}
+            period = fields.get("period")
             entries.append(LedgerEntry(_text(entry_id), fields["org"], Metric(fields["metric"]),
                                        int(fields["amount"]), _at(fields["at"]),
-                                       fields.get("idem") or None))
+                                       fields.get("idem") or None,
+                                       _at(period) if period is not None else None))
         return entries
 
-    def ack_ledger(self, entry_ids: Sequence[str]) -> None:
-        if entry_ids:
-            self.client.xdel(LEDGER_STREAM, *entry_ids)
+    def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:
+        refunded = [e for e in refunds if e.period_start is not None]
+        ids = {e.entry_id for e in refunded}
+        args: list[str | int] = [len(refunded)]
+        for e in refunded:
+            assert e.period_start is not None
+            args += [e.entry_id, _ms(e.period_start), e.amount]
+        args += [i for i in entry_ids if i not in ids]
+        keys = [LEDGER_STREAM] + [self._keys(e.org_id, e.metric)[1] for e in refunded]
+        try:
+            self._ack(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise QuotaUnavailable("the quota counter is unavailable") from exc

@@ -120,3 +120,14 @@ class WebhookTimestampOutOfTolerance(DomainError):
 
 class WebhookMalformed(DomainError):
     code = "webhook_malformed"
+
+
+class UnsupportedCurrency(DomainError):
+    code = "unsupported_currency"
+
+
+class StorageConflict(DomainError):
+    """A transaction lost a race the database resolves by aborting one side (a deadlock, a
+    serialization failure, a busy embedded database); the whole unit of work may be retried."""
+
+    code = "storage_conflict"

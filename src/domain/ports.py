@@ -10,8 +10,8 @@ from typing import Protocol
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice, UsagePrice
-from domain.model.metering import UsageEvent, UsageTotal
+from domain.model.invoicing import InvoiceStatus, UsageInvoice
+from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.money import Money
 from domain.model.organizations import Organization
 from domain.model.payments import (
@@ -89,8 +89,20 @@ class CheckoutRepository(Protocol):
 
 
 class UsageEventRepository(Protocol):
-    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
-        """Store events whose (org_id, idempotency_key) is new; answer how many were stored."""
+    """The usage ledger (see domain.model.metering)."""
+
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        """Store the entries whose identity (organization, metric and idempotency key, or the
+        counter's entry id) is new, inserting in `lock_order`; answer the ones stored."""
+        ...
+
+    def stored_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        """Which of these counter entry ids the ledger holds."""
+        ...
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int:
+        """The sum of the metric's entries in [since, until) (None: unbounded)."""
         ...
 
     def summary(self, org_id: str, since: datetime, until: datetime,
@@ -98,14 +110,20 @@ class UsageEventRepository(Protocol):
         """Totals in [since, until) grouped by "day", "metric" or "conversation"."""
         ...
 
-    def unbilled_lines(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                       price: UsagePrice) -> list[InvoiceLine]:
-        """The organization's unbilled events before `cutoff`, aggregated per metric."""
+    def unbilled_totals(self, org_id: str, cutoff: datetime,
+                        metrics: Sequence[Metric]) -> list[LinkedTotal]:
+        """The organization's still-unbilled entries before `cutoff`, per metric (a preview:
+        what `link_unbilled` would take if nothing arrived meanwhile)."""
         ...
 
-    def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                        invoice_id: str) -> int:
-        """Bill every still-unbilled event of those metrics before `cutoff` with the invoice."""
+    def link_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                      invoice_id: str) -> int:
+        """Bill every still-unbilled entry of those metrics before `cutoff` with the invoice
+        in one statement; answer how many were linked."""
+        ...
+
+    def linked_totals(self, invoice_id: str) -> list[LinkedTotal]:
+        """Per metric, exactly the entries linked to the invoice."""
         ...
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]: ...
@@ -135,6 +153,13 @@ class UsageInvoiceRepository(Protocol):
     def unfinalized(self, org_id: str) -> list[UsageInvoice]:
         """Drafts whose Stripe invoice is not finalized yet (a run that failed midway)."""
         ...
+
+    def claim(self, invoice_id: str, token: str, now: datetime, until: datetime) -> bool:
+        """Take the right to talk to Stripe about this draft until `until`, unless another
+        holder's claim is still running; answer whether this call holds it."""
+        ...
+
+    def release(self, invoice_id: str, token: str) -> None: ...
 
     def past_due(self, org_id: str) -> list[UsageInvoice]: ...
 
@@ -187,7 +212,6 @@ class UnitOfWork(Protocol):
     usage_events: UsageEventRepository
     usage_invoices: UsageInvoiceRepository
     inbox: WebhookInbox
-    quota_ledger: QuotaLedger
     audit: AuditLog
 
     def __enter__(self) -> UnitOfWork: ...
@@ -200,7 +224,13 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None: ...
 
     def lock(self, key: str) -> None:
-        """Serialize, until this transaction ends, every unit of work locking the same key."""
+        """Serialize, until this transaction ends, every unit of work locking the same key
+        (exclusively or shared). Raises StorageConflict when the database aborts a race."""
+        ...
+
+    def lock_shared(self, key: str) -> None:
+        """Take the key's lock shared: any number of shared holders at once, none while an
+        exclusive holder runs. (The embedded database has one writer lock: it serializes.)"""
         ...
 
 
@@ -235,16 +265,19 @@ class QuotaCounter(Protocol):
         """Set the counter from the ledger unless a counter for that period already exists."""
         ...
 
+    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]]) -> None:
+        """Count usage that already happened (metric, occurred_at, quantity) into the
+        organization's counters whose period holds it; never refuses. A counter that is
+        missing is left missing: it is rebuilt from the ledger, which holds this usage."""
+        ...
+
     def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...
 
-    def ack_ledger(self, entry_ids: Sequence[str]) -> None: ...
-
-
-class QuotaLedger(Protocol):
-    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int: ...
-
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int: ...
+    def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:
+        """Drop flushed entries. `refunds` are entries the ledger refused as duplicates of a
+        key it already held: their amount leaves the counter of their period, once, by
+        whichever flush drops the entry."""
+        ...
 
 
 class HealthProbe(Protocol):

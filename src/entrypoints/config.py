@@ -114,6 +114,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-negative decimal such as 1.00")
         return value
 
+    @field_validator("usage_currency")
+    @classmethod
+    def _check_usage_currency(cls, value: str) -> str:
+        from domain.errors import UnsupportedCurrency
+        from domain.model.charge_limits import check_currency
+
+        try:
+            return check_currency(value.strip().lower())
+        except UnsupportedCurrency as exc:
+            raise ValueError(exc.message) from None
+
     @field_validator("stripe_secret_key")
     @classmethod
     def _check_stripe_key(cls, key: str | None) -> str | None:

@@ -84,6 +84,26 @@ def uow(clean_db: Engine) -> SqlUnitOfWorkFactory:
     return SqlUnitOfWorkFactory(clean_db)
 
 
+@pytest.fixture
+def uow_postgres(clean_db: Engine) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(clean_db)
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """The embedded default's database: a SQLite file, migrated with Alembic."""
+    url = f"sqlite:///{tmp_path / 'billing.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_uow(sqlite_engine: Engine) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(sqlite_engine)
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)

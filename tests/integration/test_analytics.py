@@ -78,9 +78,9 @@ def seeded(settings, clean_db, clean_redis):
                                   "t": at(day)})
         for n, (org, when, amount) in enumerate(QUERIES):
             conn.execute(text(
-                "INSERT INTO quota_ledger (entry_id, org_id, metric, amount, occurred_at) "
-                "VALUES (:e, :o, 'queries', :a, :t)"), {"e": f"{n}-0", "o": org, "a": amount,
-                                                        "t": when})
+                "INSERT INTO usage_events (entry_id, org_id, metric, quantity, occurred_at, "
+                "received_at, source) VALUES (:e, :o, 'queries', :a, :t, :t, 'consumed')"),
+                {"e": f"{n}-0", "o": org, "a": amount, "t": when})
     app = create_app(settings)
     yield app.test_client()
     app.extensions["billing"].engine.dispose()

@@ -42,9 +42,9 @@ def quota_settings(settings, catalog_file):
 
 def ledger_total(engine, org_id: str, metric: str = "queries") -> int:
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT coalesce(sum(amount), 0) FROM quota_ledger WHERE "
-                                     "org_id = :o AND metric = :m"), {"o": org_id,
-                                                                       "m": metric}).scalar_one())
+        return int(conn.execute(text("SELECT coalesce(sum(quantity), 0) FROM usage_events "
+                                     "WHERE org_id = :o AND metric = :m"),
+                                {"o": org_id, "m": metric}).scalar_one())
 
 
 def consume(client, org="org_q", metric="queries", amount=1, key=None):

@@ -1,7 +1,8 @@
-"""Repositories and the unit of work on the real Postgres."""
+"""Repositories and the unit of work, the same tests on Postgres and on the embedded SQLite."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import InvoiceStatus, UsageInvoice, UsagePrice
-from domain.model.metering import UsageEvent
+from domain.model.metering import UsageEvent, UsageSource
 from domain.model.money import Money
 from domain.model.organizations import Organization
 from domain.model.plans import Metric, Tier
@@ -20,6 +21,13 @@ from domain.model.webhooks import InboxEvent, InboxStatus
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 PRICE = UsagePrice(Decimal("1.00"))
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def uow(request, tmp_path):
+    if request.param == "postgres":
+        return request.getfixturevalue("uow_postgres")
+    return request.getfixturevalue("sqlite_uow")
 
 
 def add_org(uow_factory, org_id: str = "org_a") -> None:
@@ -115,24 +123,41 @@ def test_purchase_round_trip(uow):
         assert u.purchases.for_org("org_a")[0].status is PurchaseStatus.PAID
 
 
-def test_usage_events_are_stored_once_per_org_and_key(uow):
+def test_usage_events_are_stored_once_per_org_metric_and_key(uow):
     add_org(uow)
     add_org(uow, "org_b")
     with uow() as u:
-        assert u.usage_events.add_if_absent([event("k1"), event("k2"), event("k1")]) == 2
-        assert u.usage_events.add_if_absent([event("k2"), event("k3")]) == 1
-        assert u.usage_events.add_if_absent([event("k1", org_id="org_b")]) == 1  # other tenant
+        stored = u.usage_events.add_if_absent([event("k1"), event("k2"), event("k1")])
+        assert sorted(e.idempotency_key for e in stored) == ["k1", "k2"]
+        assert all(e.id is not None for e in stored)
+        assert len(u.usage_events.add_if_absent([event("k2"), event("k3")])) == 1
+        assert len(u.usage_events.add_if_absent([event("k1", org_id="org_b")])) == 1  # tenant
+        tts = replace(event("k1"), metric=Metric.TTS_WORDS)
+        assert len(u.usage_events.add_if_absent([tts])) == 1  # another metric's key space
         u.commit()
     with uow() as u:
-        lines = u.usage_events.unbilled_lines("org_a", NOW + timedelta(hours=1),
-                                              [Metric.STT_WORDS], PRICE)
+        totals = u.usage_events.unbilled_totals("org_a", NOW + timedelta(hours=1),
+                                                [Metric.STT_WORDS])
         by_conversation = u.usage_events.summary("org_a", NOW, NOW + timedelta(hours=1),
                                                  "conversation")
-    assert [(line.event_count, line.quantity) for line in lines] == [(3, 30)]
-    assert [(t.group, t.events) for t in by_conversation] == [("c-17", 3)]
+        assert u.usage_events.total("org_a", Metric.STT_WORDS, NOW, None) == 30
+    assert [(t.events, t.quantity) for t in totals] == [(3, 30)]
+    assert [(t.group, t.metric, t.events) for t in by_conversation] == [
+        ("c-17", Metric.STT_WORDS, 3), ("c-17", Metric.TTS_WORDS, 1)]
 
 
-def test_assigning_events_to_an_invoice_bills_them_once(uow):
+def test_counter_entries_are_stored_once_by_entry_id(uow):
+    add_org(uow)
+    consumed = replace(event("k9"), idempotency_key=None, entry_id="17-0",
+                       source=UsageSource.CONSUMED)
+    with uow() as u:
+        assert len(u.usage_events.add_if_absent([consumed, consumed])) == 1
+        assert u.usage_events.add_if_absent([consumed]) == []
+        assert u.usage_events.stored_entry_ids(["17-0", "18-0"]) == {"17-0"}
+        u.commit()
+
+
+def test_linking_events_to_an_invoice_bills_them_once(uow):
     add_org(uow)
     with uow() as u:
         u.usage_events.add_if_absent([event("k1", minutes=1), event("k2", minutes=2),
@@ -144,16 +169,35 @@ def test_assigning_events_to_an_invoice_bills_them_once(uow):
     billed = [Metric.STT_WORDS]
     with uow() as u:
         u.usage_invoices.add(invoice)
-        assert u.usage_events.assign_unbilled("org_a", cutoff, billed, "inv_1") == 2
-        assert u.usage_events.assign_unbilled("org_a", cutoff, billed, "inv_1") == 0  # billed
+        assert u.usage_events.link_unbilled("org_a", cutoff, billed, "inv_1") == 2
+        assert u.usage_events.link_unbilled("org_a", cutoff, billed, "inv_1") == 0  # billed
+        linked = u.usage_events.linked_totals("inv_1")
+        assert [(t.metric, t.quantity, t.events) for t in linked] == [(Metric.STT_WORDS, 20, 2)]
         u.commit()
     with uow() as u:
-        assert u.usage_events.unbilled_lines("org_a", cutoff, billed, PRICE) == []
-        remaining = u.usage_events.unbilled_lines("org_a", cutoff + timedelta(hours=1), billed,
-                                                  PRICE)
-        assert [line.event_count for line in remaining] == [1]  # the late one
+        assert u.usage_events.unbilled_totals("org_a", cutoff, billed) == []
+        remaining = u.usage_events.unbilled_totals("org_a", cutoff + timedelta(hours=1), billed)
+        assert [t.events for t in remaining] == [1]  # the late one
         assert [e.idempotency_key for e in u.usage_events.billed_by("inv_1", None, 10, 0)] == \
             ["k1", "k2"]
+
+
+def test_one_claim_on_a_draft_at_a_time(uow):
+    add_org(uow)
+    invoice = UsageInvoice("inv_1", "org_a", InvoiceStatus.DRAFT, NOW, NOW, Money(0, "usd"),
+                           NOW, NOW)
+    later = NOW + timedelta(minutes=10)
+    with uow() as u:
+        u.usage_invoices.add(invoice)
+        assert u.usage_invoices.claim("inv_1", "a", NOW, later)
+        assert u.usage_invoices.claim("inv_1", "a", NOW, later)  # the holder again
+        assert not u.usage_invoices.claim("inv_1", "b", NOW, later)
+        assert u.usage_invoices.claim("inv_1", "b", later, later + timedelta(minutes=1))  # ran out
+        u.usage_invoices.release("inv_1", "a")  # not the holder any more: nothing happens
+        assert not u.usage_invoices.claim("inv_1", "a", later, later)
+        u.usage_invoices.release("inv_1", "b")
+        assert u.usage_invoices.claim("inv_1", "a", later, later)
+        u.commit()
 
 
 def test_usage_invoices_list_newest_first_and_per_tenant(uow):

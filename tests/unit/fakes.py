@@ -17,18 +17,19 @@ from domain.errors import QuotaUnavailable
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import (
-    InvoiceLine,
-    InvoiceStatus,
-    UsageInvoice,
-    UsagePrice,
-    price_lines,
-)
-from domain.model.metering import UsageEvent, UsageTotal
+from domain.model.invoicing import InvoiceStatus, UsageInvoice, totals_of
+from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.organizations import Organization
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
-from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaWindow
+from domain.model.quotas import (
+    GAUGE_PERIOD_END,
+    GAUGE_PERIOD_START,
+    CounterReply,
+    CounterStatus,
+    LedgerEntry,
+    QuotaWindow,
+)
 from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
@@ -59,15 +60,33 @@ class FakeStore:
     usage_events: list[UsageEvent] = field(default_factory=list)
     usage_invoices: dict[str, UsageInvoice] = field(default_factory=dict)
     inbox: dict[str, InboxEvent] = field(default_factory=dict)
-    ledger: list[LedgerEntry] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     history: list[SubscriptionChange] = field(default_factory=list)
+    claims: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # One writer at a time, as the embedded database: taken by a unit of work's first write
+    # (or lock) and held until it commits or rolls back.
+    writer: threading.RLock = field(default_factory=threading.RLock)
+
+    DATA = ("organizations", "customers", "subscriptions", "purchases", "checkouts",
+            "usage_events", "usage_invoices", "inbox", "audit", "history", "claims")
+
+    def snapshot(self) -> dict[str, Any]:
+        # Stored objects are replaced, never changed in place: copying the containers is enough.
+        return {name: copy.copy(getattr(self, name)) for name in self.DATA}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for name, value in snapshot.items():
+            setattr(self, name, value)
 
 
 class _Repo:
-    def __init__(self, store: FakeStore) -> None:
-        self.store = store
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.store = uow.store
+
+    def _w(self) -> None:
+        self.uow.begin_write()
 
 
 class FakeOrganizations(_Repo):
@@ -75,6 +94,7 @@ class FakeOrganizations(_Repo):
         return copy.copy(self.store.organizations.get(org_id))
 
     def add_if_absent(self, organization: Organization) -> bool:
+        self._w()
         with self.store.lock:
             if organization.id in self.store.organizations:
                 return False
@@ -92,6 +112,7 @@ class FakeCustomers(_Repo):
         return copy.copy(found[0]) if found else None
 
     def add_if_absent(self, customer: StripeCustomer) -> bool:
+        self._w()
         with self.store.lock:
             if customer.org_id in self.store.customers:
                 return False
@@ -99,6 +120,7 @@ class FakeCustomers(_Repo):
             return True
 
     def save(self, customer: StripeCustomer) -> None:
+        self._w()
         self.store.customers[customer.org_id] = copy.copy(customer)
 
 
@@ -111,6 +133,7 @@ class FakeSubscriptions(_Repo):
         return sorted(subs, key=lambda s: s.updated_at, reverse=True)
 
     def save(self, subscription: Subscription) -> None:
+        self._w()
         self.store.subscriptions[subscription.stripe_subscription_id] = copy.copy(subscription)
 
     def orgs_with_status(self, status: SubscriptionStatus) -> list[str]:
@@ -129,17 +152,21 @@ class FakePurchases(_Repo):
         return copy.copy(found[0]) if found else None
 
     def add(self, purchase: OneTimePurchase) -> None:
+        self._w()
         self.store.purchases[purchase.id] = copy.copy(purchase)
 
     def save(self, purchase: OneTimePurchase) -> None:
+        self._w()
         self.store.purchases[purchase.id] = copy.copy(purchase)
 
 
 class FakeCheckouts(_Repo):
     def add(self, record: CheckoutRecord) -> None:
+        self._w()
         self.store.checkouts[record.id] = copy.copy(record)
 
     def save(self, record: CheckoutRecord) -> None:
+        self._w()
         self.store.checkouts[record.id] = copy.copy(record)
 
     def by_stripe_id(self, stripe_checkout_session_id: str) -> CheckoutRecord | None:
@@ -149,17 +176,32 @@ class FakeCheckouts(_Repo):
 
 
 class FakeUsageEvents(_Repo):
-    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        self._w()
         with self.store.lock:
-            keys = {(e.org_id, e.idempotency_key) for e in self.store.usage_events}
-            added = 0
-            for event in events:
-                if (event.org_id, event.idempotency_key) in keys:
+            known = {e.identity for e in self.store.usage_events}
+            known |= {("entry", e.entry_id) for e in self.store.usage_events if e.entry_id}
+            stored = []
+            for event in sorted(events, key=lambda e: e.lock_order):
+                if event.identity in known or ("entry", event.entry_id) in known:
                     continue
-                keys.add((event.org_id, event.idempotency_key))
-                self.store.usage_events.append(replace(event, id=len(self.store.usage_events) + 1))
-                added += 1
-            return added
+                known.add(event.identity)
+                if event.entry_id:
+                    known.add(("entry", event.entry_id))
+                saved = replace(event, id=len(self.store.usage_events) + 1)
+                self.store.usage_events.append(saved)
+                stored.append(saved)
+            return stored
+
+    def stored_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        wanted = set(entry_ids)
+        return {e.entry_id for e in self.store.usage_events if e.entry_id in wanted}
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int:
+        return sum(e.quantity for e in self.store.usage_events if e.org_id == org_id
+                   and e.metric is metric and (since is None or e.occurred_at >= since)
+                   and (until is None or e.occurred_at < until))
 
     def summary(self, org_id: str, since: datetime, until: datetime,
                 group_by: str) -> list[UsageTotal]:
@@ -171,18 +213,22 @@ class FakeUsageEvents(_Repo):
         return [e for e in self.store.usage_events if (org_id is None or e.org_id == org_id)
                 and e.invoice_id is None and e.occurred_at < cutoff and e.metric in metrics]
 
-    def unbilled_lines(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                       price: UsagePrice) -> list[InvoiceLine]:
-        return price_lines(self._unbilled(org_id, cutoff, metrics), price)
+    def unbilled_totals(self, org_id: str, cutoff: datetime,
+                        metrics: Sequence[Metric]) -> list[LinkedTotal]:
+        return totals_of(self._unbilled(org_id, cutoff, metrics))
 
-    def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                        invoice_id: str) -> int:
+    def link_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                      invoice_id: str) -> int:
+        self._w()
         with self.store.lock:
             billed = {e.id for e in self._unbilled(org_id, cutoff, metrics)}
             for i, event in enumerate(self.store.usage_events):
                 if event.id in billed:
                     self.store.usage_events[i] = replace(event, invoice_id=invoice_id)
         return len(billed)
+
+    def linked_totals(self, invoice_id: str) -> list[LinkedTotal]:
+        return totals_of(e for e in self.store.usage_events if e.invoice_id == invoice_id)
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         return sorted({e.org_id for e in self._unbilled(None, cutoff, metrics)})
@@ -215,9 +261,11 @@ class FakeUsageInvoices(_Repo):
         return copy.copy(found[0]) if found else None
 
     def add(self, invoice: UsageInvoice) -> None:
+        self._w()
         self.store.usage_invoices[invoice.id] = copy.deepcopy(invoice)
 
     def save(self, invoice: UsageInvoice, lines: bool = False) -> None:
+        self._w()
         saved = copy.deepcopy(invoice)
         if not lines and invoice.id in self.store.usage_invoices:
             saved.lines = self.store.usage_invoices[invoice.id].lines
@@ -234,6 +282,24 @@ class FakeUsageInvoices(_Repo):
     def unfinalized(self, org_id: str) -> list[UsageInvoice]:
         return [i for i in self.recent(org_id, 10_000) if i.status is InvoiceStatus.DRAFT][::-1]
 
+    def claim(self, invoice_id: str, token: str, now: datetime, until: datetime) -> bool:
+        self._w()
+        with self.store.lock:
+            holder = self.store.claims.get(invoice_id)
+            invoice = self.store.usage_invoices.get(invoice_id)
+            if invoice is None or invoice.status is not InvoiceStatus.DRAFT:
+                return False
+            if holder is not None and holder[0] != token and holder[1] > now:
+                return False
+            self.store.claims[invoice_id] = (token, until)
+            return True
+
+    def release(self, invoice_id: str, token: str) -> None:
+        self._w()
+        with self.store.lock:
+            if self.store.claims.get(invoice_id, ("", None))[0] == token:
+                del self.store.claims[invoice_id]
+
     def past_due(self, org_id: str) -> list[UsageInvoice]:
         return [i for i in self.recent(org_id, 10_000) if i.status is InvoiceStatus.PAST_DUE]
 
@@ -244,6 +310,7 @@ class FakeUsageInvoices(_Repo):
 
 class FakeAudit(_Repo):
     def record(self, entry: AuditEntry) -> None:
+        self._w()
         self.store.audit.append(entry)
 
     def for_org(self, org_id: str, limit: int) -> list[AuditEntry]:
@@ -254,6 +321,7 @@ class FakeAudit(_Repo):
         return found[0] if found else None
 
     def record_change(self, change: SubscriptionChange) -> None:
+        self._w()
         self.store.history.append(change)
 
     def orgs_with(self, action: str) -> list[str]:
@@ -262,6 +330,7 @@ class FakeAudit(_Repo):
 
 class FakeInbox(_Repo):
     def add_if_absent(self, event: InboxEvent) -> bool:
+        self._w()
         with self.store.lock:
             if event.id in self.store.inbox:
                 return False
@@ -272,6 +341,7 @@ class FakeInbox(_Repo):
         return copy.deepcopy(self.store.inbox.get(event_id))
 
     def save(self, event: InboxEvent) -> None:
+        self._w()
         self.store.inbox[event.id] = copy.deepcopy(event)
 
     def stale(self, never_tried_before: datetime, retried_before: datetime,
@@ -292,36 +362,54 @@ class FakeInbox(_Repo):
 
 
 class FakeUnitOfWork:
+    """Keeps a database's contract: writes are kept only by `commit()`; a rollback, or leaving
+    without a commit, undoes every write since the last commit."""
+
     def __init__(self, store: FakeStore) -> None:
         self.store = store
         self.committed = False
         self.locked: list[str] = []
-        self.organizations = FakeOrganizations(store)
-        self.customers = FakeCustomers(store)
-        self.subscriptions = FakeSubscriptions(store)
-        self.purchases = FakePurchases(store)
-        self.checkouts = FakeCheckouts(store)
-        self.usage_events = FakeUsageEvents(store)
-        self.usage_invoices = FakeUsageInvoices(store)
-        self.inbox = FakeInbox(store)
-        self.quota_ledger = FakeQuotaLedger(store)
-        self.audit = FakeAudit(store)
+        self._undo: dict[str, Any] | None = None
+        self.organizations = FakeOrganizations(self)
+        self.customers = FakeCustomers(self)
+        self.subscriptions = FakeSubscriptions(self)
+        self.purchases = FakePurchases(self)
+        self.checkouts = FakeCheckouts(self)
+        self.usage_events = FakeUsageEvents(self)
+        self.usage_invoices = FakeUsageInvoices(self)
+        self.inbox = FakeInbox(self)
+        self.audit = FakeAudit(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        pass
+        self.rollback()
+
+    def begin_write(self) -> None:
+        if self._undo is None:
+            self.store.writer.acquire()
+            self._undo = self.store.snapshot()
 
     def commit(self) -> None:
+        if self._undo is not None:
+            self._undo = None
+            self.store.writer.release()
         self.committed = True
 
     def rollback(self) -> None:
-        pass
+        if self._undo is not None:
+            self.store.restore(self._undo)
+            self._undo = None
+            self.store.writer.release()
 
     def lock(self, key: str) -> None:
+        self.begin_write()
         self.locked.append(key)
+
+    def lock_shared(self, key: str) -> None:
+        self.lock(key)
 
 
 class FakeUnitOfWorkFactory:
@@ -360,30 +448,13 @@ def fake_ports(**extra: Any) -> dict[str, Any]:
     return ports
 
 
-class FakeQuotaLedger:
-    def __init__(self, store: FakeStore) -> None:
-        self.store = store
-
-    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int:
-        with self.store.lock:
-            known = {e.entry_id for e in self.store.ledger}
-            new = [e for e in entries if e.entry_id not in known]
-            self.store.ledger.extend(new)
-            return len(new)
-
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int:
-        return sum(e.amount for e in self.store.ledger if e.org_id == org_id
-                   and e.metric is metric and (since is None or e.occurred_at >= since)
-                   and (until is None or e.occurred_at < until))
-
-
 class FakeQuotaCounter:
     """The counter's rules in memory: windows, per-period counters, idempotency, a ledger."""
 
     def __init__(self) -> None:
         self.windows: dict[str, QuotaWindow] = {}
-        self.counters: dict[tuple[str, Metric], tuple[datetime, int]] = {}
+        # (org, metric) -> (period start, used, period end)
+        self.counters: dict[tuple[str, Metric], tuple[datetime, int, datetime]] = {}
         self.answers: dict[tuple[str, Metric, str], int] = {}
         self.pending: list[LedgerEntry] = []
         self.down = False
@@ -417,9 +488,9 @@ class FakeQuotaCounter:
                 return CounterReply(CounterStatus.REFUSED, used, limit, start, end)
             if mode != "peek" and amount:
                 used += amount
-                self.counters[(org_id, metric)] = (start, used)
+                self.counters[(org_id, metric)] = (start, used, counter[2])
                 self.pending.append(LedgerEntry(f"{next(self._ids)}-0", org_id, metric, amount,
-                                                now, key))
+                                                now, key, start))
             if key:
                 self.answers[(org_id, metric, key)] = used
             return CounterReply(CounterStatus.OK, used, limit, start, end)
@@ -447,17 +518,36 @@ class FakeQuotaCounter:
              used: int) -> None:
         self._check()
         with self._lock:
+            start = GAUGE_PERIOD_START if metric.is_gauge else period_start
+            end = GAUGE_PERIOD_END if metric.is_gauge else period_end
             current = self.counters.get((org_id, metric))
-            if current is None or current[0] != period_start:
-                self.counters[(org_id, metric)] = (period_start, used)
+            if current is None or current[0] != start:
+                self.counters[(org_id, metric)] = (start, used, end)
+
+    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]]) -> None:
+        self._check()
+        with self._lock:
+            for metric, at, quantity in usage:
+                counter = self.counters.get((org_id, metric))
+                if counter is not None and counter[0] <= at < counter[2]:
+                    self.counters[(org_id, metric)] = (counter[0], counter[1] + quantity,
+                                                       counter[2])
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         self._check()
         return list(self.pending[:limit])
 
-    def ack_ledger(self, entry_ids: Sequence[str]) -> None:
-        done = set(entry_ids)
-        self.pending = [e for e in self.pending if e.entry_id not in done]
+    def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:
+        self._check()
+        with self._lock:
+            present = {e.entry_id for e in self.pending}
+            for entry in refunds:
+                counter = self.counters.get((entry.org_id, entry.metric))
+                if entry.entry_id in present and counter and counter[0] == entry.period_start:
+                    self.counters[(entry.org_id, entry.metric)] = (
+                        counter[0], counter[1] - entry.amount, counter[2])
+            done = set(entry_ids)
+            self.pending = [e for e in self.pending if e.entry_id not in done]
 
     def lose_counters(self) -> None:
         """What a Redis flush does."""

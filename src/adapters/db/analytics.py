@@ -85,7 +85,7 @@ class SqlAnalytics:
 
     def usage_by_org(self, metric: str, since: datetime,
                      until: datetime) -> list[tuple[str, int]]:
-        sql = ("SELECT org_id, sum(amount) AS used FROM quota_ledger WHERE metric = :m AND "
+        sql = ("SELECT org_id, sum(quantity) AS used FROM usage_events WHERE metric = :m AND "
                "occurred_at >= :a AND occurred_at < :b GROUP BY org_id ORDER BY used DESC, "
                "org_id")
         return [(r.org_id, int(r.used)) for r in self._rows(sql, m=metric, a=since, b=until)]
@@ -99,8 +99,8 @@ class SqlAnalytics:
         else:
             hour = "CAST(strftime('%H', occurred_at) AS INTEGER)"
             day = "((CAST(strftime('%w', occurred_at) AS INTEGER) + 6) % 7) + 1"
-        rows = self._rows(f"SELECT {hour} AS h, {day} AS d, sum(amount) AS used FROM "  # noqa: S608
-                          "quota_ledger WHERE metric = :m AND occurred_at >= :a AND "
+        rows = self._rows(f"SELECT {hour} AS h, {day} AS d, sum(quantity) AS used FROM "  # noqa: S608
+                          "usage_events WHERE metric = :m AND occurred_at >= :a AND "
                           "occurred_at < :b GROUP BY h, d", m=metric, a=since, b=until)
         hours, days = [0] * 24, [0] * 7
         for r in rows:

@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.model.checkouts import CheckoutRecord, CheckoutStatus
 from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice
-from domain.model.metering import UsageEvent
+from domain.model.metering import UsageEvent, UsageSource
 from domain.model.money import Money
 from domain.model.payments import CheckoutMode
 from domain.model.plans import Metric, Tier
@@ -52,12 +52,14 @@ def purchase_values(p: OneTimePurchase) -> dict[str, Any]:
 def usage_event(row: Row) -> UsageEvent:
     values = dict(row)
     values["metric"] = Metric(values["metric"])
+    values["source"] = UsageSource(values["source"])
     return UsageEvent(**values)
 
 
 def usage_event_values(event: UsageEvent) -> dict[str, Any]:
     values = vars(event).copy()
     values["metric"] = event.metric.value
+    values["source"] = event.source.value
     if values["id"] is None:
         del values["id"]
     return values
@@ -85,6 +87,7 @@ def invoice_line_values(invoice_id: str, line: InvoiceLine) -> dict[str, Any]:
 
 def usage_invoice(row: Row) -> UsageInvoice:
     values = dict(row)
+    del values["claim_token"], values["claimed_until"]  # the repository's, not the invoice's
     values["total"] = Money(values.pop("total_minor"), values.pop("currency"))
     values["status"] = InvoiceStatus(values["status"])
     return UsageInvoice(**values)

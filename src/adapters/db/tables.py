@@ -106,6 +106,10 @@ usage_invoices = Table(
     Column("stripe_invoice_id", String(255), unique=True),
     Column("hosted_invoice_url", Text),
     Column("past_due_since", UtcDateTime()),
+    Column("hold_reason", String(64)),
+    # Who may talk to Stripe about this draft, and until when (see domain.services.invoicing).
+    Column("claim_token", String(64)),
+    Column("claimed_until", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     # The invoice list: an organization's invoices, newest first.
@@ -159,41 +163,41 @@ billing_audit = Table(
     Index(None, "action", "at"),
 )
 
+# The usage ledger: every consumption, release and recorded event (domain.model.metering).
 usage_events = Table(
     "usage_events", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
     Column("metric", String(32), nullable=False),
-    Column("quantity", BigInteger, nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # negative for a released gauge
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
-    Column("idempotency_key", String(255), nullable=False),
+    Column("idempotency_key", String(255)),
     Column("conversation_id", String(255)),
     Column("invoice_id", String(64), ForeignKey("usage_invoices.id")),
-    # Exactly once per organization and idempotency key.
-    UniqueConstraint("org_id", "idempotency_key"),
-    # Usage summaries and quota rebuilds: an organization's events by time.
+    Column("source", String(16), nullable=False, server_default=text("'recorded'")),
+    Column("entry_id", String(64)),  # the counter store's id, for consumptions and releases
+    # Exactly once per organization, metric and idempotency key (NULL keys never collide).
+    UniqueConstraint("org_id", "metric", "idempotency_key"),
+    # A flushed counter entry is stored once, however many flushes see it.
+    UniqueConstraint("entry_id"),
+    # Usage summaries: an organization's usage by time.
     Index(None, "org_id", "occurred_at"),
-    # Invoicing: the organization's unbilled events up to a cutoff.
+    # Rebuilding a lost counter: an organization's metric in its period.
+    Index(None, "org_id", "metric", "occurred_at"),
+    # Invoicing: the organization's unbilled usage up to a cutoff.
     Index("ix_usage_events_unbilled", "org_id", "occurred_at",
           postgresql_where=text("invoice_id IS NULL")),
-    # Invoice detail: the events one invoice bills.
+    # Invoice detail: the entries one invoice bills.
     Index(None, "invoice_id"),
 )
 
-quota_ledger = Table(
-    "quota_ledger", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
-    Column("entry_id", String(64), nullable=False, unique=True),  # the counter store's id
-    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
-    Column("metric", String(32), nullable=False),
-    Column("amount", BigInteger, nullable=False),  # negative for a released gauge
-    Column("occurred_at", UtcDateTime(), nullable=False),
-    Column("idempotency_key", String(255)),
-    # Rebuilding a lost counter: an organization's metric since its period started.
-    Index(None, "org_id", "metric", "occurred_at"),
+# The embedded database has one writer lock; a unit of work takes it early by writing here.
+write_locks = Table(
+    "write_locks", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("taken", BigInteger, nullable=False, server_default=text("0")),
 )
 
 webhook_events = Table(

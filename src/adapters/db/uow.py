@@ -5,9 +5,25 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
+from domain.errors import StorageConflict
+
+# Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
+RACE_SQLSTATES = frozenset({"40P01", "40001"})
+TAKE_WRITE_LOCK = text("INSERT INTO write_locks (key, taken) VALUES (:key, 1) "
+                       "ON CONFLICT (key) DO UPDATE SET taken = write_locks.taken + 1")
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    original = exc.orig
+    if getattr(original, "sqlstate", None) in RACE_SQLSTATES:
+        return True
+    return "database is locked" in str(original)
 
 
 class SqlUnitOfWork:
@@ -34,7 +50,6 @@ class SqlUnitOfWork:
         self.usage_events = usage.SqlUsageEventRepository(conn)
         self.usage_invoices = usage.SqlUsageInvoiceRepository(conn)
         self.inbox = repos.SqlWebhookInbox(conn)
-        self.quota_ledger = usage.SqlQuotaLedger(conn)
         self.audit = usage.SqlAuditLog(conn)
         return self
 
@@ -46,6 +61,9 @@ class SqlUnitOfWork:
         finally:
             self._conn.close()
             self._conn = None
+        if exc is not None and lost_a_race(exc):
+            raise StorageConflict("the database aborted a concurrent transaction; "
+                                  "retry") from exc
 
     @property
     def connection(self) -> Connection:
@@ -54,16 +72,31 @@ class SqlUnitOfWork:
         return self._conn
 
     def commit(self) -> None:
-        self.connection.commit()
+        try:
+            self.connection.commit()
+        except DBAPIError as exc:
+            if lost_a_race(exc):
+                raise StorageConflict("the database aborted a concurrent transaction; "
+                                      "retry") from exc
+            raise
 
     def rollback(self) -> None:
         self.connection.rollback()
 
     def lock(self, key: str) -> None:
-        """A transaction-scoped Postgres advisory lock; SQLite serializes writers already."""
+        """A transaction-scoped Postgres advisory lock. SQLite has one writer lock for the
+        whole database: a write takes it now and keeps it until the transaction ends."""
+        self._lock(key, "pg_advisory_xact_lock")
+
+    def lock_shared(self, key: str) -> None:
+        self._lock(key, "pg_advisory_xact_lock_shared")
+
+    def _lock(self, key: str, function: str) -> None:
         if self.connection.dialect.name == "postgresql":
-            self.connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            self.connection.execute(text(f"SELECT {function}(hashtextextended(:key, 0))"),
                                     {"key": key})
+        else:
+            self.connection.execute(TAKE_WRITE_LOCK, {"key": key})
 
 
 class SqlUnitOfWorkFactory:

@@ -1,4 +1,4 @@
-"""Repositories of usage: events, usage invoices with their lines, the quota ledger, the audit."""
+"""Repositories of usage: the usage ledger, usage invoices with their lines, the audit."""
 
 from __future__ import annotations
 
@@ -6,58 +6,74 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from adapters.db import rows
 from adapters.db.repositories import _Repository
 from adapters.db.tables import (
     billing_audit,
-    quota_ledger,
     subscription_history,
     usage_events,
     usage_invoice_lines,
     usage_invoices,
 )
-from adapters.db.upsert import copy_if_absent, insert_if_absent
+from adapters.db.upsert import copy_new_usage, insert_new_rows
 from domain.model.audit import AuditEntry, SubscriptionChange
-from domain.model.invoicing import InvoiceLine, InvoiceStatus, UsageInvoice, UsagePrice
-from domain.model.metering import UsageEvent, UsageTotal
+from domain.model.invoicing import InvoiceStatus, UsageInvoice
+from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.plans import Metric
-from domain.model.quotas import LedgerEntry
 
 
 class SqlUsageEventRepository(_Repository):
-    def add_if_absent(self, events: Sequence[UsageEvent]) -> int:
-        values = [rows.usage_event_values(e) for e in events]
+    def add_if_absent(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+        ordered = sorted(events, key=lambda e: e.lock_order)
+        values = [rows.usage_event_values(e) for e in ordered]
         if self.conn.dialect.name == "postgresql" and len(values) > 20:
-            return copy_if_absent(self.conn, values)
-        return insert_if_absent(self.conn, usage_events, values, ["org_id", "idempotency_key"])
+            stored = copy_new_usage(self.conn, values)
+        else:
+            stored = insert_new_rows(self.conn, usage_events, values)
+        return [rows.usage_event(row) for row in stored]
+
+    def stored_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
+        c = usage_events.c
+        stmt = select(c.entry_id).where(c.entry_id.in_(list(entry_ids)))
+        return {str(found) for found in self.conn.execute(stmt).scalars()}
+
+    def total(self, org_id: str, metric: Metric, since: datetime | None,
+              until: datetime | None) -> int:
+        c = usage_events.c
+        stmt = select(func.coalesce(func.sum(c.quantity), 0)).where(
+            c.org_id == org_id, c.metric == metric.value)
+        if since is not None:
+            stmt = stmt.where(c.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(c.occurred_at < until)
+        return int(self.conn.execute(stmt).scalar_one())
 
     def _unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]) -> Any:
         c = usage_events.c
         return (c.org_id == org_id, c.invoice_id.is_(None), c.occurred_at < cutoff,
                 c.metric.in_([m.value for m in metrics]))
 
-    def unbilled_lines(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                       price: UsagePrice) -> list[InvoiceLine]:
+    def _totals(self, *where: Any) -> list[LinkedTotal]:
         c = usage_events.c
         stmt = (select(c.metric, func.sum(c.quantity), func.count(), func.min(c.occurred_at),
-                       func.max(c.occurred_at))
-                .where(*self._unbilled(org_id, cutoff, metrics)).group_by(c.metric))
-        found = {Metric(m): (int(q), int(n), lo, hi) for m, q, n, lo, hi in self.conn.execute(stmt)}
-        lines = []
-        for metric in metrics:  # in the catalog's order
-            if metric in found:
-                words, count, first, last = found[metric]
-                lines.append(InvoiceLine(metric, words, price.charge(words), count,
-                                         rows.utc(first), rows.utc(last)))
-        return lines
+                       func.max(c.occurred_at)).where(*where).group_by(c.metric))
+        return [LinkedTotal(Metric(m), int(q), int(n), rows.utc(lo), rows.utc(hi))
+                for m, q, n, lo, hi in self.conn.execute(stmt)]
 
-    def assign_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                        invoice_id: str) -> int:
+    def unbilled_totals(self, org_id: str, cutoff: datetime,
+                        metrics: Sequence[Metric]) -> list[LinkedTotal]:
+        return self._totals(*self._unbilled(org_id, cutoff, metrics))
+
+    def link_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
+                      invoice_id: str) -> int:
         stmt = (update(usage_events).where(*self._unbilled(org_id, cutoff, metrics))
                 .values(invoice_id=invoice_id))
         return self.conn.execute(stmt).rowcount
+
+    def linked_totals(self, invoice_id: str) -> list[LinkedTotal]:
+        return self._totals(usage_events.c.invoice_id == invoice_id)
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         c = usage_events.c
@@ -122,20 +138,42 @@ class SqlUsageInvoiceRepository(_Repository):
         found = self._select(usage_invoices.c.stripe_invoice_id == stripe_invoice_id)
         return found[0] if found else None
 
+    def _add_lines(self, invoice: UsageInvoice) -> None:
+        for line in invoice.lines:
+            if line.id is None:
+                line.id = self.conn.execute(usage_invoice_lines.insert().values(
+                    **rows.invoice_line_values(invoice.id, line))).inserted_primary_key[0]
+
     def add(self, invoice: UsageInvoice) -> None:
         self.conn.execute(usage_invoices.insert().values(**rows.usage_invoice_values(invoice)))
-        for line in invoice.lines:
-            line.id = self.conn.execute(usage_invoice_lines.insert().values(
-                **rows.invoice_line_values(invoice.id, line))).inserted_primary_key[0]
+        self._add_lines(invoice)
 
     def save(self, invoice: UsageInvoice, lines: bool = False) -> None:
         self.conn.execute(update(usage_invoices).where(usage_invoices.c.id == invoice.id)
                           .values(**rows.usage_invoice_values(invoice)))
-        for line in invoice.lines if lines else ():
-            self.conn.execute(update(usage_invoice_lines)
-                              .where(usage_invoice_lines.c.invoice_id == invoice.id,
-                                     usage_invoice_lines.c.metric == line.metric.value)
-                              .values(stripe_invoice_item_id=line.stripe_invoice_item_id))
+        if not lines:
+            return
+        for line in invoice.lines:
+            if line.id is not None:
+                self.conn.execute(update(usage_invoice_lines)
+                                  .where(usage_invoice_lines.c.id == line.id)
+                                  .values(stripe_invoice_item_id=line.stripe_invoice_item_id))
+        self._add_lines(invoice)
+
+    def claim(self, invoice_id: str, token: str, now: datetime, until: datetime) -> bool:
+        c = usage_invoices.c
+        stmt = (update(usage_invoices)
+                .where(c.id == invoice_id, c.status == InvoiceStatus.DRAFT.value,
+                       or_(c.claim_token.is_(None), c.claim_token == token,
+                           c.claimed_until <= now))
+                .values(claim_token=token, claimed_until=until))
+        return self.conn.execute(stmt).rowcount == 1
+
+    def release(self, invoice_id: str, token: str) -> None:
+        c = usage_invoices.c
+        self.conn.execute(update(usage_invoices)
+                          .where(c.id == invoice_id, c.claim_token == token)
+                          .values(claim_token=None, claimed_until=None))
 
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
         return self._select(usage_invoices.c.org_id == org_id, limit=limit, offset=offset)
@@ -156,25 +194,6 @@ class SqlUsageInvoiceRepository(_Repository):
     def past_due(self, org_id: str) -> list[UsageInvoice]:
         return self._select(usage_invoices.c.org_id == org_id,
                             usage_invoices.c.status == InvoiceStatus.PAST_DUE.value)
-
-
-class SqlQuotaLedger(_Repository):
-    def add_if_absent(self, entries: Sequence[LedgerEntry]) -> int:
-        values = [{"entry_id": e.entry_id, "org_id": e.org_id, "metric": e.metric.value,
-                   "amount": e.amount, "occurred_at": e.occurred_at,
-                   "idempotency_key": e.idempotency_key} for e in entries]
-        return insert_if_absent(self.conn, quota_ledger, values, ["entry_id"])
-
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int:
-        c = quota_ledger.c
-        stmt = select(func.coalesce(func.sum(c.amount), 0)).where(
-            c.org_id == org_id, c.metric == metric.value)
-        if since is not None:
-            stmt = stmt.where(c.occurred_at >= since)
-        if until is not None:
-            stmt = stmt.where(c.occurred_at < until)
-        return int(self.conn.execute(stmt).scalar_one())
 
 
 class SqlAuditLog(_Repository):

@@ -14,13 +14,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from domain.model.metering import UsageEvent
+from domain.model.metering import LinkedTotal, UsageEvent
 from domain.model.money import Money
 from domain.model.plans import Metric
 
 BILLED_METRICS = (Metric.STT_WORDS, Metric.TTS_WORDS)
-# Stripe's minimum charge for USD; a smaller total is carried forward to the next invoice.
-MINIMUM_CHARGE = {"usd": 50}
 
 
 class InvoiceStatus(StrEnum):
@@ -30,6 +28,7 @@ class InvoiceStatus(StrEnum):
     PAST_DUE = "past_due"
     UNCOLLECTIBLE = "uncollectible"
     VOID = "void"
+    HELD = "held"  # kept from Stripe for an operator: see `hold_reason`
 
 
 @dataclass(frozen=True)
@@ -59,22 +58,21 @@ class InvoiceLine:
                 f"({self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d})")
 
 
-def price_lines(events: Iterable[UsageEvent], price: UsagePrice) -> list[InvoiceLine]:
-    """One line per billed metric: its words, the events it bills and the period they fall in."""
+def price_totals(totals: Iterable[LinkedTotal], price: UsagePrice) -> list[InvoiceLine]:
+    """One line per billed metric, in the catalog's order, priced from exactly these totals."""
+    by_metric = {total.metric: total for total in totals}
+    return [InvoiceLine(metric, t.quantity, price.charge(t.quantity), t.events, t.first, t.last)
+            for metric in BILLED_METRICS if (t := by_metric.get(metric)) is not None]
+
+
+def totals_of(events: Iterable[UsageEvent]) -> list[LinkedTotal]:
+    """The per-metric totals of some ledger entries (what the database sums in SQL)."""
     by_metric: dict[Metric, list[UsageEvent]] = {}
     for event in events:
-        if event.metric in BILLED_METRICS:
-            by_metric.setdefault(event.metric, []).append(event)
-    lines = []
-    for metric in BILLED_METRICS:
-        billed = by_metric.get(metric)
-        if not billed:
-            continue
-        words = sum(e.quantity for e in billed)
-        lines.append(InvoiceLine(metric, words, price.charge(words), len(billed),
-                                 min(e.occurred_at for e in billed),
-                                 max(e.occurred_at for e in billed)))
-    return lines
+        by_metric.setdefault(event.metric, []).append(event)
+    return [LinkedTotal(metric, sum(e.quantity for e in found), len(found),
+                        min(e.occurred_at for e in found), max(e.occurred_at for e in found))
+            for metric, found in by_metric.items()]
 
 
 @dataclass
@@ -90,15 +88,25 @@ class UsageInvoice:
     stripe_invoice_id: str | None = None
     hosted_invoice_url: str | None = None
     past_due_since: datetime | None = None
+    hold_reason: str | None = None
     lines: list[InvoiceLine] = field(default_factory=list)
 
     @classmethod
-    def draft(cls, invoice_id: str, org_id: str, lines: Sequence[InvoiceLine], cutoff: datetime,
-              now: datetime, currency: str) -> UsageInvoice:
-        total = sum((line.amount for line in lines), Money.zero(currency))
-        start = min(line.period_start for line in lines)
-        return cls(invoice_id, org_id, InvoiceStatus.DRAFT, start, cutoff, total, now, now,
-                   lines=list(lines))
+    def draft(cls, invoice_id: str, org_id: str, cutoff: datetime, now: datetime,
+              currency: str) -> UsageInvoice:
+        """An empty draft: the usage it bills is linked to it, then `bill` prices that."""
+        return cls(invoice_id, org_id, InvoiceStatus.DRAFT, cutoff, cutoff,
+                   Money.zero(currency), now, now)
+
+    def bill(self, lines: Sequence[InvoiceLine]) -> None:
+        self.lines = list(lines)
+        self.total = sum((line.amount for line in lines), Money.zero(self.total.currency))
+        self.period_start = min((line.period_start for line in lines), default=self.period_end)
+
+    def hold(self, reason: str, now: datetime) -> None:
+        """Keep the invoice (and the usage it bills) from Stripe until an operator acts."""
+        self.hold_reason = reason
+        self.set_status(InvoiceStatus.HELD, now)
 
     @property
     def finalized(self) -> bool:

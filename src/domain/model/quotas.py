@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from domain.model.entitlements import Entitlement
+from domain.model.metering import UsageEvent, UsageSource
 from domain.model.plans import Metric
 
 GAUGE_PERIOD_START = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,7 +97,10 @@ class QuotaDecision:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One acknowledged consumption (or release, negative), on its way to Postgres."""
+    """One acknowledged consumption (or release, negative), on its way to the usage ledger.
+    `period_start` is the counter period it was counted in: if the ledger already holds its
+    idempotency key (a key the counter had forgotten), the flush gives the amount back to
+    that period's counter, so the counter and the ledger agree again."""
 
     entry_id: str
     org_id: str
@@ -104,3 +108,10 @@ class LedgerEntry:
     amount: int
     occurred_at: datetime
     idempotency_key: str | None = None
+    period_start: datetime | None = None
+
+    def as_usage(self, received_at: datetime) -> UsageEvent:
+        source = UsageSource.RELEASED if self.amount < 0 else UsageSource.CONSUMED
+        return UsageEvent(self.org_id, self.metric, self.amount, self.occurred_at,
+                          self.idempotency_key, received_at, source=source,
+                          entry_id=self.entry_id)

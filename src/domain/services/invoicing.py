@@ -1,31 +1,40 @@
-"""Usage invoicing: every billable usage event billed exactly once.
+"""Usage invoicing: every billable usage entry billed exactly once.
 
-Phase 1, one transaction under a per-organization lock: the organization's unbilled voice usage
-before the cutoff becomes one new local invoice (lines priced per metric) and every one of those
-events is assigned to it; a concurrent run finds nothing left. Phase 2 creates the Stripe invoice,
-its items and finalizes it, each with an idempotency key derived from our invoice id, recording
-each step, so a retry after a failure resumes where it stopped and ends with one Stripe invoice.
+Phase 1, one transaction under the organization's invoicing lock: a new draft is inserted, every
+still-unbilled entry of the billed metrics before the cutoff is linked to it in one statement,
+and the draft is priced from exactly the entries linked (read back by invoice id), so usage
+arriving meanwhile can neither fail nor change it. Too small a total rolls the whole
+transaction back (carried forward); too large a one is held for an operator.
+Phase 2 talks to Stripe under a claim on the draft, so one process at a time does: create the
+Stripe invoice, its items, finalize, each with an idempotency key derived from our invoice id
+and each step recorded, so a retry after a failure resumes where it stopped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.errors import CustomerRequired, PaymentsNotConfigured
 from domain.model.audit import AuditEntry
+from domain.model.charge_limits import maximum_charge, minimum_charge
 from domain.model.ids import new_id
 from domain.model.invoicing import (
     BILLED_METRICS,
-    MINIMUM_CHARGE,
     InvoiceLine,
     InvoiceStatus,
     UsageInvoice,
     UsagePrice,
+    price_totals,
 )
-from domain.ports import Clock, PaymentGateway, UnitOfWorkFactory
+from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
 from domain.services.audit import record_billing_change
+from domain.services.retry import retrying
+
+# How long a claim lets one process finish an invoice at Stripe before another may resume it.
+CLAIM_TTL = timedelta(minutes=10)
+AMOUNT_TOO_LARGE = "amount_too_large"
 
 
 class Outcome(StrEnum):
@@ -33,6 +42,7 @@ class Outcome(StrEnum):
     NOTHING_TO_BILL = "nothing_to_bill"
     BELOW_MINIMUM = "below_minimum"  # carried forward to the next invoice
     NO_CUSTOMER = "no_customer"  # usage stays unbilled until the organization has a customer
+    HELD = "held"  # over Stripe's maximum amount: kept for an operator, never sent
 
 
 @dataclass(frozen=True)
@@ -48,15 +58,17 @@ class InvoicingResult:
     outcome: Outcome
     invoice: UsageInvoice | None = None
     lines: tuple[InvoiceLine, ...] = ()
-    unfinished: tuple[UsageInvoice, ...] = ()  # drafts an earlier run left unfinalized
+    claimed: tuple[UsageInvoice, ...] = ()  # drafts this call holds the claim of
     customer_id: str | None = None
+    token: str = ""
 
 
 def preview_usage_invoice(deps: InvoicingDeps, org_id: str, cutoff: datetime) -> InvoicingResult:
     """What the next usage invoice would bill, creating nothing."""
     with deps.uow() as uow:
-        lines = uow.usage_events.unbilled_lines(org_id, cutoff, BILLED_METRICS, deps.price)
+        totals = uow.usage_events.unbilled_totals(org_id, cutoff, BILLED_METRICS)
         has_customer = uow.customers.for_org(org_id) is not None
+    lines = price_totals(totals, deps.price)
     return InvoicingResult(_outcome(lines, has_customer, deps.price), None, tuple(lines))
 
 
@@ -66,36 +78,69 @@ def _outcome(lines: list[InvoiceLine], has_customer: bool, price: UsagePrice) ->
     if not has_customer:
         return Outcome.NO_CUSTOMER
     total = sum(line.amount.amount_minor for line in lines)
-    if total < MINIMUM_CHARGE.get(price.currency, 0):
+    if total < minimum_charge(price.currency).amount_minor:
         return Outcome.BELOW_MINIMUM
+    if total > maximum_charge(price.currency).amount_minor:
+        return Outcome.HELD
     return Outcome.INVOICED
+
+
+def _claim_unfinished(uow: UnitOfWork, org_id: str, token: str,
+                      now: datetime) -> tuple[list[UsageInvoice], list[UsageInvoice]]:
+    """Drafts an earlier run left unfinalized: the ones this call may finish, and the ones
+    another process is finishing right now."""
+    mine, theirs = [], []
+    for draft in uow.usage_invoices.unfinalized(org_id):
+        claimed = uow.usage_invoices.claim(draft.id, token, now, now + CLAIM_TTL)
+        (mine if claimed else theirs).append(draft)
+    return mine, theirs
 
 
 def assign_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
                           actor: str) -> InvoicingResult:
-    """Phase 1: the local invoice and the events it bills, in one transaction."""
+    """Phase 1: the local invoice and the entries it bills, in one transaction."""
+    return retrying(lambda: _assign(deps, org_id, cutoff, actor, new_id("claim")))
+
+
+def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
+            token: str) -> InvoicingResult:
     now = deps.clock.now()
     with deps.uow() as uow:
         uow.lock(f"invoicing:{org_id}")
-        unfinished = tuple(uow.usage_invoices.unfinalized(org_id))
-        lines = uow.usage_events.unbilled_lines(org_id, cutoff, BILLED_METRICS, deps.price)
+        mine, theirs = _claim_unfinished(uow, org_id, token, now)
         customer = uow.customers.for_org(org_id)
-        customer_id = customer.stripe_customer_id if customer else None
-        outcome = _outcome(lines, customer is not None, deps.price)
-        if outcome is not Outcome.INVOICED:
-            return InvoicingResult(outcome, None, tuple(lines), unfinished, customer_id)
-        invoice = UsageInvoice.draft(new_id("uinv"), org_id, lines, cutoff, now,
-                                     deps.price.currency)
+        if customer is None:
+            totals = uow.usage_events.unbilled_totals(org_id, cutoff, BILLED_METRICS)
+            uow.commit()
+            outcome = Outcome.NO_CUSTOMER if totals else Outcome.NOTHING_TO_BILL
+            return InvoicingResult(outcome, theirs[-1] if theirs else None, (), tuple(mine),
+                                   None, token)
+        invoice = UsageInvoice.draft(new_id("uinv"), org_id, cutoff, now, deps.price.currency)
         uow.usage_invoices.add(invoice)
-        assigned = uow.usage_events.assign_unbilled(org_id, cutoff, BILLED_METRICS, invoice.id)
-        expected = sum(line.event_count for line in lines)
-        if assigned != expected:  # cannot happen under the lock; refuse rather than misbill
-            raise RuntimeError(f"assigned {assigned} events, priced {expected}")
-        record_billing_change(uow, AuditEntry(org_id, now, actor, "usage_invoice.created", {
+        uow.usage_events.link_unbilled(org_id, cutoff, BILLED_METRICS, invoice.id)
+        lines = price_totals(uow.usage_events.linked_totals(invoice.id), deps.price)
+        outcome = _outcome(lines, True, deps.price)
+        if outcome in (Outcome.NOTHING_TO_BILL, Outcome.BELOW_MINIMUM):
+            uow.rollback()  # the draft and its links go; drafts claimed above are claimed anew
+            mine, theirs = _claim_unfinished(uow, org_id, token, now)
+            uow.commit()
+            return InvoicingResult(outcome, theirs[-1] if theirs else None, tuple(lines),
+                                   tuple(mine), customer.stripe_customer_id, token)
+        invoice.bill(lines)
+        if outcome is Outcome.HELD:
+            invoice.hold(AMOUNT_TOO_LARGE, now)
+        else:
+            uow.usage_invoices.claim(invoice.id, token, now, now + CLAIM_TTL)
+            mine.append(invoice)
+        uow.usage_invoices.save(invoice, lines=True)
+        action = "usage_invoice.held" if invoice.hold_reason else "usage_invoice.created"
+        record_billing_change(uow, AuditEntry(org_id, now, actor, action, {
             "invoice_id": invoice.id, "total_minor": invoice.total.amount_minor,
-            "events": expected, "cutoff": cutoff.isoformat()}))
+            "events": sum(line.event_count for line in lines), "cutoff": cutoff.isoformat(),
+            **({"reason": invoice.hold_reason} if invoice.hold_reason else {})}))
         uow.commit()
-    return InvoicingResult(Outcome.INVOICED, invoice, tuple(lines), unfinished, customer_id)
+    return InvoicingResult(outcome, invoice, tuple(lines), tuple(mine),
+                           customer.stripe_customer_id, token)
 
 
 def _save(deps: InvoicingDeps, invoice: UsageInvoice, lines: bool = False) -> None:
@@ -107,7 +152,7 @@ def _save(deps: InvoicingDeps, invoice: UsageInvoice, lines: bool = False) -> No
 def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
                    customer_id: str | None = None) -> UsageInvoice:
     """Phase 2, resumable: each step is skipped when already recorded, and repeats the same
-    idempotency key when it is not."""
+    idempotency key when it is not. The caller holds the draft's claim."""
     if deps.gateway is None:
         raise PaymentsNotConfigured("payments are not configured: set STRIPE_SECRET_KEY")
     gateway = deps.gateway
@@ -124,14 +169,13 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
         invoice.link_stripe(created.id, created.hosted_invoice_url, deps.clock.now())
         _save(deps, invoice)
     assert invoice.stripe_invoice_id is not None
-    missing = [line for line in invoice.lines if line.stripe_invoice_item_id is None]
-    for line in missing:
-        line.stripe_invoice_item_id = gateway.add_invoice_item(
-            customer_id, invoice.stripe_invoice_id, line.amount,
-            line.description, {**meta, "metric": line.metric.value},
-            idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}")
-    if missing:  # recorded together: a retry inside Stripe's 24 h key window replays them
-        _save(deps, invoice, lines=True)
+    for line in invoice.lines:
+        if line.stripe_invoice_item_id is None:
+            line.stripe_invoice_item_id = gateway.add_invoice_item(
+                customer_id, invoice.stripe_invoice_id, line.amount,
+                line.description, {**meta, "metric": line.metric.value},
+                idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}")
+            _save(deps, invoice, lines=True)  # each item kept as soon as Stripe has it
     final = gateway.finalize_invoice(invoice.stripe_invoice_id,
                                      idempotency_key=f"usage-invoice-finalize:{invoice.id}")
     now = deps.clock.now()
@@ -141,18 +185,35 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
     return invoice
 
 
+def _push_claimed(deps: InvoicingDeps, result: InvoicingResult) -> None:
+    try:
+        for invoice in result.claimed:
+            push_to_stripe(deps, invoice, result.customer_id)
+    finally:
+        _release(deps, result)
+
+
 def invoice_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
                            actor: str = "system") -> InvoicingResult:
     """Bill the organization's unbilled usage before `cutoff`, and finish any invoice an
-    earlier run left unfinalized. Safe to run twice or concurrently."""
+    earlier run left unfinalized. Safe to run twice or concurrently: a caller that finds the
+    work done, or being done by another process, answers `nothing_to_bill` (with that invoice
+    while it is still being finished) and calls Stripe for nothing."""
     result = assign_unbilled_usage(deps, org_id, cutoff, actor)
-    for invoice in result.unfinished:
-        push_to_stripe(deps, invoice, result.customer_id)
-    if result.invoice is not None:
-        return InvoicingResult(result.outcome,
-                               push_to_stripe(deps, result.invoice, result.customer_id),
-                               result.lines)
-    if result.unfinished:
-        last = result.unfinished[-1]
+    if result.claimed and deps.gateway is None:
+        _release(deps, result)
+        raise PaymentsNotConfigured("payments are not configured: set STRIPE_SECRET_KEY")
+    _push_claimed(deps, result)
+    if result.outcome in (Outcome.INVOICED, Outcome.HELD):
+        return result
+    if result.claimed:  # nothing new, but this call finished an earlier draft
+        last = result.claimed[-1]
         return InvoicingResult(Outcome.INVOICED, last, tuple(last.lines))
     return result
+
+
+def _release(deps: InvoicingDeps, result: InvoicingResult) -> None:
+    with deps.uow() as uow:
+        for invoice in result.claimed:
+            uow.usage_invoices.release(invoice.id, result.token)
+        uow.commit()

@@ -1,4 +1,5 @@
-"""Recording metered usage: validated as a whole, stored once per idempotency key."""
+"""Recording usage that already happened: validated as a whole, stored once per key in the
+usage ledger, and counted toward the quota at once."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.errors import UsageRejected
+from domain.errors import QuotaUnavailable, UsageRejected
 from domain.model.metering import UsageEvent
 from domain.model.plans import Metric
-from domain.ports import Clock, UnitOfWorkFactory
+from domain.services.quotas import QuotaDeps
+from domain.services.retry import retrying, usage_lock
 
 MAX_BATCH = 1000
 MAX_QUANTITY = 2**53 - 1
@@ -31,12 +33,53 @@ class UsageReceipt:
     duplicates: int
 
 
-def record_usage(uow_factory: UnitOfWorkFactory, clock: Clock, org_id: str,
-                 inputs: Sequence[UsageInput]) -> UsageReceipt:
+def record_usage(deps: QuotaDeps, org_id: str, inputs: Sequence[UsageInput]) -> UsageReceipt:
     """All or nothing: one bad event refuses the batch (naming its index and field); the rest
-    is written in one transaction, skipping keys already stored. Late events are accepted and
-    billed on the next usage invoice."""
-    now = clock.now()
+    is written to the usage ledger in one transaction, skipping keys already stored, and counted
+    into the organization's quota counters at once (never refused: it already happened). Late
+    events are accepted and billed on the next usage invoice."""
+    now = deps.clock.now()
+    _validate(inputs, now)
+    events = sorted((UsageEvent(org_id, item.metric, item.quantity, item.occurred_at or now,
+                                item.idempotency_key, now, item.conversation_id)
+                     for item in inputs), key=lambda e: e.lock_order)
+    stored = retrying(lambda: _store(deps, org_id, events))
+    return UsageReceipt(len(stored), len(events) - len(stored))
+
+
+def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[UsageEvent]:
+    counted: list[tuple[Metric, datetime, int]] = []
+    try:
+        with deps.uow() as uow:
+            uow.lock_shared(usage_lock(org_id))
+            stored = uow.usage_events.add_if_absent(events)
+            # Counted before the commit, under the lock: a counter rebuild either reads these
+            # rows or sees the counter already holding them, never neither nor both.
+            usage = [(e.metric, e.occurred_at, e.quantity) for e in stored if e.quantity]
+            if usage and _count(deps, org_id, usage):
+                counted = usage
+            uow.commit()
+    except BaseException:
+        if counted:  # counted but not kept: take it back (best effort; the counter only
+            try:     # over-counts if even that fails)
+                _count(deps, org_id, [(m, at, -q) for m, at, q in counted])
+            except QuotaUnavailable:
+                pass
+        raise
+    return stored
+
+
+def _count(deps: QuotaDeps, org_id: str, usage: list[tuple[Metric, datetime, int]]) -> bool:
+    try:
+        deps.counter.record(org_id, usage)
+        return True
+    except QuotaUnavailable:
+        if not deps.fail_open:
+            raise  # nothing is stored: the caller retries, and the counter stays exact
+        return False
+
+
+def _validate(inputs: Sequence[UsageInput], now: datetime) -> None:
     errors: dict[str, dict[str, list[str]]] = {}
     for index, item in enumerate(inputs):
         problems: dict[str, list[str]] = {}
@@ -51,9 +94,3 @@ def record_usage(uow_factory: UnitOfWorkFactory, clock: Clock, org_id: str,
     if errors:
         raise UsageRejected("some events are invalid; nothing was stored",
                             errors={"json": {"events": errors}})
-    events = [UsageEvent(org_id, item.metric, item.quantity, item.occurred_at or now,
-                         item.idempotency_key, now, item.conversation_id) for item in inputs]
-    with uow_factory() as uow:
-        accepted = uow.usage_events.add_if_absent(events)
-        uow.commit()
-    return UsageReceipt(accepted, len(events) - accepted)

@@ -1,8 +1,10 @@
 """Check-and-consume quota: one counter round trip in the steady state.
 
 The counter keeps each organization's window (limits and period) and counters; when it lacks
-either, the window is loaded from the database, and a lost counter is rebuilt from the ledger
-(after flushing pending ledger entries), so a rebuild never grants more than the limit.
+either, the window is loaded from the database, and a lost counter is rebuilt from the usage
+ledger (after flushing pending entries, and holding the organization's usage lock so that no
+recorded usage slips between the read and the seed), so a rebuild never grants more than the
+limit.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from datetime import timedelta
 
 from domain.errors import NotAGauge, QuotaUnavailable
 from domain.model.plans import Catalog, Metric
-from domain.model.quotas import CounterReply, CounterStatus, QuotaDecision, QuotaWindow
+from domain.model.quotas import (
+    CounterReply,
+    CounterStatus,
+    LedgerEntry,
+    QuotaDecision,
+    QuotaWindow,
+)
 from domain.ports import Clock, QuotaCounter, UnitOfWorkFactory
+from domain.services.retry import retrying, usage_lock
 from domain.services.standing import current_entitlement
 
 LEDGER_BATCH = 5000
@@ -37,30 +46,48 @@ def load_window(deps: QuotaDeps, org_id: str) -> QuotaWindow:
     return QuotaWindow.for_entitlement(org_id, entitlement, now)
 
 
-def flush_ledger(deps: QuotaDeps, batch: int = LEDGER_BATCH) -> int:
-    """Move acknowledged consumptions from the counter store to the Postgres ledger. Safe to run
-    concurrently: entries are stored by their id once, then removed."""
+def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH) -> int:
+    """Move acknowledged consumptions from the counter store into the usage ledger. Safe to run
+    concurrently: entries are stored by their id once, then removed. An entry whose idempotency
+    key the ledger already holds (recorded usage with that key, or a key the counter forgot)
+    is a duplicate: its amount is given back to the counter."""
     moved = 0
     while True:
-        entries = deps.counter.pending_ledger(batch)
+        entries = deps.counter.pending_ledger(size)
         if not entries:
             return moved
-        with deps.uow() as uow:
-            uow.quota_ledger.add_if_absent(entries)
-            uow.commit()
-        deps.counter.ack_ledger([e.entry_id for e in entries])
+        refunds = retrying(lambda batch=entries: _store_entries(deps, batch))
+        deps.counter.ack_ledger([e.entry_id for e in entries], refunds)
         moved += len(entries)
-        if len(entries) < batch:
+        if len(entries) < size:
             return moved
+
+
+def _store_entries(deps: QuotaDeps, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+    received = deps.clock.now()
+    usage = sorted((e.as_usage(received) for e in entries), key=lambda u: u.lock_order)
+    with deps.uow() as uow:
+        stored = {u.entry_id for u in uow.usage_events.add_if_absent(usage)}
+        missed = [e.entry_id for e in entries if e.entry_id not in stored]
+        flushed_before = uow.usage_events.stored_entry_ids(missed) if missed else set()
+        uow.commit()
+    return [e for e in entries if e.entry_id not in stored and e.entry_id not in flushed_before]
 
 
 def _rebuild(deps: QuotaDeps, org_id: str, metric: Metric, reply: CounterReply) -> None:
-    assert reply.period_start is not None and reply.period_end is not None
+    start, end = reply.period_start, reply.period_end
+    assert start is not None and end is not None
     flush_ledger(deps)
-    since = None if metric.is_gauge else reply.period_start
-    with deps.uow() as uow:
-        used = uow.quota_ledger.total(org_id, metric, since, None)
-    deps.counter.seed(org_id, metric, reply.period_start, reply.period_end, max(used, 0))
+
+    def seed() -> None:
+        with deps.uow() as uow:
+            uow.lock(usage_lock(org_id))
+            used = (uow.usage_events.total(org_id, metric, None, None) if metric.is_gauge
+                    else uow.usage_events.total(org_id, metric, start, end))
+            deps.counter.seed(org_id, metric, start, end, max(used, 0))
+            uow.commit()
+
+    retrying(seed)
 
 
 def _prepared(deps: QuotaDeps, org_id: str, metric: Metric,

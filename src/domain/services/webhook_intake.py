@@ -45,7 +45,10 @@ def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         raise WebhookMalformed("the event has no data.object")
     created = body.get("created")
-    created_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+    try:
+        created_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+    except (OverflowError, OSError, ValueError):
+        raise WebhookMalformed("the event's `created` is not a timestamp") from None
     api_version = body.get("api_version")
     return InboxEvent(event_id, type_, body, now, stripe_created_at=created_at,
                       api_version=api_version if isinstance(api_version, str) else None,

@@ -46,6 +46,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "quota_unavailable": 503,
     "not_a_gauge": 422,
     "validation_error": 422,
+    "unsupported_currency": 422,
+    # A lost database race that survived its retries: the request may simply be sent again.
+    "storage_conflict": 503,
 }
 
 # Codes for plain HTTP errors, by status.

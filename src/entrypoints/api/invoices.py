@@ -49,13 +49,19 @@ class InvoiceSchema(ma.Schema):
     period_end = ma.fields.AwareDateTime(required=True)
     stripe_invoice_id = Text(allow_none=True, required=True)
     hosted_invoice_url = Text(allow_none=True, required=True)
+    hold_reason = Text(allow_none=True, required=True, metadata={
+        "description": "why a `held` invoice was kept from Stripe: `amount_too_large` (over "
+                       "Stripe's maximum amount, 99,999,999 minor units)"})
     created_at = ma.fields.AwareDateTime(required=True)
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
 
 
 class GenerateResultSchema(ma.Schema):
     outcome = Text(required=True, metadata={
-        "description": "invoiced, nothing_to_bill or below_minimum (carried forward)"})
+        "description": "invoiced; nothing_to_bill (with the invoice another request is still "
+                       "finishing, if any); below_minimum (under Stripe's minimum charge for "
+                       "the currency: carried forward); held (over Stripe's maximum amount: "
+                       "kept for an operator, not sent)"})
     invoice = ma.fields.Nested(InvoiceSchema, allow_none=True, required=True)
 
 
@@ -70,7 +76,8 @@ class InvoiceListSchema(ma.Schema):
 
 class EventsQuery(ma.Schema):
     events_limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=0, max=500))
-    events_offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0))
+    events_offset = ma.fields.Integer(load_default=0,
+                                      validate=ma.validate.Range(min=0, max=10**9))
 
 
 class BilledEventSchema(ma.Schema):
@@ -106,7 +113,8 @@ def invoice_view(invoice: UsageInvoice) -> dict[str, Any]:
     return {"id": invoice.id, "status": invoice.status.value,
             "total": presenters.money(invoice.total), "period_start": invoice.period_start,
             "period_end": invoice.period_end, "stripe_invoice_id": invoice.stripe_invoice_id,
-            "hosted_invoice_url": invoice.hosted_invoice_url, "created_at": invoice.created_at,
+            "hosted_invoice_url": invoice.hosted_invoice_url, "hold_reason": invoice.hold_reason,
+            "created_at": invoice.created_at,
             "lines": [line_view(line) for line in invoice.lines]}
 
 

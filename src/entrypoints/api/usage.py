@@ -95,7 +95,7 @@ class UsageEvents(MethodView):
         idempotency key is counted in `duplicates` and stored once. Events for an already
         invoiced period are accepted and billed on the next usage invoice."""
         c = container()
-        receipt = record_usage(c.uow, c.clock, principal().org_id, [
+        receipt = record_usage(c.quota, principal().org_id, [
             UsageInput(Metric(e["metric"]), e["quantity"], e["idempotency_key"],
                        e["occurred_at"], e["conversation_id"]) for e in body["events"]])
         return {"accepted": receipt.accepted, "duplicates": receipt.duplicates}

@@ -1,0 +1,251 @@
+"""Everything at once, on Postgres + Redis and on the embedded default (SQLite + the in-process
+Redis): invoicers (the endpoint and the monthly run the CLI drives), ingesters (keys repeated
+across batches and threads, late events dated in the closed month) and quota consumers (keys
+shared with recorded events), long enough to interleave. Then an audit of every ledger entry,
+line and Stripe call."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from domain.model.customers import StripeCustomer
+from domain.model.invoicing import UsagePrice
+from domain.model.organizations import Organization
+from domain.model.quotas import calendar_month
+from domain.services.monthly_invoicing import organizations_to_invoice, run_invoicing
+from domain.services.quotas import flush_ledger
+from entrypoints import migrate
+from entrypoints.config import Settings
+from tests.helpers import TEST_JWT_SECRET, bearer
+from tests.integration.webhook_support import make_stripe, webhook_app
+
+ORGS = ("org_i1", "org_i2")
+PRICE = UsagePrice(Decimal("1.00"))
+ROUNDS = 100  # per worker thread; each round is one request
+
+
+@pytest.fixture(params=["postgres", "embedded"])
+def backend(request, tmp_path) -> Iterator[tuple[Any, Any]]:
+    stripe = make_stripe()
+    if request.param == "postgres":
+        request.getfixturevalue("clean_db")
+        request.getfixturevalue("clean_redis")
+        settings = request.getfixturevalue("settings")
+    else:
+        settings = Settings(_env_file=None, app_env="test", jwt_secret_key=TEST_JWT_SECRET,
+                            instance_path=tmp_path / "instance")
+        settings.instance_path.mkdir(parents=True)
+        migrate.upgrade(settings.sqlalchemy_url)
+    # Per-organization rate limits would turn most of the load into 429s: measured elsewhere.
+    app = webhook_app(settings.model_copy(update={"rate_limit_enabled": False}), stripe)
+    container = app.extensions["billing"]
+    now = datetime.now(UTC)
+    with container.uow() as uow:
+        for org in ORGS:
+            uow.organizations.add_if_absent(Organization.new(org, now))
+            cus = stripe.create_customer(org, None, None, idempotency_key=f"c:{org}")
+            uow.customers.add_if_absent(StripeCustomer(org, cus, None, None, now))
+        uow.commit()
+    try:
+        yield app, stripe
+    finally:
+        container.engine.dispose()
+
+
+def _late(now: datetime) -> datetime:
+    """A moment in the month before this one: usage that arrives after its month closed."""
+    start = calendar_month(now)[0]
+    return start - timedelta(days=random.randint(1, 27), seconds=random.randint(0, 86_399))
+
+
+def _batch(now: datetime) -> list[dict[str, Any]]:
+    events = []
+    for _ in range(random.randint(1, 60)):
+        at = _late(now) if random.random() < 0.2 else now - timedelta(minutes=random.randint(0, 30))
+        events.append({"metric": random.choice(["stt_words", "tts_words"]),
+                       "quantity": random.randint(0, 5000),
+                       "idempotency_key": f"k{random.randrange(1500)}",  # repeats across batches
+                       "occurred_at": at.isoformat()})
+    return events
+
+
+def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) -> None:
+    app, stripe = backend
+    container = app.extensions["billing"]
+    statuses: Counter[int] = Counter()
+    calls: Counter[str] = Counter()
+    failures: list[str] = []
+    accepted: Counter[str] = Counter()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def note(kind: str, response: Any) -> None:
+        with lock:
+            statuses[response.status_code] += 1
+            calls[kind] += 1
+            if response.status_code >= 500:
+                failures.append(f"{kind}: {response.status_code} {response.get_data(True)[:300]}")
+
+    def ingest(org: str) -> None:
+        client = app.test_client()
+        for _ in range(ROUNDS):
+            response = client.post("/api/v1/usage/events", json={"events": _batch(
+                datetime.now(UTC))}, headers=bearer(org, "service"))
+            note("ingest", response)
+            if response.status_code == 200:
+                with lock:
+                    accepted[org] += response.get_json()["accepted"]
+
+    def consume(org: str) -> None:
+        client = app.test_client()
+        for _ in range(ROUNDS):
+            metric = random.choice(["stt_words", "tts_words", "queries"])
+            body = {"metric": metric,
+                    "amount": random.randint(1, 5) if metric == "queries" else random.randint(
+                        1, 3000)}
+            if random.random() < 0.5:  # check first with the key a recorded event may carry
+                body["idempotency_key"] = f"k{random.randrange(1500)}"
+            note("consume", client.post("/api/v1/quota/consume", json=body,
+                                        headers=bearer(org, "service")))
+
+    def invoice_endpoint(org: str) -> None:
+        client = app.test_client()
+        for _ in range(ROUNDS // 4):
+            note("endpoint", client.post("/api/v1/billing/generate-usage-invoice",
+                                         headers=bearer(org)))
+            time.sleep(random.uniform(0, 0.05))
+
+    def monthly_run() -> None:
+        for _ in range(ROUNDS // 8):
+            cutoff = calendar_month(datetime.now(UTC))[0]
+            orgs = organizations_to_invoice(container.invoicing, cutoff)
+            summary = run_invoicing(container.invoicing, cutoff, orgs, False,
+                                    actor="cli:run-invoicing")
+            with lock:
+                calls["monthly_run"] += 1
+                failures.extend(f"monthly run {o}: {e}" for o, e in summary.failures.items())
+            time.sleep(random.uniform(0, 0.1))
+
+    def flusher() -> None:  # the worker's periodic job (the embedded default flushes inline)
+        while not stop.is_set():
+            flush_ledger(container.quota)
+            stop.wait(0.05)
+
+    jobs: list[Callable[[], None]] = [flusher, monthly_run]
+    for org in ORGS:
+        jobs += [lambda o=org: ingest(o), lambda o=org: ingest(o), lambda o=org: consume(o),
+                 lambda o=org: invoice_endpoint(o), lambda o=org: invoice_endpoint(o)]
+    errors: list[BaseException] = []
+
+    def guarded(job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+        return run
+
+    threads = [threading.Thread(target=guarded(job), daemon=True) for job in jobs]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads[1:]:
+            t.join(timeout=240)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+    flush_ledger(container.quota)
+    client = app.test_client()
+    outcomes = set()
+    for org in ORGS:  # bill what is left, then audit
+        final = client.post("/api/v1/billing/generate-usage-invoice", headers=bearer(org))
+        note("endpoint", final)
+        assert final.status_code == 200, final.get_json()
+        outcomes.add(final.get_json()["outcome"])
+    assert failures == [] and not [s for s in statuses if s >= 500], failures[:5]
+    report = audit(container, stripe)
+    for org in ORGS:
+        assert_ledger_agrees(client, container, org)
+    report.update(calls=dict(calls), statuses=dict(statuses), accepted=dict(accepted))
+    print("interleaving audit:", report)
+    assert report["invoices"] >= 2 and report["billed_entries"] > 0
+    assert report["recorded"] == sum(accepted.values())
+    assert report["unbilled_voice"] == 0 or "below_minimum" in outcomes
+
+
+def audit(container: Any, stripe: Any) -> dict[str, Any]:
+    with container.engine.connect() as conn:
+        entries = conn.execute(text(
+            "SELECT org_id, metric, quantity, invoice_id, source FROM usage_events")).all()
+        invoices = {r.id: r for r in conn.execute(text(
+            "SELECT id, org_id, status, total_minor, stripe_invoice_id FROM usage_invoices"))}
+        lines = conn.execute(text(
+            "SELECT invoice_id, metric, quantity, amount_minor, event_count, "
+            "stripe_invoice_item_id FROM usage_invoice_lines")).all()
+    linked: dict[tuple[str, str], list[int]] = {}
+    for e in entries:
+        if e.invoice_id is not None:
+            assert e.metric in ("stt_words", "tts_words")
+            assert invoices[e.invoice_id].org_id == e.org_id
+            linked.setdefault((e.invoice_id, e.metric), []).append(e.quantity)
+    by_invoice: dict[str, list[Any]] = {}
+    for line in lines:
+        by_invoice.setdefault(line.invoice_id, []).append(line)
+        words = linked.get((line.invoice_id, line.metric))
+        assert words is not None, f"line {line} bills no entries"
+        assert (line.quantity, line.event_count) == (sum(words), len(words))
+        assert line.amount_minor == PRICE.charge(sum(words)).amount_minor
+    assert set(linked) == {(line.invoice_id, line.metric) for line in lines}  # no entry lost
+    stripe_by_local = {inv["metadata"]["usage_invoice_id"]: inv
+                       for inv in stripe.invoices.values()}
+    assert len(stripe_by_local) == len(stripe.invoices)  # one Stripe invoice per local one
+    for invoice_id, invoice in invoices.items():
+        mine = by_invoice[invoice_id]
+        assert invoice.total_minor == sum(line.amount_minor for line in mine)
+        assert invoice.status == "open", invoice
+        remote = stripe_by_local[invoice_id]
+        assert remote["id"] == invoice.stripe_invoice_id and remote["status"] == "open"
+        items = sorted((i["metadata"]["metric"], i["amount"]) for i in remote["lines"]["data"])
+        assert items == sorted((line.metric, line.amount_minor) for line in mine)
+    assert set(stripe_by_local) == set(invoices)
+    ops = Counter(op for op, _ in stripe.calls)
+    # One process at a time talks to Stripe about one invoice: no step is repeated.
+    assert ops["invoices.create"] == len(invoices) == ops["invoices.finalize"]
+    assert ops["invoiceitems.create"] == len(lines)
+    return {"entries": len(entries), "invoices": len(invoices), "lines": len(lines),
+            "billed_entries": sum(len(w) for w in linked.values()),
+            "unbilled_voice": sum(1 for e in entries if e.invoice_id is None
+                                  and e.metric in ("stt_words", "tts_words")),
+            "recorded": sum(1 for e in entries if e.source == "recorded"),
+            "consumed": sum(1 for e in entries if e.source == "consumed"),
+            "stripe_calls": dict(ops)}
+
+
+def assert_ledger_agrees(client: Any, container: Any, org: str) -> None:
+    """Once flushed: quota used = summary total = the ledger's sum, per metric and period."""
+    quota = client.get("/api/v1/billing/quota", headers=bearer(org, "member")).get_json()
+    used = {m["metric"]: m["used"] for m in quota["metrics"]}
+    summary = client.get("/api/v1/usage/summary", headers=bearer(org, "member"), query_string={
+        "from": quota["period_start"], "to": quota["period_end"], "group_by": "metric"})
+    totals = {t["metric"]: t["quantity"] for t in summary.get_json()["totals"]}
+    with container.engine.connect() as conn:
+        ledger = dict(conn.execute(text(
+            "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
+            "occurred_at >= :a AND occurred_at < :b GROUP BY metric"),
+            {"o": org, "a": datetime.fromisoformat(quota["period_start"]),
+             "b": datetime.fromisoformat(quota["period_end"])}).all())
+    for metric in ("stt_words", "tts_words", "queries"):
+        assert used[metric] == totals.get(metric, 0) == int(ledger.get(metric, 0)), metric
