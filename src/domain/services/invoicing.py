@@ -89,7 +89,8 @@ def _claim_unfinished(uow: UnitOfWork, org_id: str, token: str,
                       now: datetime) -> tuple[list[UsageInvoice], list[UsageInvoice]]:
     """Drafts an earlier run left unfinalized: the ones this call may finish, and the ones
     another process is finishing right now."""
-    mine, theirs = [], []
+    mine: list[UsageInvoice] = []
+    theirs: list[UsageInvoice] = []
     for draft in uow.usage_invoices.unfinalized(org_id):
         claimed = uow.usage_invoices.claim(draft.id, token, now, now + CLAIM_TTL)
         (mine if claimed else theirs).append(draft)

@@ -9,6 +9,7 @@ limit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,7 +57,7 @@ def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH) -> int:
         entries = deps.counter.pending_ledger(size)
         if not entries:
             return moved
-        refunds = retrying(lambda batch=entries: _store_entries(deps, batch))
+        refunds = retrying(functools.partial(_store_entries, deps, entries))
         deps.counter.ack_ledger([e.entry_id for e in entries], refunds)
         moved += len(entries)
         if len(entries) < size:
