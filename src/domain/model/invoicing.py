@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import StrEnum
 
 from domain.model.metering import LinkedTotal, UsageEvent
@@ -37,7 +37,11 @@ class UsagePrice:
     currency: str = "usd"
 
     def charge(self, words: int) -> Money:
-        return Money.round_from(Decimal(words) * self.per_thousand / 1000, self.currency)
+        # Exact before the one rounding: 2^53 words times a long rate overflows the default
+        # 28 significant digits, which would round twice.
+        with localcontext() as exact:
+            exact.prec = 100
+            return Money.round_from(Decimal(words) * self.per_thousand / 1000, self.currency)
 
 
 @dataclass
