@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from domain.model.invoicing import InvoiceStatus
-from domain.services.invoicing import Outcome, invoice_unbilled_usage
 from domain.model.plans import Metric
+from domain.services.invoicing import Outcome, invoice_unbilled_usage
 from domain.services.quotas import consume_quota, flush_ledger
 from entrypoints.config import Settings
 from tests.helpers import TEST_JWT_SECRET, bearer
