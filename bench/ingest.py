@@ -52,7 +52,7 @@ def copy_staging(dsn: str, batches: int) -> float:
                     for row in raw_rows("org_copy", n):
                         copy.write_row(row)
                 conn.execute(f"INSERT INTO usage_events ({COLUMNS}) SELECT {COLUMNS} FROM "
-                             "staging ON CONFLICT (org_id, idempotency_key) DO NOTHING")
+                             "staging ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING")
         return batches * 1000 / (time.perf_counter() - started)
 
 
@@ -63,7 +63,7 @@ def multi_row(dsn: str, batches: int) -> float:
         conn.commit()
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * 1000)
         sql = (f"INSERT INTO usage_events ({COLUMNS}) VALUES {values} "
-               "ON CONFLICT (org_id, idempotency_key) DO NOTHING")
+               "ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING")
         started = time.perf_counter()
         for n in range(batches):
             with conn.transaction():

@@ -24,7 +24,9 @@ apt_install() {
 as_postgres() { $SUDO runuser -u postgres -- "$@" 2>/dev/null || $SUDO su postgres -c "$*"; }
 
 ensure_postgres() {
+  local started=""
   if listening "$PG_PORT"; then echo "postgres: running on $PG_PORT"; else
+    started=1
     if ! command -v pg_ctlcluster >/dev/null; then
       echo "postgres: installing"; apt_install postgresql
     fi
@@ -34,8 +36,12 @@ ensure_postgres() {
     $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
     wait_for "$PG_PORT" postgres
   fi
-  # The tests connect as postgres/postgres to the database "test" (trust auth ignores the password).
-  as_postgres psql -q -p "$PG_PORT" -c "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 || true
+  # The tests connect as postgres/postgres to the database "test". A server this script did not
+  # start is left as it is (with trust auth the password is ignored); one it started, from
+  # Debian's defaults, needs the password for TCP logins.
+  if [ -n "$started" ]; then
+    as_postgres psql -q -p "$PG_PORT" -c "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 || true
+  fi
   as_postgres psql -q -p "$PG_PORT" -tc "SELECT 1 FROM pg_database WHERE datname='test'" 2>/dev/null \
     | grep -q 1 || as_postgres createdb -p "$PG_PORT" test 2>/dev/null || true
 }

@@ -40,8 +40,7 @@ def upgrade() -> None:
         batch.alter_column('idempotency_key', existing_type=sa.String(length=255), nullable=True)
         batch.drop_constraint('uq_usage_events_org_id_idempotency_key', type_='unique')
         batch.create_unique_constraint(op.f('uq_usage_events_org_id_metric_idempotency_key'), ['org_id', 'metric', 'idempotency_key'])
-        batch.create_unique_constraint(op.f('uq_usage_events_entry_id'), ['entry_id'])
-    op.create_index(op.f('ix_usage_events_org_id_metric_occurred_at'), 'usage_events', ['org_id', 'metric', 'occurred_at'], unique=False)
+    op.create_index('uq_usage_events_entry_id', 'usage_events', ['entry_id'], unique=True, postgresql_where=sa.text('entry_id IS NOT NULL'), sqlite_where=sa.text('entry_id IS NOT NULL'))
     _insert_ignoring_duplicates(
         "SELECT org_id, metric, amount, occurred_at, occurred_at, idempotency_key, "
         "CASE WHEN amount < 0 THEN 'released' ELSE 'consumed' END, entry_id FROM quota_ledger "
@@ -82,9 +81,8 @@ def downgrade() -> None:
                "idempotency_key) SELECT entry_id, org_id, metric, quantity, occurred_at, "
                "idempotency_key FROM usage_events WHERE source <> 'recorded' ORDER BY id")
     op.execute("DELETE FROM usage_events WHERE source <> 'recorded'")
-    op.drop_index(op.f('ix_usage_events_org_id_metric_occurred_at'), table_name='usage_events')
+    op.drop_index('uq_usage_events_entry_id', table_name='usage_events')
     with op.batch_alter_table('usage_events') as batch:
-        batch.drop_constraint('uq_usage_events_entry_id', type_='unique')
         batch.drop_constraint('uq_usage_events_org_id_metric_idempotency_key', type_='unique')
         batch.create_unique_constraint(op.f('uq_usage_events_org_id_idempotency_key'), ['org_id', 'idempotency_key'])
         batch.alter_column('idempotency_key', existing_type=sa.String(length=255), nullable=False)

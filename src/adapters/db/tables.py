@@ -180,12 +180,12 @@ usage_events = Table(
     Column("entry_id", String(64)),  # the counter store's id, for consumptions and releases
     # Exactly once per organization, metric and idempotency key (NULL keys never collide).
     UniqueConstraint("org_id", "metric", "idempotency_key"),
-    # A flushed counter entry is stored once, however many flushes see it.
-    UniqueConstraint("entry_id"),
-    # Usage summaries: an organization's usage by time.
+    # A flushed counter entry is stored once, however many flushes see it (recorded events,
+    # most of the ledger, have none and cost this index nothing).
+    Index("uq_usage_events_entry_id", "entry_id", unique=True,
+          postgresql_where=text("entry_id IS NOT NULL"), sqlite_where=text("entry_id IS NOT NULL")),
+    # Usage summaries and counter rebuilds: an organization's usage by time.
     Index(None, "org_id", "occurred_at"),
-    # Rebuilding a lost counter: an organization's metric in its period.
-    Index(None, "org_id", "metric", "occurred_at"),
     # Invoicing: the organization's unbilled usage up to a cutoff.
     Index("ix_usage_events_unbilled", "org_id", "occurred_at",
           postgresql_where=text("invoice_id IS NULL")),

@@ -29,24 +29,26 @@ def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str,
     return len(conn.execute(stmt, list(rows)).all())
 
 
+IDENTITY = ("metric", "idempotency_key", "entry_id")
+
+
 def insert_new_rows(conn: Connection, table: Table,
-                    rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+                    rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """Insert the rows that collide with no unique constraint, in the order given; answer
-    the rows stored, as stored."""
+    the identity (metric, idempotency key, entry id) of each row stored."""
     if not rows:
         return []
-    stmt = _insert(conn, table, None).returning(*table.c)
+    stmt = _insert(conn, table, None).returning(*(table.c[name] for name in IDENTITY))
     # One shape per statement: insertmanyvalues needs every row to bind the same columns.
     shaped = [{c.name: row.get(c.name) for c in table.c if c.name != "id"} for row in rows]
-    return list(conn.execute(stmt, shaped).mappings())
+    return [tuple(found) for found in conn.execute(stmt, shaped)]
 
 
 USAGE_COLUMNS = ("org_id", "metric", "quantity", "occurred_at", "received_at", "idempotency_key",
                  "conversation_id", "source", "entry_id")
 
 
-def copy_new_usage(conn: Connection,
-                   rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def copy_new_usage(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     """Usage in bulk on Postgres: COPY into a session staging table, then one
     INSERT ... SELECT ... ON CONFLICT DO NOTHING in the rows' order, in the caller's
     transaction. Several times faster than a large multi-row INSERT, whose text the driver
@@ -65,6 +67,6 @@ def copy_new_usage(conn: Connection,
     # their given (lock) order, so overlapping batches take their key locks in one order.
     cursor.execute(
         f"INSERT INTO usage_events ({columns}) SELECT {columns} "  # noqa: S608
-        "FROM usage_ledger_staging ORDER BY position ON CONFLICT DO NOTHING RETURNING *")
-    names = [d.name for d in cursor.description or ()]
-    return [dict(zip(names, found, strict=True)) for found in cursor.fetchall()]
+        "FROM usage_ledger_staging ORDER BY position ON CONFLICT DO NOTHING "
+        "RETURNING metric, idempotency_key, entry_id")
+    return [tuple(found) for found in cursor.fetchall()]

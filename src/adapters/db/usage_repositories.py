@@ -32,7 +32,11 @@ class SqlUsageEventRepository(_Repository):
             stored = copy_new_usage(self.conn, values)
         else:
             stored = insert_new_rows(self.conn, usage_events, values)
-        return [rows.usage_event(row) for row in stored]
+        # The first of the batch's entries with each stored identity is the one stored.
+        first: dict[tuple[str, str | None, str | None], UsageEvent] = {}
+        for event in ordered:
+            first.setdefault((event.metric.value, event.idempotency_key, event.entry_id), event)
+        return [first[(m, k, e)] for m, k, e in stored]
 
     def stored_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
         c = usage_events.c
