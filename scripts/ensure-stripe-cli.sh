@@ -6,7 +6,12 @@ VERSION=1.52.0
 DIR="$(cd "$(dirname "$0")/.." && pwd)/.stripe-cli"
 CLI="$DIR/node_modules/.bin/stripe"
 
-if [ -x "$CLI" ] && STRIPE_CLI_TELEMETRY_OPTOUT=1 "$CLI" --version 2>/dev/null | grep -qx "stripe version $VERSION"; then
+installed() {
+  [ -x "$CLI" ] && STRIPE_CLI_TELEMETRY_OPTOUT=1 "$CLI" --version 2>/dev/null \
+    | grep -qx "stripe version $VERSION"
+}
+
+if installed; then
   echo "stripe-cli: $VERSION installed"
   exit 0
 fi
@@ -21,5 +26,8 @@ echo "stripe-cli: installing @stripe/cli@$VERSION"
 mkdir -p "$DIR"
 # A package.json of its own keeps npm from looking for one in a parent folder.
 [ -f "$DIR/package.json" ] || echo '{"private": true}' >"$DIR/package.json"
-npm install --prefix "$DIR" --no-audit --no-fund --no-save --loglevel=error "@stripe/cli@$VERSION"
+# The binary comes only as the platform package: the package's install script would fetch one
+# from elsewhere when that is missing, so it is not run (and --version below then fails).
+npm install --prefix "$DIR" --no-audit --no-fund --no-save --loglevel=error --include=optional \
+  --ignore-scripts "@stripe/cli@$VERSION"
 STRIPE_CLI_TELEMETRY_OPTOUT=1 "$CLI" --version

@@ -84,6 +84,19 @@ def run(answers: dict[str, str], argv: list[str], env: dict[str, str]
     return done
 
 
+def connect_or_fail(stripe: StripeCliStandIn, processes: Processes, timeout_s: float = 30) -> None:
+    """Wait for the CLI's websocket; a CLI that refuses its command line fails with its words."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        processes.check_running("listen")
+        try:
+            stripe.wait_connected(timeout_s=0.5)
+            return
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory,
           redis_client: redis.Redis) -> Iterator[Stack]:
@@ -95,8 +108,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
     engine = make_engine(database_url)
     env = cli_env(root / "home", f"http://127.0.0.1:{stripe.port}")
     answers: dict[str, str] = {}
-    run(answers, [str(cli), "--version"], env)
     try:
+        run(answers, [str(cli), "--version"], env)
         stripe.start()
         migrate.upgrade(database_url)
         redis_client.flushdb()
@@ -114,8 +127,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
         (listen,) = [a for a in readme_stripe("listen") if "--print-secret" not in a]
         listening = localized(listen, stripe.api_base, service_url)
         processes.start("listen", listening, env)
-        stripe.wait_connected()
-        processes.check_running("listen")
+        connect_or_fail(stripe, processes)
         yield Stack(stripe, service_url, engine, processes, env, answers)
         answers[shlex.join(listening)] = processes.log("listen")
     finally:
