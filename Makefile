@@ -26,6 +26,7 @@ test: install services lint
 services:
 	scripts/ensure-services.sh
 	scripts/ensure-browser.sh
+	scripts/ensure-stripe-cli.sh
 
 lint: install
 	scripts/check-secrets.sh
