@@ -4,6 +4,8 @@ Keys (all of one organization share the hash tag {org}, ready for Redis Cluster)
   quota:{org}:window          hash: start, end (ms), tier, limit:<metric> (-1 = unlimited)
   quota:{org}:c:<metric>      hash: period (start ms), end (ms), used
   quota:{org}:i:<metric>:<k>  the answer to an idempotency key, kept a day
+  quota:{org}:r:<token>       a recording of usage already counted (an hour), so a retry after
+                              a lost reply counts it once, and an undo takes it back once
   quota:ledger                stream of acknowledged consumptions, drained to Postgres
 The single ledger stream is the one key shared by every organization: on Redis Cluster it
 would be split per hash slot first.
@@ -64,12 +66,19 @@ else redis.call('PERSIST', KEYS[1]) end
 return 1
 """
 
-# Recorded usage: ARGV holds (key index, occurred ms, quantity) triples; each counts into the
-# counter KEYS[index] when that counter's period holds it. A missing counter stays missing.
+# Recorded usage. KEYS[1] marks the recording (its token) so that a retry after a lost reply
+# applies it once; ARGV[1] is 'apply' (when the mark is new) or 'undo' (when it is there), then
+# (key index, occurred ms, quantity) triples: each counts into KEYS[1 + index] when that
+# counter's period holds it. A missing counter stays missing.
 RECORD = """
+if ARGV[1] == 'apply' then
+  if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) then return 0 end
+elseif redis.call('DEL', KEYS[1]) == 0 then return 0 end
+local sign = 1
+if ARGV[1] == 'undo' then sign = -1 end
 local add = {}
-for i = 1, #ARGV, 3 do
-  local k = tonumber(ARGV[i])
+for i = 2, #ARGV, 3 do
+  local k = 1 + tonumber(ARGV[i])
   if add[k] == nil then
     local c = redis.call('HMGET', KEYS[k], 'period', 'end')
     if c[1] and c[2] then add[k] = {tonumber(c[1]), tonumber(c[2]), 0}
@@ -80,12 +89,12 @@ for i = 1, #ARGV, 3 do
   end
   local a = add[k]
   local at = tonumber(ARGV[i + 1])
-  if a and at >= a[1] and at < a[2] then a[3] = a[3] + tonumber(ARGV[i + 2]) end
+  if a and at >= a[1] and at < a[2] then a[3] = a[3] + sign * tonumber(ARGV[i + 2]) end
 end
 for k, a in pairs(add) do
   if a and a[3] ~= 0 then redis.call('HINCRBY', KEYS[k], 'used', a[3]) end
 end
-return 0
+return 1
 """
 
 # Flushed entries leave the stream (KEYS[1]); ARGV[1] is how many of them are refunds, each
@@ -197,17 +206,26 @@ class RedisQuotaCounter:
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
-    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]]) -> None:
-        keys: list[str] = []
+    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+               token: str) -> None:
+        self._record_usage("apply", org_id, usage, token)
+
+    def undo_record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+                    token: str) -> None:
+        self._record_usage("undo", org_id, usage, token)
+
+    def _record_usage(self, mode: str, org_id: str,
+                      usage: Sequence[tuple[Metric, datetime, int]], token: str) -> None:
+        keys = [f"quota:{{{org_id}}}:r:{token}"]
         index: dict[Metric, int] = {}
         totals: dict[tuple[int, int], int] = {}
         for metric, at, quantity in usage:
             if metric not in index:
                 keys.append(self._keys(org_id, metric)[1])
-                index[metric] = len(keys)
+                index[metric] = len(keys) - 1
             slot = (index[metric], _ms(at))  # a batch mostly shares one timestamp
             totals[slot] = totals.get(slot, 0) + quantity
-        args = [part for (k, ms), q in totals.items() for part in (k, ms, q)]
+        args = [mode] + [part for (k, ms), q in totals.items() for part in (k, ms, q)]
         try:
             self._record(keys=keys, args=args)
         except redis.RedisError as exc:

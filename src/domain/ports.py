@@ -265,10 +265,17 @@ class QuotaCounter(Protocol):
         """Set the counter from the ledger unless a counter for that period already exists."""
         ...
 
-    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]]) -> None:
+    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+               token: str) -> None:
         """Count usage that already happened (metric, occurred_at, quantity) into the
         organization's counters whose period holds it; never refuses. A counter that is
-        missing is left missing: it is rebuilt from the ledger, which holds this usage."""
+        missing is left missing: it is rebuilt from the ledger, which holds this usage. The
+        same token counts once, so a call whose reply was lost may be repeated."""
+        ...
+
+    def undo_record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+                    token: str) -> None:
+        """Take back what `record` counted under this token (nothing if it counted nothing)."""
         ...
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...

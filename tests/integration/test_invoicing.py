@@ -13,6 +13,7 @@ from domain.model.metering import UsageEvent
 from domain.model.organizations import Organization
 from domain.model.plans import Metric
 from domain.services.invoicing import Outcome, invoice_unbilled_usage
+from domain.services.monthly_invoicing import month_cutoff, run_invoicing
 from entrypoints.worker.jobs import schedule_monthly_invoicing
 from tests.helpers import bearer
 from tests.integration.webhook_support import drain, make_stripe, webhook_app
@@ -182,3 +183,32 @@ def test_dashboard_on_the_real_stack(settings, clean_db, clean_redis):
     assert body.status_code == 200 and body.get_json()["plan"]["tier"] == "free"
     assert body.get_json()["usage"]["available"] is True
     app.extensions["billing"].engine.dispose()
+
+
+def test_two_monthly_runs_at_once_invoice_each_organization_once(settings, clean_db,
+                                                                  clean_redis):
+    stripe = make_stripe()
+    app = webhook_app(settings, stripe)
+    container = app.extensions["billing"]
+    cutoff = month_cutoff(datetime.now(UTC))
+    orgs = [f"org_m{i}" for i in range(5)]
+    for org in orgs:
+        setup_org(container, stripe, org)
+        add_events(container, org, [(f"{org}-{i}", Metric.STT_WORDS, 1_000, cutoff -
+                                     timedelta(days=2, minutes=i)) for i in range(20)])
+    summaries, barrier = [], threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        summaries.append(run_invoicing(container.invoicing, cutoff, orgs, False, "cli:test"))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    invoiced = [s.counts["invoiced"] for s in summaries]
+    assert sum(invoiced) == 5, [s.line() for s in summaries]
+    assert all(s.counts["failed"] == 0 for s in summaries)
+    assert len(stripe.invoices) == 5 and counts(clean_db) == (5, 0)
+    container.engine.dispose()

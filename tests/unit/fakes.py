@@ -457,6 +457,7 @@ class FakeQuotaCounter:
         self.counters: dict[tuple[str, Metric], tuple[datetime, int, datetime]] = {}
         self.answers: dict[tuple[str, Metric, str], int] = {}
         self.pending: list[LedgerEntry] = []
+        self.recordings: set[str] = set()
         self.down = False
         self.forgotten: list[str] = []
         self._ids = itertools.count(1)
@@ -524,14 +525,30 @@ class FakeQuotaCounter:
             if current is None or current[0] != start:
                 self.counters[(org_id, metric)] = (start, used, end)
 
-    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]]) -> None:
+    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+               token: str) -> None:
         self._check()
         with self._lock:
-            for metric, at, quantity in usage:
-                counter = self.counters.get((org_id, metric))
-                if counter is not None and counter[0] <= at < counter[2]:
-                    self.counters[(org_id, metric)] = (counter[0], counter[1] + quantity,
-                                                       counter[2])
+            if token in self.recordings:
+                return
+            self.recordings.add(token)
+            self._add(org_id, usage, 1)
+
+    def undo_record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+                    token: str) -> None:
+        self._check()
+        with self._lock:
+            if token in self.recordings:
+                self.recordings.discard(token)
+                self._add(org_id, usage, -1)
+
+    def _add(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
+             sign: int) -> None:
+        for metric, at, quantity in usage:
+            counter = self.counters.get((org_id, metric))
+            if counter is not None and counter[0] <= at < counter[2]:
+                self.counters[(org_id, metric)] = (counter[0], counter[1] + sign * quantity,
+                                                   counter[2])
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         self._check()

@@ -3,11 +3,13 @@ usage ledger, and counted toward the quota at once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.errors import QuotaUnavailable, UsageRejected
+from domain.model.ids import new_id
 from domain.model.metering import UsageEvent
 from domain.model.plans import Metric
 from domain.services.quotas import QuotaDeps
@@ -16,6 +18,7 @@ from domain.services.retry import retrying, usage_lock
 MAX_BATCH = 1000
 MAX_QUANTITY = 2**53 - 1
 FUTURE_SKEW = timedelta(minutes=5)
+COUNTER_RETRY_DELAYS = (0.02, 0.08, 0.2, None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ def record_usage(deps: QuotaDeps, org_id: str, inputs: Sequence[UsageInput]) -> 
 
 
 def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[UsageEvent]:
+    token = new_id("rec")
     counted: list[tuple[Metric, datetime, int]] = []
     try:
         with deps.uow() as uow:
@@ -56,27 +60,32 @@ def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[Usage
             # Counted before the commit, under the lock: a counter rebuild either reads these
             # rows or sees the counter already holding them, never neither nor both.
             usage = [(e.metric, e.occurred_at, e.quantity) for e in stored if e.quantity]
-            if usage and _count(deps, org_id, usage):
+            if usage and _count(deps, lambda: deps.counter.record(org_id, usage, token)):
                 counted = usage
             uow.commit()
     except BaseException:
-        if counted:  # counted but not kept: take it back (best effort; the counter only
-            try:     # over-counts if even that fails)
-                _count(deps, org_id, [(m, at, -q) for m, at, q in counted])
-            except QuotaUnavailable:
-                pass
+        if counted:  # counted but not kept: take it back (the counter over-counts, refusing
+            # early rather than granting too much, only if Redis stays away for the undo too)
+            _count(deps, lambda: deps.counter.undo_record(org_id, counted, token), quiet=True)
         raise
     return stored
 
 
-def _count(deps: QuotaDeps, org_id: str, usage: list[tuple[Metric, datetime, int]]) -> bool:
-    try:
-        deps.counter.record(org_id, usage)
-        return True
-    except QuotaUnavailable:
-        if not deps.fail_open:
-            raise  # nothing is stored: the caller retries, and the counter stays exact
-        return False
+def _count(deps: QuotaDeps, call: Callable[[], None], quiet: bool = False) -> bool:
+    """A counter call that a lost reply makes safe to repeat: a few tries over ~0.3 s ride out
+    a slow moment of Redis; past that the batch is refused (nothing stored, retry it) unless
+    QUOTA_FAIL_OPEN."""
+    for delay in COUNTER_RETRY_DELAYS:
+        try:
+            call()
+            return True
+        except QuotaUnavailable:
+            if delay is None:
+                if quiet or deps.fail_open:
+                    return False
+                raise
+            time.sleep(delay)
+    return False
 
 
 def _validate(inputs: Sequence[UsageInput], now: datetime) -> None:

@@ -1,0 +1,127 @@
+"""The QuotaCounter port's contract, the same tests against the in-memory fake, the Redis adapter
+on the embedded in-process Redis, and the Redis adapter on the real Redis: a fake cannot drift
+from the script it stands in for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.redis_client import embedded_redis
+from adapters.redis_quota import RedisQuotaCounter
+from domain.model.plans import Metric
+from domain.model.quotas import CounterStatus, QuotaWindow, calendar_month
+from tests.unit.fakes import FakeQuotaCounter
+
+# Redis expires windows by its own clock (PEXPIREAT), so the contract runs at the real time.
+NOW = datetime.now(UTC).replace(microsecond=0)
+START, END = calendar_month(NOW)
+WINDOW = QuotaWindow("org_c", "free", START, END, {Metric.QUERIES: 10, Metric.DOCUMENTS: 3,
+                                                    Metric.STT_WORDS: None,
+                                                    Metric.TTS_WORDS: None})
+
+
+@pytest.fixture(params=["fake", "embedded", "redis"])
+def counter(request):
+    if request.param == "fake":
+        return FakeQuotaCounter()
+    client = embedded_redis() if request.param == "embedded" else request.getfixturevalue(
+        "clean_redis")
+    return RedisQuotaCounter(client)
+
+
+def ready(counter, *metrics: Metric, used: int = 0) -> None:
+    counter.set_window(WINDOW, NOW)
+    for metric in metrics:
+        counter.seed("org_c", metric, START, END, used)
+
+
+def test_without_a_window_or_a_counter_the_caller_is_told(counter):
+    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is \
+        CounterStatus.NO_WINDOW
+    counter.set_window(WINDOW, NOW)
+    reply = counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert reply.status is CounterStatus.NO_COUNTER
+    assert (reply.period_start, reply.period_end, reply.limit) == (START, END, 10)
+
+
+def test_consume_up_to_the_limit_then_refuse(counter):
+    ready(counter, Metric.QUERIES, used=8)
+    assert counter.consume("org_c", Metric.QUERIES, 2, NOW, None).used == 10
+    refused = counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert (refused.status, refused.used) == (CounterStatus.REFUSED, 10)
+    assert [e.amount for e in counter.pending_ledger(10)] == [2]  # a refusal leaves no entry
+
+
+def test_a_repeated_key_is_answered_not_counted(counter):
+    ready(counter, Metric.QUERIES)
+    assert counter.consume("org_c", Metric.QUERIES, 3, NOW, "k").status is CounterStatus.OK
+    again = counter.consume("org_c", Metric.QUERIES, 3, NOW, "k")
+    assert (again.status, again.used) == (CounterStatus.DUPLICATE, 3)
+    other_metric = counter.consume("org_c", Metric.STT_WORDS, 3, NOW, "k")
+    assert other_metric.status is CounterStatus.NO_COUNTER  # keys are per metric
+    (entry,) = counter.pending_ledger(10)
+    assert (entry.org_id, entry.metric, entry.amount, entry.idempotency_key,
+            entry.period_start) == ("org_c", Metric.QUERIES, 3, "k", START)
+
+
+def test_seed_never_overwrites_a_counter_of_the_same_period(counter):
+    ready(counter, Metric.QUERIES, used=4)
+    counter.seed("org_c", Metric.QUERIES, START, END, 9)
+    assert counter.peek("org_c", Metric.QUERIES, NOW).used == 4
+
+
+def test_recorded_usage_counts_in_its_period_only_and_is_never_refused(counter):
+    ready(counter, Metric.QUERIES, used=9)
+    counter.record("org_c", [(Metric.QUERIES, NOW, 5), (Metric.QUERIES, START, 1),
+                             (Metric.QUERIES, START - timedelta(seconds=1), 100),  # last month
+                             (Metric.QUERIES, END, 100)], "t1")  # next month
+    assert counter.peek("org_c", Metric.QUERIES, NOW).used == 15  # over the limit: shown
+    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is \
+        CounterStatus.REFUSED
+    counter.record("org_c", [(Metric.TTS_WORDS, NOW, 50)], "t2")  # no counter: stays missing
+    assert counter.peek("org_c", Metric.TTS_WORDS, NOW).status is CounterStatus.NO_COUNTER
+    assert counter.pending_ledger(10) == []  # recorded usage is stored by the caller
+
+
+def test_a_recording_counts_once_per_token_and_is_undone_once(counter):
+    ready(counter, Metric.STT_WORDS)
+    usage = [(Metric.STT_WORDS, NOW, 40)]
+    counter.record("org_c", usage, "once")
+    counter.record("org_c", usage, "once")  # a retry after a lost reply
+    assert counter.peek("org_c", Metric.STT_WORDS, NOW).used == 40
+    counter.undo_record("org_c", usage, "never-recorded")
+    counter.undo_record("org_c", usage, "once")
+    counter.undo_record("org_c", usage, "once")
+    assert counter.peek("org_c", Metric.STT_WORDS, NOW).used == 0
+
+
+def test_gauges_count_everything_and_release_never_below_zero(counter):
+    ready(counter, Metric.DOCUMENTS, used=2)
+    counter.record("org_c", [(Metric.DOCUMENTS, START - timedelta(days=400), 1)], "t3")
+    assert counter.peek("org_c", Metric.DOCUMENTS, NOW).used == 3
+    assert counter.release("org_c", Metric.DOCUMENTS, 5, NOW).used == 0
+    assert [e.amount for e in counter.pending_ledger(10)] == [-3]
+
+
+def test_ack_drops_entries_and_refunds_a_duplicate_once(counter):
+    ready(counter, Metric.QUERIES)
+    counter.consume("org_c", Metric.QUERIES, 2, NOW, "dup")
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    dup, plain = counter.pending_ledger(10)
+    counter.ack_ledger([dup.entry_id, plain.entry_id], [dup])
+    counter.ack_ledger([dup.entry_id], [dup])  # a second flush saw it too: no second refund
+    assert counter.pending_ledger(10) == []
+    assert counter.peek("org_c", Metric.QUERIES, NOW).used == 1
+
+
+def test_a_refund_for_an_older_period_leaves_the_new_counter_alone(counter):
+    ready(counter, Metric.QUERIES)
+    counter.consume("org_c", Metric.QUERIES, 2, NOW, "dup")
+    (entry,) = counter.pending_ledger(10)
+    later = QuotaWindow("org_c", "free", END, END + timedelta(days=31), WINDOW.limits)
+    counter.set_window(later, END)
+    counter.seed("org_c", Metric.QUERIES, END, END + timedelta(days=31), 5)
+    counter.ack_ledger([entry.entry_id], [entry])
+    assert counter.peek("org_c", Metric.QUERIES, END + timedelta(hours=1)).used == 5
