@@ -61,11 +61,13 @@ def test_two_workers_at_once_make_one_invoice(settings, clean_db, clean_redis):
         results.append(invoice_unbilled_usage(container.invoicing, "org_race",
                                               datetime.now(UTC)))
 
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+    finally:
+        for t in threads:
+            t.join(timeout=60)
     outcomes = sorted(r.outcome.value for r in results)
     assert outcomes.count("invoiced") >= 1
     assert set(outcomes) <= {"invoiced", "nothing_to_bill"}
@@ -202,11 +204,13 @@ def test_two_monthly_runs_at_once_invoice_each_organization_once(settings, clean
         barrier.wait()
         summaries.append(run_invoicing(container.invoicing, cutoff, orgs, False, "cli:test"))
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+    finally:
+        for t in threads:
+            t.join(timeout=60)
     invoiced = [s.counts["invoiced"] for s in summaries]
     assert sum(invoiced) == 5, [s.line() for s in summaries]
     assert all(s.counts["failed"] == 0 for s in summaries)

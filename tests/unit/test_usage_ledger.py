@@ -148,9 +148,9 @@ def test_a_caller_that_finds_a_draft_being_finished_calls_stripe_for_nothing(
     cutoff = ports["clock"].now() + timedelta(minutes=5)
     results = []
     first = threading.Thread(target=lambda: results.append(
-        invoice_unbilled_usage(deps, "org_a", cutoff)))
-    first.start()
+        invoice_unbilled_usage(deps, "org_a", cutoff)), daemon=True)
     try:
+        first.start()
         assert started.wait(10)
         second = invoice_unbilled_usage(deps, "org_a", cutoff)
     finally:
