@@ -1,4 +1,5 @@
-"""Repositories and the unit of work, the same tests on Postgres and on the embedded SQLite."""
+"""Repositories and the unit of work: one contract, the same tests on Postgres, on the embedded
+SQLite and on the in-memory fake the unit tests use."""
 
 from __future__ import annotations
 
@@ -18,13 +19,17 @@ from domain.model.plans import Metric, Tier
 from domain.model.purchases import OneTimePurchase, PurchaseStatus
 from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
+from tests.unit.fakes import FakeUnitOfWorkFactory, UniqueViolation
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 PRICE = UsagePrice(Decimal("1.00"))
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
+@pytest.fixture(params=["postgres", "sqlite", "fake"])
 def uow(request, tmp_path):
+    """The same contract for the real unit of work on both databases and for the fake."""
+    if request.param == "fake":
+        return FakeUnitOfWorkFactory()
     if request.param == "postgres":
         return request.getfixturevalue("uow_postgres")
     return request.getfixturevalue("sqlite_uow")
@@ -84,7 +89,7 @@ def test_customer_round_trip_and_uniqueness(uow):
         u.commit()
     with uow() as u:
         assert u.customers.for_org("org_a").email == "new@example.com"
-    with pytest.raises(IntegrityError), uow() as u:
+    with pytest.raises((IntegrityError, UniqueViolation)), uow() as u:
         u.customers.add_if_absent(StripeCustomer("org_b", "cus_1", None, None, NOW))  # same id
 
 

@@ -80,6 +80,10 @@ class FakeStore:
             setattr(self, name, value)
 
 
+class UniqueViolation(Exception):
+    """What the database's unique constraints raise (IntegrityError on SQL)."""
+
+
 class _Repo:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
@@ -116,6 +120,8 @@ class FakeCustomers(_Repo):
         with self.store.lock:
             if customer.org_id in self.store.customers:
                 return False
+            if self.by_stripe_id(customer.stripe_customer_id) is not None:
+                raise UniqueViolation("a Stripe customer belongs to one organization")
             self.store.customers[customer.org_id] = copy.copy(customer)
             return True
 
