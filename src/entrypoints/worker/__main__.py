@@ -1,6 +1,7 @@
-"""python -m entrypoints.worker [KIND=THREADS ...]: RQ workers on the queues by urgency, each
-kind served by its own threads (default: urgent=1 webhooks=$WEBHOOK_CONCURRENCY bulk=1), with
-RQ's scheduler for retries with backoff. Jobs get their dependencies from the bootstrap.
+"""python -m entrypoints.worker [KIND[=THREADS] ...]: RQ workers on the queues by urgency, each
+kind served by threads of its own (webhooks: $WEBHOOK_CONCURRENCY, others 1; all three kinds
+when none is named), with RQ's scheduler for retries with backoff. Jobs get their dependencies
+from the bootstrap.
 
 Redis or Postgres going away never ends the process: its workers wait, with backoff, and go on
 when the service answers again. SIGTERM or SIGINT stops it after the jobs in hand."""
@@ -24,14 +25,15 @@ KINDS = ("urgent", "webhooks", "bulk")
 
 
 def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[list[str], int]]:
-    wanted = argv or ["urgent=1", f"webhooks={settings.webhook_concurrency}", "bulk=1"]
+    defaults = {"urgent": 1, "webhooks": settings.webhook_concurrency, "bulk": 1}
     pools = {}
-    for spec in wanted:
+    for spec in argv or list(KINDS):
         kind, _, count = spec.partition("=")
-        if kind not in KINDS or not (count or "1").isdigit() or int(count or "1") < 1:
+        threads = count or str(defaults.get(kind, 1))
+        if kind not in KINDS or not threads.isdigit() or int(threads) < 1:
             raise SystemExit(f"unknown pool {spec!r}: use KIND[=THREADS] with KIND one of "
                              f"{', '.join(KINDS)}")
-        pools[kind] = ([settings.queue_names[kind]], int(count or "1"))
+        pools[kind] = ([settings.queue_names[kind]], int(threads))
     return pools
 
 
@@ -50,7 +52,8 @@ def main(argv: list[str]) -> int:
     availability = Availability({"redis": RedisProbe(container.redis),
                                  "database": container.probes["database"]}, stop,
                                 max_wait_s=settings.reconnect_max_wait_s)
-    logging.getLogger("rq.worker").addFilter(threads.RedisRetryLog(availability))
+    for name in ("rq.worker", "rq.scheduler"):
+        logging.getLogger(name).addFilter(threads.RedisRetryLog(availability))
     connection = connect_redis(settings.redis_url, timeout_s=None)
     workers, live = threads.start(pools, connection, availability, settings.log_level)
 

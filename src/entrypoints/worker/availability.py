@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from domain.ports import HealthProbe
 
-log = logging.getLogger("billing.worker")
+log = logging.getLogger("billing.availability")
 
 
 class Availability:

@@ -67,7 +67,9 @@ class RedisRetryLog(logging.Filter):
         self.availability = availability
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if "could not connect to Redis" in str(record.msg):
+        error = record.exc_info[1] if record.exc_info else None
+        if "could not connect to Redis" in str(record.msg) or isinstance(
+                error, redis.ConnectionError | redis.TimeoutError):
             self.availability.saw("redis", False)
             return False
         return True
