@@ -126,8 +126,10 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
         self._threads: list[threading.Thread] = []
+        self._cut = False
 
     def start(self) -> None:
+        self._cut = False
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -143,12 +145,19 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self._cut:
+                client.close()
+                return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
                 client.close()
                 continue
             with self._lock:
+                if self._cut:
+                    client.close()
+                    upstream.close()
+                    return
                 self._sockets.update((client, upstream))
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
@@ -170,7 +179,14 @@ class TcpProxy:
                 self._sockets.difference_update((a, b))
 
     def cut(self) -> None:
+        with self._lock:
+            self._cut = True
         if self._listener is not None:
+            # shutdown wakes the thread blocked in accept(); close alone would not.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -4,6 +4,7 @@ database, a Redis of its own and a Stripe stand-in; helpers to deliver events an
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +41,27 @@ class Stack:
     def deliver(self, body: bytes) -> int:
         return post(WEB_PORT, "/api/v1/billing/webhook", body, signed(body))
 
-    def consume(self, org_id: str, amount: int = 1) -> int:
-        import json
-
-        return post(WEB_PORT, "/api/v1/quota/consume",
-                    json.dumps({"metric": "queries", "amount": amount}).encode(),
+    def consume(self, org_id: str, amount: int = 1, key: str | None = None) -> int:
+        body = {"metric": "queries", "amount": amount, **({"idempotency_key": key} if key else {})}
+        return post(WEB_PORT, "/api/v1/quota/consume", json.dumps(body).encode(),
                     {**bearer(org_id, "service"), "Content-Type": "application/json"})
+
+    def ledger(self, org_id: str) -> int:
+        return int(self.scalar("SELECT coalesce(sum(amount), 0) FROM quota_ledger WHERE "
+                               "org_id = :org", org=org_id))
+
+    def in_ledger(self, key: str) -> bool:
+        return bool(self.scalar("SELECT count(*) FROM quota_ledger WHERE idempotency_key = :k",
+                                k=key))
+
+    def subscriptions_match_stripe(self) -> bool:
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT stripe_subscription_id, status, stripe_price_id "
+                                     "FROM subscriptions")).all()
+        return len(rows) == len(self.stripe.subscriptions) and all(
+            (status, price) == (self.stripe.subscriptions[sid]["status"],
+                                self.stripe.subscriptions[sid]["items"]["data"][0]["price"]["id"])
+            for sid, status, price in rows)
 
     def statuses(self) -> dict[str, str]:
         with self.engine.connect() as conn:
