@@ -80,11 +80,12 @@ class Processes:
 
 
 class RedisServer:
-    """A redis-server of the test's own on a loopback port, without persistence: stopping it
-    loses everything, as a Redis restarted without AOF or RDB does."""
+    """A redis-server of the test's own on a loopback port. Without `aof` it has no persistence:
+    stopping it loses everything. Stopping is a SIGKILL either way (a crash, not a shutdown)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, aof: bool = False) -> None:
         self.port = port
+        self.aof = aof  # appendonly with fsync every second, as docs/production.md advises
         self.url = f"redis://127.0.0.1:{port}/0"
         self.dir = tempfile.mkdtemp(prefix="redis-test-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -92,7 +93,8 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir],
+             "127.0.0.1", "--save", "", "--appendonly", "yes" if self.aof else "no",
+             "--appendfsync", "everysec", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
 

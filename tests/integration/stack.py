@@ -93,12 +93,12 @@ def _env(url: str, stripe: Any, extra: dict[str, str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_stack(logs: Path, *, through_proxy: bool = False, stripe_delay_s: float = 0.0,
-                  extra_env: dict[str, str] | None = None,
+                  extra_env: dict[str, str] | None = None, redis_aof: bool = False,
                   names: tuple[str, ...] = ("web", "worker", "bulk-worker", "scheduler")
                   ) -> Iterator[Stack]:
     url = create_database("billing_stack")
     stripe = make_stripe()
-    redis_server = RedisServer(REDIS_PORT)
+    redis_server = RedisServer(REDIS_PORT, aof=redis_aof)
     stand_in = StripeStandIn(stripe, STRIPE_PORT, stripe_delay_s)
     target = make_url(url)
     proxy = TcpProxy(PG_PROXY_PORT, (target.host or "127.0.0.1", target.port or 5432))
