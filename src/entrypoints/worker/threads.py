@@ -86,8 +86,10 @@ def serve(queues: Sequence[str], connection: redis.Redis, availability: Availabi
         if not availability.wait():
             return
         try:
+            # Maintenance restarts RQ's retry scheduler if an outage ended it: every 30 s,
+            # not RQ's 10 minutes, so retries are not held back long after Redis returns.
             worker = make(list(queues), connection=connection, availability=availability,
-                          log_job_description=False)
+                          log_job_description=False, maintenance_interval=30)
             live.add(worker)
             try:
                 worker.work(with_scheduler=with_scheduler, logging_level=log_level)
