@@ -46,12 +46,25 @@ class Stack:
         return post(WEB_PORT, "/api/v1/quota/consume", json.dumps(body).encode(),
                     {**bearer(org_id, "service"), "Content-Type": "application/json"})
 
+    def _ledger_table(self) -> tuple[str, str]:
+        """Consumed units in Postgres: the consumption ledger table, or the one usage ledger
+        (consumptions are its rows with a counter entry id)."""
+        if self.scalar("SELECT to_regclass('quota_ledger') IS NOT NULL"):
+            return "quota_ledger", "amount"
+        return "usage_events", "quantity"
+
     def ledger(self, org_id: str) -> int:
-        return int(self.scalar("SELECT coalesce(sum(amount), 0) FROM quota_ledger WHERE "
-                               "org_id = :org", org=org_id))
+        table, amount = self._ledger_table()
+        return int(self.scalar(f"SELECT coalesce(sum({amount}), 0) FROM {table} WHERE "
+                               "org_id = :org AND metric = 'queries'", org=org_id))
+
+    def ledger_rows(self) -> int:
+        table, _ = self._ledger_table()
+        return int(self.scalar(f"SELECT count(*) FROM {table} WHERE metric = 'queries'"))
 
     def in_ledger(self, key: str) -> bool:
-        return bool(self.scalar("SELECT count(*) FROM quota_ledger WHERE idempotency_key = :k",
+        table, _ = self._ledger_table()
+        return bool(self.scalar(f"SELECT count(*) FROM {table} WHERE idempotency_key = :k",
                                 k=key))
 
     def subscriptions_match_stripe(self) -> bool:
