@@ -200,6 +200,12 @@ class WebhookInbox(Protocol):
         """Newest first, for operators."""
         ...
 
+    def lock_pending_siblings(self, event_id: str, types: Sequence[str], object_id: str,
+                              limit: int) -> list[InboxEvent]:
+        """Other pending events of these types about the same Stripe object, locked for this
+        transaction; those another transaction holds are skipped, never waited for."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""

@@ -34,7 +34,7 @@ from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
-from entrypoints.worker import JOB_PATHS
+from entrypoints.worker import JOB_PATHS, JOB_QUEUES
 
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ class Container:
     clock: Clock
     catalog: Catalog
     redis: redis.Redis
-    queue: Queue
+    queues: dict[str, Queue]  # by urgency: urgent, webhooks, bulk
     jobs: JobQueue
     probes: dict[str, HealthProbe]
     jwt_secret: str | None
@@ -57,6 +57,11 @@ class Container:
     analytics: AnalyticsReader | None
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def queue(self) -> Queue:
+        """The webhooks queue, the one the intake fills."""
+        return self.queues["webhooks"]
 
 
 def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
@@ -72,8 +77,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     intake_uow = build("intake_uow", lambda: uow if faked_uow
                        else SqlUnitOfWorkFactory(_require(engine), single_statement=True))
     redis_client = build("redis", lambda: _redis(settings))
-    queue = build("queue", lambda: Queue(settings.rq_queue, connection=redis_client,
-                                         is_async=not settings.embedded))
+    queues = build("queues", lambda: {
+        kind: Queue(name, connection=redis_client, is_async=not settings.embedded)
+        for kind, name in settings.queue_names.items()})
     probes = build("probes", lambda: {"database": DatabaseProbe(_require(engine)),
                                       "redis": RedisProbe(redis_client)})
     clock = build("clock", SystemClock)
@@ -92,8 +98,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         clock=clock,
         catalog=catalog,
         redis=redis_client,
-        queue=queue,
-        jobs=build("jobs", lambda: RqJobQueue(queue, JOB_PATHS, settings.retry_intervals)),
+        queues=queues,
+        jobs=build("jobs", lambda: RqJobQueue(queues, JOB_PATHS, JOB_QUEUES,
+                                              settings.retry_intervals)),
         probes=probes,
         jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),
         payments=payments,

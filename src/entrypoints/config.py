@@ -30,7 +30,17 @@ class Settings(BaseSettings):
     db_pool_size: int = 5
     db_statement_timeout_ms: int = 10_000
     redis_timeout_ms: int = 50
-    rq_queue: str = "billing"
+    rq_queue: str = "billing"  # the prefix of the three queues (see `queue_names`)
+    # Threads of the webhooks worker: a refetch waits on Stripe, so events are applied side by side.
+    webhook_concurrency: int = 8
+    webhook_sweep_interval_s: int = 60
+    webhook_stale_after_s: int = 60  # a pending event never tried this long is enqueued again
+    webhook_retry_stale_after_s: int = 900  # ... or one whose retry was lost
+    # The ledger's durability window: consumption acknowledged but not yet in Postgres.
+    ledger_flush_interval_s: int = 5
+    scheduler_poll_s: float = 1.0
+    # Workers and the scheduler wait out an outage, retrying at most this far apart.
+    reconnect_max_wait_s: float = 30.0
 
     jwt_secret_key: str | None = None
     jwt_public_key: str | None = None  # PEM; switches verification to RS256
@@ -180,6 +190,12 @@ class Settings(BaseSettings):
     @property
     def retry_intervals(self) -> tuple[int, ...]:
         return tuple(int(part) for part in self.job_retry_intervals_s.split(",") if part.strip())
+
+    @property
+    def queue_names(self) -> dict[str, str]:
+        """Queues by urgency: the ledger flush and the sweep never wait behind a webhook, and
+        neither ever waits behind bulk work (invoicing fan-out, dunning, reconciliation)."""
+        return {kind: f"{self.rq_queue}-{kind}" for kind in ("urgent", "webhooks", "bulk")}
 
     @property
     def verify_webhooks(self) -> bool:

@@ -102,7 +102,7 @@ def test_a_worker_killed_mid_event_leaves_it_to_be_processed_exactly_once(
     worker = subprocess.Popen([sys.executable, "-m", "tests.integration.worker_process"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    registry = StartedJobRegistry(settings.rq_queue, connection=clean_redis)
+    registry = StartedJobRegistry(settings.queue_names["webhooks"], connection=clean_redis)
     deadline = time.monotonic() + 30
     while registry.count == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -180,16 +180,24 @@ def test_production_refuses_to_start_without_a_webhook_secret(database_url):
     assert started.returncode == 0, started.stderr
 
 
-def test_scheduler_registers_the_sweep_once(clean_redis):
+def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_redis, settings):
     from rq_scheduler import Scheduler
 
-    from entrypoints.worker.scheduler import PERIODIC_JOBS, register
+    from entrypoints.worker.scheduler import periodic_jobs, register
 
-    scheduler = Scheduler(queue_name="billing", connection=clean_redis)
-    register(scheduler, PERIODIC_JOBS, "billing")
-    register(scheduler, PERIODIC_JOBS, "billing")  # a restarted scheduler
-    jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {"billing-sweep-webhook-inbox", "billing-flush-quota-ledger",
-                         "billing-monthly-invoicing", "billing-dunning-check"}
-    assert jobs["billing-sweep-webhook-inbox"].meta.get("interval") == 60
-    assert jobs["billing-flush-quota-ledger"].meta.get("interval") == 5
+    jobs = periodic_jobs(settings)
+    scheduler = Scheduler(queue_name="billing-urgent", connection=clean_redis)
+    register(scheduler, jobs, settings.queue_names)
+    register(scheduler, jobs, settings.queue_names)  # a restarted scheduler
+    assert register(scheduler, jobs, settings.queue_names, only_missing=True) == []
+    found = {j.id: j for j in scheduler.get_jobs()}
+    assert set(found) == {"billing-sweep-webhook-inbox", "billing-flush-quota-ledger",
+                          "billing-monthly-invoicing", "billing-dunning-check"}
+    assert found["billing-sweep-webhook-inbox"].meta.get("interval") == 60
+    assert found["billing-flush-quota-ledger"].meta.get("interval") == 5
+    assert found["billing-flush-quota-ledger"].origin == "billing-urgent"
+    assert found["billing-monthly-invoicing"].origin == "billing-bulk"
+    clean_redis.flushdb()  # Redis restarted without its data
+    assert sorted(register(scheduler, jobs, settings.queue_names, only_missing=True)) == sorted(
+        found)
+    assert len(list(scheduler.get_jobs())) == 4

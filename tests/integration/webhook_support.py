@@ -45,7 +45,8 @@ class CountingWorker(SimpleWorker):
 def drain(container: Container) -> int:
     """Run an RQ worker (in this process) until the queue is empty; answer the job runs."""
     connection = redis.Redis.from_url(REDIS_URL)
-    worker = CountingWorker([container.settings.rq_queue], connection=connection)
+    worker = CountingWorker(list(container.settings.queue_names.values()),
+                            connection=connection)
     worker.work(burst=True)
     connection.close()
     return worker.runs

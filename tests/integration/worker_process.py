@@ -24,7 +24,7 @@ def main() -> None:
     settings = load_settings()
     bootstrap(settings, gateway=stripe)  # becomes this process's container for jobs
     connection = connect_redis(settings.redis_url or "", timeout_s=None)
-    SimpleWorker([settings.rq_queue], connection=connection).work(burst=True)
+    SimpleWorker([settings.queue_names["webhooks"]], connection=connection).work(burst=True)
 
 
 if __name__ == "__main__":

@@ -366,6 +366,13 @@ class FakeInbox(_Repo):
         found.sort(key=lambda e: e.received_at, reverse=True)
         return found[offset:offset + limit]
 
+    def lock_pending_siblings(self, event_id: str, types: Any, object_id: str,
+                              limit: int) -> list[InboxEvent]:
+        found = [copy.deepcopy(e) for e in self.store.inbox.values()
+                 if e.status is InboxStatus.PENDING and e.type in types and e.id != event_id
+                 and e.payload["data"]["object"].get("id") == object_id]
+        return sorted(found, key=lambda e: e.received_at)[:limit]
+
 
 class FakeUnitOfWork:
     """Keeps a database's contract: writes are kept only by `commit()`; a rollback, or leaving

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -163,4 +164,13 @@ class SqlWebhookInbox(_Repository):
         if received_since is not None:
             stmt = stmt.where(c.received_at >= received_since)
         stmt = stmt.order_by(c.received_at.desc(), c.id).limit(limit).offset(offset)
+        return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]
+
+    def lock_pending_siblings(self, event_id: str, types: Sequence[str], object_id: str,
+                              limit: int) -> list[InboxEvent]:
+        c = webhook_events.c
+        stmt = (select(webhook_events).where(c.status == InboxStatus.PENDING.value)
+                .where(c.type.in_(list(types))).where(c.id != event_id)
+                .where(c.payload[("data", "object", "id")].as_string() == object_id)
+                .order_by(c.received_at).limit(limit).with_for_update(skip_locked=True))
         return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from domain.model.webhooks import InboxStatus
+from domain.model.webhooks import InboxEvent, InboxStatus
 from domain.ports import Clock, JobQueue, UnitOfWork, UnitOfWorkFactory
 from domain.services import event_handlers as handlers
 from domain.services.payment_deps import PaymentDeps
@@ -31,32 +31,61 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+_SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
+                        "customer.subscription.deleted")
+_INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
+
+# Events whose handler only refetches the object they name: one refetch, made after all of them
+# were stored, leaves exactly the state that applying each in turn would, so the newest settles
+# them all. Coalescing is an optimisation only: each event is still applied on its own when
+# no sibling is pending.
+COALESCED: dict[str, tuple[str, ...]] = {
+    **{t: _SUBSCRIPTION_EVENTS for t in _SUBSCRIPTION_EVENTS},
+    **{t: _INVOICE_PAID_EVENTS for t in _INVOICE_PAID_EVENTS},
+}
+MAX_COALESCED = 200
+
+
+def _siblings(uow: UnitOfWork, event: InboxEvent) -> list[InboxEvent]:
+    types = COALESCED.get(event.type)
+    object_id = event.payload["data"]["object"].get("id")
+    if types is None or not isinstance(object_id, str):
+        return []
+    return uow.inbox.lock_pending_siblings(event.id, types, object_id, MAX_COALESCED)
+
+
 def handle_stripe_event(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
-    """Apply the event once; a settled event (processed, ignored, parked, dead) is left alone.
-    An exception leaves nothing half-applied: the caller records the failure."""
+    """Apply the event once, and with it every pending event about the same object (one
+    refetch settles them all); a settled event (processed, ignored, parked, dead) is left
+    alone. An exception leaves nothing half-applied: the caller records the failure."""
     with deps.uow() as uow:
         event = uow.inbox.get(event_id, for_update=True)
         if event is None or event.is_settled:
             return event.status if event else None
         now = deps.clock.now()
-        event.record_attempt(now)
+        # Locked before the refetch: Stripe's answer is at least as new as each of them.
+        settled = [event, *_siblings(uow, event)]
+        for each in settled:
+            each.record_attempt(now)
         touched = None
         handler = HANDLERS.get(event.type)
-        if handler is None:
-            event.mark(InboxStatus.IGNORED, now)
-        else:
+        status, reason = InboxStatus.IGNORED, None
+        if handler is not None:
             try:
                 acting = deps.acting_as(f"stripe:{event.id}")
                 touched = handler(acting, uow, event.payload["data"]["object"])
-                event.mark(InboxStatus.PROCESSED, now)
+                status = InboxStatus.PROCESSED
             except handlers.EventParked as parked:
-                event.mark(InboxStatus.PARKED, now, error=parked.reason)
-        uow.inbox.save(event)
+                status, reason = InboxStatus.PARKED, parked.reason
+        for each in settled:
+            each.mark(status, now, error=reason)
+            uow.inbox.save(each)
         uow.commit()
     if touched:
         deps.plan_changed(touched)
     log.info("stripe event %s", event.status.value,
-             extra={"event_id": event.id, "event_type": event.type, "attempt": event.attempts})
+             extra={"event_id": event.id, "event_type": event.type, "attempt": event.attempts,
+                    "coalesced": len(settled) - 1})
     return event.status
 
 

@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from entrypoints import logs
 from entrypoints.api import (
     admin_audit,
+    admin_queues,
     admin_webhooks,
     analytics,
     billing,
@@ -44,7 +45,7 @@ usage invoices for SaaS products. Every error answers `{"code", "message", "stat
 BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
               payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp,
               invoices.blp, invoices.legacy, dashboard.blp, analytics.blp,
-              admin_audit.blp)
+              admin_audit.blp, admin_queues.blp)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

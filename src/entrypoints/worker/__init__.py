@@ -9,3 +9,15 @@ JOB_PATHS: dict[str, str] = {
     "schedule_monthly_invoicing": "entrypoints.worker.jobs.schedule_monthly_invoicing",
     "check_dunning": "entrypoints.worker.jobs.check_dunning_job",
 }
+
+# Which queue (by urgency, see Settings.queue_names) each job waits in. The flush keeps the
+# ledger's few-second promise and the sweep recovers lost webhooks, so both are urgent; bulk
+# work may take minutes and must never delay them or a webhook.
+JOB_QUEUES: dict[str, str] = {
+    "process_webhook_event": "webhooks",
+    "sweep_webhook_inbox": "urgent",
+    "flush_quota_ledger": "urgent",
+    "invoice_organization": "bulk",
+    "schedule_monthly_invoicing": "bulk",
+    "check_dunning": "bulk",
+}

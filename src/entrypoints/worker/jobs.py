@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rq import get_current_job
 
@@ -73,7 +73,11 @@ def flush_quota_ledger() -> int:
 def sweep_webhook_inbox() -> int:
     """Re-enqueue events stored but never processed (periodic, from rq-scheduler)."""
     container = current()
-    count = requeue_stale_events(container.uow, container.jobs, container.clock)
+    settings = container.settings
+    count = requeue_stale_events(
+        container.uow, container.jobs, container.clock,
+        never_tried_after=timedelta(seconds=settings.webhook_stale_after_s),
+        retried_after=timedelta(seconds=settings.webhook_retry_stale_after_s))
     if count:
         log.info("re-enqueued stale webhook events", extra={"count": count})
     return count
