@@ -39,7 +39,8 @@ def service(request, tmp_path) -> Iterator[tuple[Any, Any]]:
                             instance_path=tmp_path / "instance")
         settings.instance_path.mkdir(parents=True)
         migrate.upgrade(settings.sqlalchemy_url)
-    settings = settings.model_copy(update={"rate_limit_enabled": False})
+    settings = settings.model_copy(update={"rate_limit_enabled": False,
+                                           "redis_timeout_ms": 5000})  # correctness, not speed
     apps: list[Any] = []
 
     def start() -> Any:

@@ -103,9 +103,9 @@ def test_postgres_unreachable_for_30_seconds(tmp_path):
         assert set(refused) == {503}  # not stored: Stripe delivers them again later
         answers = [stack.consume("org_p0") for _ in range(30)]
         granted = answers.count(200)
-        # Granted from Redis, or refused: the web process may need Postgres for the caller's
-        # organization, and then answers an error; nothing granted may be lost.
-        assert set(answers) <= {200, 500, 503}, answers
+        # Granted from Redis, or refused with 503: the web process may need Postgres for the
+        # caller's organization; never a 500, and nothing granted may be lost.
+        assert set(answers) <= {200, 503}, answers
         time.sleep(max(0.0, 30 - (time.monotonic() - cut_at)))
         assert all(stack.processes.alive().values()), stack.processes.alive()
         stack.proxy.restore()

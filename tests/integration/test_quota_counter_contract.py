@@ -14,12 +14,20 @@ from domain.model.plans import Metric
 from domain.model.quotas import CounterStatus, QuotaWindow, calendar_month
 from tests.unit.fakes import FakeQuotaCounter
 
-# Redis expires windows by its own clock (PEXPIREAT), so the contract runs at the real time.
-NOW = datetime.now(UTC).replace(microsecond=0)
-START, END = calendar_month(NOW)
-WINDOW = QuotaWindow("org_c", "free", START, END, {Metric.QUERIES: 10, Metric.DOCUMENTS: 3,
-                                                    Metric.STT_WORDS: None,
-                                                    Metric.TTS_WORDS: None})
+LIMITS = {Metric.QUERIES: 10, Metric.DOCUMENTS: 3, Metric.STT_WORDS: None,
+          Metric.TTS_WORDS: None}
+NOW = START = END = datetime.now(UTC)
+WINDOW = QuotaWindow("org_c", "free", START, END, LIMITS)
+
+
+@pytest.fixture(autouse=True)
+def real_time():
+    """Redis expires windows by its own clock (PEXPIREAT, a minute ahead of `now`), so each
+    test runs at the real time of its start."""
+    global NOW, START, END, WINDOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+    START, END = calendar_month(NOW)
+    WINDOW = QuotaWindow("org_c", "free", START, END, LIMITS)
 
 
 @pytest.fixture(params=["fake", "embedded", "redis"])

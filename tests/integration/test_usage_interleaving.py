@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from domain.errors import QuotaUnavailable
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import UsagePrice
 from domain.model.organizations import Organization
@@ -46,8 +47,11 @@ def backend(request, tmp_path) -> Iterator[tuple[Any, Any]]:
                             instance_path=tmp_path / "instance")
         settings.instance_path.mkdir(parents=True)
         migrate.upgrade(settings.sqlalchemy_url)
-    # Per-organization rate limits would turn most of the load into 429s: measured elsewhere.
-    app = webhook_app(settings.model_copy(update={"rate_limit_enabled": False}), stripe)
+    # Per-organization rate limits would turn most of the load into 429s (measured elsewhere),
+    # and a loaded 2-core machine can hold a Redis reply past the request path's 50 ms: this
+    # test is about what happens at once, not about latency.
+    app = webhook_app(settings.model_copy(update={"rate_limit_enabled": False,
+                                                  "redis_timeout_ms": 5000}), stripe)
     container = app.extensions["billing"]
     now = datetime.now(UTC)
     with container.uow() as uow:
@@ -138,7 +142,10 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
 
     def flusher() -> None:  # the worker's periodic job (the embedded default flushes inline)
         while not stop.is_set():
-            flush_ledger(container.quota)
+            try:
+                flush_ledger(container.quota)
+            except QuotaUnavailable:  # as the job: it runs again at its next interval
+                pass
             stop.wait(0.05)
 
     jobs: list[Callable[[], None]] = [flusher, monthly_run]

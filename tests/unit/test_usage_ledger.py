@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from domain.errors import PaymentProviderUnavailable
 from domain.model.invoicing import InvoiceStatus
 from domain.model.plans import Metric
 from domain.services.invoicing import Outcome, invoice_unbilled_usage
@@ -161,6 +162,39 @@ def test_a_caller_that_finds_a_draft_being_finished_calls_stripe_for_nothing(
     assert results[0].outcome is Outcome.INVOICED and results[0].invoice.id == second.invoice.id
     ops = [op for op, _ in stripe.calls if op.startswith("invoice")]
     assert ops == ["invoices.create", "invoiceitems.create", "invoices.finalize"]
+
+
+def test_resuming_an_unfinished_draft_is_claimed_too(client, app, ports, stripe):
+    customer(client)
+    record(client, ("a", "stt_words", 5_000, None))
+    deps = app.extensions["billing"].invoicing
+    cutoff = ports["clock"].now() + timedelta(minutes=5)
+    stripe.fail_on("invoices.finalize", PaymentProviderUnavailable("Stripe is unavailable"))
+    with pytest.raises(PaymentProviderUnavailable):
+        invoice_unbilled_usage(deps, "org_a", cutoff)
+    started, release = threading.Event(), threading.Event()
+    finalize = stripe.finalize_invoice
+
+    def slow_finalize(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        return finalize(*args, **kwargs)
+
+    stripe.finalize_invoice = slow_finalize
+    before = len(stripe.calls)
+    results = []
+    first = threading.Thread(target=lambda: results.append(
+        invoice_unbilled_usage(deps, "org_a", cutoff)), daemon=True)
+    try:
+        first.start()
+        assert started.wait(10)
+        second = invoice_unbilled_usage(deps, "org_a", cutoff)  # nothing new; draft is taken
+    finally:
+        release.set()
+        first.join(10)
+    assert second.outcome is Outcome.NOTHING_TO_BILL and second.invoice is not None
+    assert results[0].outcome is Outcome.INVOICED
+    assert [op for op, _ in stripe.calls[before:]] == ["invoices.finalize"]
 
 
 @pytest.mark.parametrize("amount", ["9" * 5000, "-" + "9" * 5000, str(2**63), "1.5", '"12"',

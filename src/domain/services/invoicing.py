@@ -108,14 +108,12 @@ def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
     now = deps.clock.now()
     with deps.uow() as uow:
         uow.lock(f"invoicing:{org_id}")
-        mine, theirs = _claim_unfinished(uow, org_id, token, now)
         customer = uow.customers.for_org(org_id)
-        if customer is None:
+        if customer is None:  # and so no draft either: a draft is made for a customer
             totals = uow.usage_events.unbilled_totals(org_id, cutoff, BILLED_METRICS)
-            uow.commit()
             outcome = Outcome.NO_CUSTOMER if totals else Outcome.NOTHING_TO_BILL
-            return InvoicingResult(outcome, theirs[-1] if theirs else None, (), tuple(mine),
-                                   None, token)
+            return InvoicingResult(outcome, token=token)
+        mine, theirs = _claim_unfinished(uow, org_id, token, now)
         invoice = UsageInvoice.draft(new_id("uinv"), org_id, cutoff, now, deps.price.currency)
         uow.usage_invoices.add(invoice)
         uow.usage_events.link_unbilled(org_id, cutoff, BILLED_METRICS, invoice.id)

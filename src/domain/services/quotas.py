@@ -81,12 +81,13 @@ def _rebuild(deps: QuotaDeps, org_id: str, metric: Metric, reply: CounterReply) 
     flush_ledger(deps)
 
     def seed() -> None:
+        # This unit of work writes nothing: it holds the usage lock over the read and the seed,
+        # and leaving it (a rollback) lets recorders go on.
         with deps.uow() as uow:
             uow.lock(usage_lock(org_id))
             used = (uow.usage_events.total(org_id, metric, None, None) if metric.is_gauge
                     else uow.usage_events.total(org_id, metric, start, end))
             deps.counter.seed(org_id, metric, start, end, max(used, 0))
-            uow.commit()
 
     retrying(seed)
 

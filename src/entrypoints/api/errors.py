@@ -11,6 +11,8 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, Response, jsonify
 from flask_smorest import Api
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError
@@ -103,6 +105,17 @@ def register_error_handlers(app: Flask) -> None:
         status = STATUS_BY_CODE.get(error.code, 400)
         extra = {k: v for k, v in error.details.items() if v is not None}
         return error_response(status, error.code, error.message, **extra)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(error: Exception) -> Response:
+        # Postgres unreachable (or the pool exhausted): nothing was done; the caller retries.
+        log.warning("database unavailable: %s", type(error).__name__)
+        response = error_response(503, "database_unavailable",
+                                  "the billing database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.errorhandler(RecursionError)
     def _too_deep(error: RecursionError) -> Response:
