@@ -233,7 +233,7 @@ class RedisQuotaCounter:
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         try:
-            rows = self.client.xrange(LEDGER_STREAM, count=limit) or []
+            rows: list[Any] = cast(list[Any], self.client.xrange(LEDGER_STREAM, count=limit)) or []
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
         entries = []

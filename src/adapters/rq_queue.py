@@ -63,7 +63,7 @@ def queue_report(queues: Mapping[str, Queue], now: datetime, failed_limit: int =
         report.append({"kind": kind, "name": queue.name, "depth": queue.count,
                        "oldest_age_s": oldest_age_s,
                        "started": StartedJobRegistry(queue=queue).count,
-                       "scheduled": ScheduledJobRegistry(queue=queue).count,
+                       "scheduled": ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
                        "failed": failed.count, "recent_failures": recent,
                        "workers": Worker.count(queue=queue)})
     return report

@@ -210,15 +210,34 @@ class WebhookInbox(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""
 
-    organizations: OrganizationRepository
-    customers: CustomerRepository
-    subscriptions: SubscriptionRepository
-    purchases: PurchaseRepository
-    checkouts: CheckoutRepository
-    usage_events: UsageEventRepository
-    usage_invoices: UsageInvoiceRepository
-    inbox: WebhookInbox
-    audit: AuditLog
+    # Read-only: an adapter's own repository classes satisfy them (a plain attribute would
+    # have to be declared with exactly the port's type).
+    @property
+    def organizations(self) -> OrganizationRepository: ...
+
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def purchases(self) -> PurchaseRepository: ...
+
+    @property
+    def checkouts(self) -> CheckoutRepository: ...
+
+    @property
+    def usage_events(self) -> UsageEventRepository: ...
+
+    @property
+    def usage_invoices(self) -> UsageInvoiceRepository: ...
+
+    @property
+    def inbox(self) -> WebhookInbox: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -80,8 +80,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     queues = build("queues", lambda: {
         kind: Queue(name, connection=redis_client, is_async=not settings.embedded)
         for kind, name in settings.queue_names.items()})
-    probes = build("probes", lambda: {"database": DatabaseProbe(_require(engine)),
-                                      "redis": RedisProbe(redis_client)})
+    probes: dict[str, HealthProbe] = build("probes", lambda: {
+        "database": DatabaseProbe(_require(engine)), "redis": RedisProbe(redis_client)})
     clock = build("clock", SystemClock)
     quota_counter = build("quota_counter", lambda: RedisQuotaCounter(redis_client))
     catalog = build("catalog", lambda: _catalog(settings))

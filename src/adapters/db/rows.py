@@ -16,7 +16,7 @@ from domain.model.purchases import OneTimePurchase, PurchaseStatus
 from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]  # SQLAlchemy's RowMapping is keyed by more than str
 
 
 def subscription(row: Row) -> Subscription:

@@ -105,7 +105,7 @@ class SqlUsageEventRepository(_Repository):
         elif group_by == "conversation":
             group = func.coalesce(c.conversation_id, "")
         else:
-            group = c.metric
+            group = func.coalesce(c.metric, "")  # a column as an expression of the same type
         stmt = (select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
                 .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
                 .group_by(group, c.metric).order_by(group, c.metric))
@@ -145,8 +145,10 @@ class SqlUsageInvoiceRepository(_Repository):
     def _add_lines(self, invoice: UsageInvoice) -> None:
         for line in invoice.lines:
             if line.id is None:
-                line.id = self.conn.execute(usage_invoice_lines.insert().values(
-                    **rows.invoice_line_values(invoice.id, line))).inserted_primary_key[0]
+                inserted = self.conn.execute(usage_invoice_lines.insert().values(
+                    **rows.invoice_line_values(invoice.id, line))).inserted_primary_key
+                assert inserted is not None
+                line.id = int(inserted[0])
 
     def add(self, invoice: UsageInvoice) -> None:
         self.conn.execute(usage_invoices.insert().values(**rows.usage_invoice_values(invoice)))

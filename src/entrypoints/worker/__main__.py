@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from types import FrameType
 
 from adapters.redis_client import RedisProbe, connect_redis
@@ -24,9 +25,9 @@ from entrypoints.worker.availability import Availability
 KINDS = ("urgent", "webhooks", "bulk")
 
 
-def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[list[str], int]]:
+def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[Sequence[str], int]]:
     defaults = {"urgent": 1, "webhooks": settings.webhook_concurrency, "bulk": 1}
-    pools = {}
+    pools: dict[str, tuple[Sequence[str], int]] = {}
     for spec in argv or list(KINDS):
         kind, _, count = spec.partition("=")
         threads = count or str(defaults.get(kind, 1))
@@ -40,7 +41,8 @@ def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[list[str
 def main(argv: list[str]) -> int:
     settings = load_settings()
     logs.configure(settings.log_level)
-    if settings.redis_url is None:
+    redis_url = settings.redis_url
+    if redis_url is None:
         print("the worker needs REDIS_URL (the embedded default runs jobs inline)", file=sys.stderr)
         return 2
     pools = parse_pools(argv, settings)
@@ -54,7 +56,7 @@ def main(argv: list[str]) -> int:
                                 max_wait_s=settings.reconnect_max_wait_s)
     for name in ("rq.worker", "rq.scheduler"):
         logging.getLogger(name).addFilter(threads.RedisRetryLog(availability))
-    connection = connect_redis(settings.redis_url, timeout_s=None)
+    connection = connect_redis(redis_url, timeout_s=None)
     workers, live = threads.start(pools, connection, availability, settings.log_level)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

@@ -109,7 +109,7 @@ def start(pools: dict[str, tuple[Sequence[str], int]], connection: redis.Redis,
                                                                set[ThreadWorker]]:
     """One thread per slot; the first slot also runs RQ's scheduler (retries with backoff)."""
     live: set[ThreadWorker] = set()
-    threads = []
+    threads: list[threading.Thread] = []
     for kind, (queues, count) in pools.items():
         for n in range(count):
             thread = threading.Thread(
