@@ -6,7 +6,6 @@ Nothing is built at import time. Tests pass overrides (fakes for ports) by name.
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -35,6 +34,7 @@ from domain.services.quotas import QuotaDeps
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES
+from entrypoints.worker.job_class import ContainerJob, bound_job_class
 
 T = TypeVar("T")
 
@@ -57,6 +57,7 @@ class Container:
     analytics: AnalyticsReader | None
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    job_class: type[ContainerJob] = ContainerJob  # the class of this container's jobs
 
     @property
     def queue(self) -> Queue:
@@ -77,8 +78,11 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     intake_uow = build("intake_uow", lambda: uow if faked_uow
                        else SqlUnitOfWorkFactory(_require(engine), single_statement=True))
     redis_client = build("redis", lambda: _redis(settings))
+    # Jobs run (by workers, or inline on the embedded default) receive this container.
+    job_class = bound_job_class()
     queues = build("queues", lambda: {
-        kind: Queue(name, connection=redis_client, is_async=not settings.embedded)
+        kind: Queue(name, connection=redis_client, is_async=not settings.embedded,
+                    job_class=job_class)
         for kind, name in settings.queue_names.items()})
     probes: dict[str, HealthProbe] = build("probes", lambda: {
         "database": DatabaseProbe(_require(engine)), "redis": RedisProbe(redis_client)})
@@ -113,7 +117,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         engine=engine,
     )
     container.extras.update(overrides)
-    set_current(container)
+    job_class.container = container
+    container.job_class = job_class
     return container
 
 
@@ -151,6 +156,13 @@ def _engine(settings: Settings) -> Engine:
 def _redis(settings: Settings) -> redis.Redis:
     if settings.redis_url is None:
         return embedded_redis()
+    return request_redis(settings)
+
+
+def request_redis(settings: Settings) -> redis.Redis:
+    """A connection whose calls fail fast (the request path's timeout)."""
+    if settings.redis_url is None:
+        raise RuntimeError("no REDIS_URL")
     return connect_redis(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1000)
 
 
@@ -167,21 +179,22 @@ def _jwt_secret(settings: Settings) -> str | None:
     return path.read_text().strip()
 
 
-_current: Container | None = None
-_lock = threading.Lock()
+# What processes other than the web app build, built here too: only the composition root
+# imports adapters (an import-linter contract).
+def worker_redis(settings: Settings) -> redis.Redis:
+    """A connection for RQ's blocking dequeue: it waits as long as it needs."""
+    if settings.redis_url is None:
+        raise RuntimeError("workers need REDIS_URL")
+    return connect_redis(settings.redis_url, timeout_s=None)
 
 
-def set_current(container: Container) -> None:
-    """Make this container the one jobs of this process use (the web app's, in embedded mode,
-    so inline jobs see the same in-process Redis)."""
-    global _current
-    _current = container
+def redis_probe(client: redis.Redis) -> HealthProbe:
+    return RedisProbe(client)
 
 
-def current() -> Container:
-    """The process's container, built from the environment on first use (RQ workers)."""
-    global _current
-    with _lock:
-        if _current is None:
-            _current = bootstrap()
-        return _current
+def queue_report(container: Container) -> list[dict[str, Any]]:
+    """Per queue: depth, the oldest waiting job's age, running, retrying and failed jobs."""
+    from adapters.rq_queue import queue_report as report
+
+    return report(container.queues, container.clock.now())
+

@@ -161,10 +161,10 @@ def test_the_scheduled_job_twice_for_a_closed_month(settings, clean_db, clean_re
                                      datetime(2026, 11, 1, 0, 10, tzinfo=UTC))])
     add_events(container, "org_nocus", [("x", Metric.TTS_WORDS, 9000,
                                           datetime(2026, 10, 20, tzinfo=UTC))])
-    assert schedule_monthly_invoicing() == 4
+    assert schedule_monthly_invoicing(container) == 4
     drain(container)
     assert counts(clean_db) == (3, 4)  # November's 3 events wait; no customer keeps its usage
-    assert schedule_monthly_invoicing() == 1  # only the organization without a customer
+    assert schedule_monthly_invoicing(container) == 1  # only the organization without a customer
     drain(container)
     assert counts(clean_db) == (3, 4)
     assert len(stripe.invoices) == 3

@@ -144,3 +144,35 @@ def test_signature_cases(settings, clean_db, clean_redis, case, status):
     if status == 400:
         assert response.get_json()["code"].startswith("webhook_")
     app.extensions["billing"].engine.dispose()
+
+
+def test_a_checkout_and_its_subscription_applied_at_once_never_deadlock(settings, clean_db,
+                                                                        clean_redis):
+    """Both events of a new checkout, applied by concurrent workers: each settles at its
+    first attempt (the handlers take the subscription's lock before writing anything)."""
+    from domain.model.payments import CheckoutMode, CheckoutRequest
+    from domain.services.stripe_events import handle_stripe_event
+
+    stripe = make_stripe()
+    app = webhook_app(settings, stripe)
+    container = app.extensions["billing"]
+    for n in range(30):
+        org_id = f"org_co{n}"
+        request = CheckoutRequest(f"cus_co{n}", org_id, stripe.price_ids["pro"],
+                                  CheckoutMode.SUBSCRIPTION, "https://a.example/s",
+                                  "https://a.example/c", {"org_id": org_id})
+        session = stripe.create_checkout_session(request, idempotency_key=f"co{n}")
+        done = stripe.complete_checkout(session.id)
+        for body in (stripe.event("checkout.session.completed", done),
+                     stripe.event("customer.subscription.created",
+                                  stripe.subscriptions[done["subscription"]])):
+            assert post_event(app.test_client(), body).status_code == 200
+    with clean_db.connect() as conn:
+        ids = [r.id for r in conn.execute(text("SELECT id FROM webhook_events ORDER BY id"))]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda e: handle_stripe_event(container.payments, e), ids))
+    assert len(ids) == 60 and {s.value for s in statuses} == {"processed"}
+    assert {r.status for r in _inbox(clean_db)} == {"processed"}
+    with container.uow() as uow:
+        assert all(uow.subscriptions.for_org(f"org_co{n}") for n in range(30))
+    container.engine.dispose()

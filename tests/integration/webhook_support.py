@@ -46,7 +46,7 @@ def drain(container: Container) -> int:
     """Run an RQ worker (in this process) until the queue is empty; answer the job runs."""
     connection = redis.Redis.from_url(REDIS_URL)
     worker = CountingWorker(list(container.settings.queue_names.values()),
-                            connection=connection)
+                            connection=connection, job_class=container.job_class)
     worker.work(burst=True)
     connection.close()
     return worker.runs

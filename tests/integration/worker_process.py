@@ -22,9 +22,10 @@ def main() -> None:
     stripe.subscriptions[subscription["id"]] = subscription
     stripe.retrieve_delay_s = 60.0
     settings = load_settings()
-    bootstrap(settings, gateway=stripe)  # becomes this process's container for jobs
+    container = bootstrap(settings, gateway=stripe)
     connection = connect_redis(settings.redis_url or "", timeout_s=None)
-    SimpleWorker([settings.queue_names["webhooks"]], connection=connection).work(burst=True)
+    SimpleWorker([settings.queue_names["webhooks"]], connection=connection,
+                 job_class=container.job_class).work(burst=True)
 
 
 if __name__ == "__main__":

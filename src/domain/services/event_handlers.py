@@ -73,6 +73,10 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
     org_id = _valid_org(session.client_reference_id or session.metadata.get("org_id"))
     if org_id is None:
         raise EventParked(f"checkout session {session.id} names no valid organization")
+    if session.subscription_id:
+        # The subscription's lock before any write, as its own events take it: the other order
+        # deadlocks with a subscription event applied at the same time.
+        uow.lock(f"subscription:{session.subscription_id}")
     now = deps.clock.now()
     _ensure_org(uow, org_id, now)
     if session.customer_id:

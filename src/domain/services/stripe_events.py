@@ -12,6 +12,7 @@ from domain.model.webhooks import InboxEvent, InboxStatus
 from domain.ports import Clock, JobQueue, UnitOfWork, UnitOfWorkFactory
 from domain.services import event_handlers as handlers
 from domain.services.payment_deps import PaymentDeps
+from domain.services.retry import retrying
 from domain.services.webhook_intake import PROCESS_JOB
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,12 @@ def _siblings(uow: UnitOfWork, event: InboxEvent) -> list[InboxEvent]:
 def handle_stripe_event(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
     """Apply the event once, and with it every pending event about the same object (one
     refetch settles them all); a settled event (processed, ignored, parked, dead) is left
-    alone. An exception leaves nothing half-applied: the caller records the failure."""
+    alone. An exception leaves nothing half-applied: the caller records the failure. A
+    transaction the database aborts to break a deadlock is applied again at once."""
+    return retrying(lambda: _apply(deps, event_id))
+
+
+def _apply(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
     with deps.uow() as uow:
         event = uow.inbox.get(event_id, for_update=True)
         if event is None or event.is_settled:

@@ -10,12 +10,12 @@ import redis
 from flask.views import MethodView
 from flask_smorest import abort
 
-from adapters.rq_queue import queue_report
 from entrypoints.api.auth import OPERATE, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
+from entrypoints.bootstrap import queue_report
 
 blp = Blueprint("admin_queues", __name__, url_prefix="/api/v1/admin/queues",
                 description="Platform admins: the job queues.")
@@ -54,6 +54,6 @@ class Queues(MethodView):
         in RQ's scheduled registry, failed jobs with the newest 20 failures, and its workers."""
         current = container()
         try:
-            return {"queues": queue_report(current.queues, current.clock.now())}
+            return {"queues": queue_report(current)}
         except redis.RedisError:
             abort(503, message="the queues cannot be read: Redis is unreachable")

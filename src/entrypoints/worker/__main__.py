@@ -15,9 +15,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from adapters.redis_client import RedisProbe, connect_redis
 from entrypoints import logs
-from entrypoints.bootstrap import bootstrap
+from entrypoints.bootstrap import bootstrap, redis_probe, worker_redis
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import threads
 from entrypoints.worker.availability import Availability
@@ -49,15 +48,16 @@ def main(argv: list[str]) -> int:
     slots = sum(count for _, count in pools.values())
     # Every thread may hold a connection, plus the probe's.
     settings = settings.model_copy(update={"db_pool_size": max(settings.db_pool_size, slots + 1)})
-    container = bootstrap(settings)  # becomes this process's container for jobs
+    container = bootstrap(settings)  # built once; its job class hands it to every job
     stop = threading.Event()
-    availability = Availability({"redis": RedisProbe(container.redis),
+    availability = Availability({"redis": redis_probe(container.redis),
                                  "database": container.probes["database"]}, stop,
                                 max_wait_s=settings.reconnect_max_wait_s)
     for name in ("rq.worker", "rq.scheduler"):
         logging.getLogger(name).addFilter(threads.RedisRetryLog(availability))
-    connection = connect_redis(redis_url, timeout_s=None)
-    workers, live = threads.start(pools, connection, availability, settings.log_level)
+    connection = worker_redis(settings)
+    workers, live = threads.start(pools, connection, availability, settings.log_level,
+                                  container.job_class)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()

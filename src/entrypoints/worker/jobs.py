@@ -1,12 +1,17 @@
-"""RQ job functions. Each takes ids only and gets its dependencies from the bootstrap."""
+"""RQ job functions. Each takes ids only, after the container its worker hands it (see
+entrypoints.worker.job_class): no job finds its dependencies in a global."""
 
 from __future__ import annotations
 
 import logging
 import traceback
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rq import get_current_job
+
+if TYPE_CHECKING:
+    from entrypoints.bootstrap import Container
 
 from domain.services.dunning import check_dunning
 from domain.services.invoicing import invoice_unbilled_usage
@@ -14,15 +19,13 @@ from domain.services.monthly_invoicing import month_cutoff, organizations_to_inv
 from domain.services.quotas import flush_ledger
 from domain.services.stripe_events import handle_stripe_event, record_failure
 from domain.services.webhook_intake import requeue_stale_events
-from entrypoints.bootstrap import current
 
 log = logging.getLogger(__name__)
 
 
-def process_webhook_event(event_id: str) -> str | None:
+def process_webhook_event(container: Container, event_id: str) -> str | None:
     """Apply one stored Stripe event. On failure the attempt and error are kept; RQ retries with
     backoff, and after the last retry the event is parked as dead for an operator."""
-    container = current()
     try:
         status = handle_stripe_event(container.payments, event_id)
     except Exception:
@@ -36,9 +39,8 @@ def process_webhook_event(event_id: str) -> str | None:
     return status.value if status else None
 
 
-def invoice_organization(org_id: str, cutoff_iso: str) -> str:
+def invoice_organization(container: Container, org_id: str, cutoff_iso: str) -> str:
     """Bill one organization's usage before the cutoff (or finish its unfinalized invoice)."""
-    container = current()
     result = invoice_unbilled_usage(container.invoicing, org_id,
                                     datetime.fromisoformat(cutoff_iso),
                                     actor="scheduler:monthly-invoicing")
@@ -48,10 +50,9 @@ def invoice_organization(org_id: str, cutoff_iso: str) -> str:
     return result.outcome.value
 
 
-def schedule_monthly_invoicing() -> int:
+def schedule_monthly_invoicing(container: Container) -> int:
     """Hourly: fan out one job per organization with usage before this month's start. A second
     run, or two at once, only finds nothing left to bill."""
-    container = current()
     cutoff = month_cutoff(container.clock.now())
     orgs = organizations_to_invoice(container.invoicing, cutoff)
     for org_id in orgs:
@@ -59,20 +60,19 @@ def schedule_monthly_invoicing() -> int:
     return len(orgs)
 
 
-def check_dunning_job() -> dict[str, list[str]]:
+def check_dunning_job(container: Container) -> dict[str, list[str]]:
     """Hourly: record entitlements dropped after the grace period, or restored by a payment."""
-    report = check_dunning(current().quota)
+    report = check_dunning(container.quota)
     return {"downgraded": report.downgraded, "restored": report.restored}
 
 
-def flush_quota_ledger() -> int:
+def flush_quota_ledger(container: Container) -> int:
     """Move acknowledged quota consumptions from Redis to the Postgres ledger (periodic)."""
-    return flush_ledger(current().quota)
+    return flush_ledger(container.quota)
 
 
-def sweep_webhook_inbox() -> int:
+def sweep_webhook_inbox(container: Container) -> int:
     """Re-enqueue events stored but never processed (periodic, from rq-scheduler)."""
-    container = current()
     settings = container.settings
     count = requeue_stale_events(
         container.uow, container.jobs, container.clock,

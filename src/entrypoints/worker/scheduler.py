@@ -20,8 +20,8 @@ from types import FrameType
 import redis
 from rq_scheduler import Scheduler
 
-from adapters.redis_client import RedisProbe, connect_redis
 from entrypoints import logs
+from entrypoints.bootstrap import redis_probe, request_redis, worker_redis
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES
 from entrypoints.worker.availability import Availability
@@ -112,10 +112,10 @@ def main() -> int:
     if settings.redis_url is None:
         print("the scheduler needs REDIS_URL", file=sys.stderr)
         return 2
-    connection = connect_redis(settings.redis_url, timeout_s=None)
-    probe = connect_redis(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1000)
+    connection = worker_redis(settings)
+    probe = request_redis(settings)  # fails fast: the probe must not hang
     stop = threading.Event()
-    availability = Availability({"redis": RedisProbe(probe)}, stop,
+    availability = Availability({"redis": redis_probe(probe)}, stop,
                                 max_wait_s=settings.reconnect_max_wait_s)
     queue_names = settings.queue_names
     # rq-scheduler's interval sets its key's expiry; the loop below polls every `poll_s`.

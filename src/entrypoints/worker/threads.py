@@ -16,6 +16,7 @@ from typing import Any
 import redis
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
+from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
 from entrypoints.worker.availability import Availability
@@ -76,8 +77,8 @@ class RedisRetryLog(logging.Filter):
 
 
 def serve(queues: Sequence[str], connection: redis.Redis, availability: Availability,
-          live: set[ThreadWorker], *, with_scheduler: bool = False, log_level: str = "INFO",
-          make: Callable[..., ThreadWorker] = ThreadWorker) -> None:
+          live: set[ThreadWorker], *, job_class: type[Job] = Job, with_scheduler: bool = False,
+          log_level: str = "INFO", make: Callable[..., ThreadWorker] = ThreadWorker) -> None:
     """Run workers on `queues` until a stop is requested. A worker that quits on an error (a
     Redis outage mid-job, a lost connection) is replaced once the services answer again; its
     interrupted job is recovered by RQ's registries and, for webhooks, by the inbox sweep."""
@@ -89,7 +90,8 @@ def serve(queues: Sequence[str], connection: redis.Redis, availability: Availabi
             # Maintenance restarts RQ's retry scheduler if an outage ended it: every 30 s,
             # not RQ's 10 minutes, so retries are not held back long after Redis returns.
             worker = make(list(queues), connection=connection, availability=availability,
-                          log_job_description=False, maintenance_interval=30)
+                          job_class=job_class, log_job_description=False,
+                          maintenance_interval=30)
             live.add(worker)
             try:
                 worker.work(with_scheduler=with_scheduler, logging_level=log_level)
@@ -105,8 +107,8 @@ def serve(queues: Sequence[str], connection: redis.Redis, availability: Availabi
 
 
 def start(pools: dict[str, tuple[Sequence[str], int]], connection: redis.Redis,
-          availability: Availability, log_level: str) -> tuple[list[threading.Thread],
-                                                               set[ThreadWorker]]:
+          availability: Availability, log_level: str,
+          job_class: type[Job] = Job) -> tuple[list[threading.Thread], set[ThreadWorker]]:
     """One thread per slot; the first slot also runs RQ's scheduler (retries with backoff)."""
     live: set[ThreadWorker] = set()
     threads: list[threading.Thread] = []
@@ -115,7 +117,8 @@ def start(pools: dict[str, tuple[Sequence[str], int]], connection: redis.Redis,
             thread = threading.Thread(
                 target=serve, name=f"worker-{kind}-{n}", daemon=True,
                 args=(queues, connection, availability, live),
-                kwargs={"with_scheduler": not threads, "log_level": log_level})
+                kwargs={"with_scheduler": not threads, "log_level": log_level,
+                        "job_class": job_class})
             threads.append(thread)
     for thread in threads:
         thread.start()
