@@ -67,32 +67,28 @@ return 1
 """
 
 # Recorded usage. KEYS[1] marks the recording (its token) so that a retry after a lost reply
-# applies it once; ARGV[1] is 'apply' (when the mark is new) or 'undo' (when it is there), then
-# (key index, occurred ms, quantity) triples: each counts into KEYS[1 + index] when that
-# counter's period holds it. A missing counter stays missing.
+# applies it once; ARGV[1] is 'apply' (when the mark is new) or 'undo' (when it is there, with
+# the quantities negated), then (key index, occurred ms, quantity) triples: each counts into
+# KEYS[1 + index] when that counter's period holds it. A missing counter stays missing.
 RECORD = """
 if ARGV[1] == 'apply' then
   if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) then return 0 end
 elseif redis.call('DEL', KEYS[1]) == 0 then return 0 end
-local sign = 1
-if ARGV[1] == 'undo' then sign = -1 end
-local add = {}
+local period = {}
 for i = 2, #ARGV, 3 do
   local k = 1 + tonumber(ARGV[i])
-  if add[k] == nil then
+  if period[k] == nil then
     local c = redis.call('HMGET', KEYS[k], 'period', 'end')
-    if c[1] and c[2] then add[k] = {tonumber(c[1]), tonumber(c[2]), 0}
+    if c[1] and c[2] then period[k] = {tonumber(c[1]), tonumber(c[2])}
     else
       if c[1] then redis.call('DEL', KEYS[k]) end  -- no end: rebuild it from the ledger
-      add[k] = false
+      period[k] = false
     end
   end
-  local a = add[k]
+  local p = period[k]
   local at = tonumber(ARGV[i + 1])
-  if a and at >= a[1] and at < a[2] then a[3] = a[3] + sign * tonumber(ARGV[i + 2]) end
-end
-for k, a in pairs(add) do
-  if a and a[3] ~= 0 then redis.call('HINCRBY', KEYS[k], 'used', a[3]) end
+  -- The quantity goes to HINCRBY as its digits: Lua's numbers are doubles, exact to 2^53 only.
+  if p and at >= p[1] and at < p[2] then redis.call('HINCRBY', KEYS[k], 'used', ARGV[i + 2]) end
 end
 return 1
 """
@@ -225,7 +221,8 @@ class RedisQuotaCounter:
                 index[metric] = len(keys) - 1
             slot = (index[metric], _ms(at))  # a batch mostly shares one timestamp
             totals[slot] = totals.get(slot, 0) + quantity
-        args = [mode] + [part for (k, ms), q in totals.items() for part in (k, ms, q)]
+        sign = -1 if mode == "undo" else 1
+        args = [mode] + [part for (k, ms), q in totals.items() for part in (k, ms, sign * q)]
         try:
             self._record(keys=keys, args=args)
         except redis.RedisError as exc:
