@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from domain.errors import QuotaExceeded
 from domain.model.entitlements import Entitlement
 from domain.model.metering import UsageEvent, UsageSource
 from domain.model.plans import Metric
@@ -93,6 +94,14 @@ class QuotaDecision:
         if self.limit is None or self.used is None:
             return None
         return max(self.limit - self.used, 0)
+
+    def refusal(self) -> QuotaExceeded:
+        """The error a refused decision answers: what was used of the limit and when it resets."""
+        return QuotaExceeded(f"the plan's {self.metric.value} quota is used up "
+                             f"({self.used} of {self.limit})", allowed=self.allowed,
+                             metric=self.metric.value, used=self.used, limit=self.limit,
+                             remaining=self.remaining, resets_at=self.resets_at,
+                             duplicate=self.duplicate)
 
 
 @dataclass(frozen=True)

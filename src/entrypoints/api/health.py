@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
-from entrypoints.api.errors import ErrorSchema, error_response
+from entrypoints.api.errors import ErrorSchema, edge_error
 from entrypoints.api.schemas import HealthSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
@@ -35,4 +35,4 @@ class Ready(MethodView):
         if all(checks.values()):
             return {"status": "ready", "checks": checks}
         down = ", ".join(name for name, ok in checks.items() if not ok)
-        return error_response(503, "not_ready", f"unreachable: {down}", checks=checks)
+        return edge_error("not_ready", f"unreachable: {down}", checks=checks)

@@ -19,9 +19,8 @@ from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, READ_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
-from entrypoints.api.docs import errors
+from entrypoints.api.docs import STRIPE_FAILURES, errors
 from entrypoints.api.fields import Text
-from entrypoints.api.payments import BAD_GATEWAY
 from entrypoints.api.schemas import MoneySchema
 from entrypoints.api.security import security_event
 
@@ -135,14 +134,14 @@ def generate() -> dict[str, Any]:
             "invoice": invoice_view(result.invoice) if result.invoice else None}
 
 
-GENERATE_CODES = {**BAD_GATEWAY, 409: ["customer_required"], 402: ["card_declined"]}
+GENERATE_ERRORS = (401, 403, CustomerRequired, *STRIPE_FAILURES)
 
 
 @blp.route("/generate-usage-invoice")
 class GenerateUsageInvoice(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.response(200, GenerateResultSchema)
-    @errors(blp, 401, 403, 409, 502, 503, codes=GENERATE_CODES)
+    @errors(blp, *GENERATE_ERRORS)
     def post(self) -> dict[str, Any]:
         """Bill everything unbilled now: one usage invoice (lines per metric, words / 1,000 x
         the usage price, rounded half up to cents per line), created, itemized and finalized on
@@ -156,7 +155,7 @@ class LegacyGenerateUsageInvoice(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @legacy.response(200, GenerateResultSchema)
     @legacy.doc(deprecated=True)
-    @errors(legacy, 401, 403, 409, 502, 503, codes=GENERATE_CODES)
+    @errors(legacy, *GENERATE_ERRORS)
     def post(self) -> dict[str, Any]:
         """Deprecated alias of `POST /api/v1/billing/generate-usage-invoice`."""
         return generate()

@@ -6,6 +6,16 @@ from typing import Any
 
 from flask.views import MethodView
 
+from domain.errors import (
+    AlreadyPurchased,
+    CustomerRequired,
+    PaymentDeclined,
+    PlanNotPurchasable,
+    RedirectNotAllowed,
+    SubscriptionExists,
+    UnknownPlan,
+    UnknownPrice,
+)
 from domain.services import checkout
 from domain.services.customers import ensure_customer
 from domain.services.subscriptions import create_subscription
@@ -13,7 +23,7 @@ from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container, payments
-from entrypoints.api.docs import errors
+from entrypoints.api.docs import PAYMENT_WRITE, errors
 from entrypoints.api.payment_schemas import (
     CheckoutRequestSchema,
     CheckoutSessionSchema,
@@ -30,11 +40,6 @@ blp = Blueprint("payments", __name__, url_prefix="/api/v1",
                 description="Stripe customers, subscriptions, Checkout and the customer portal.")
 legacy = Blueprint("payments_legacy", __name__, url_prefix="/api/billing",
                    description="Deprecated unversioned aliases of the older guide.")
-
-BAD_GATEWAY = {502: ["stripe_auth_failed", "stripe_rejected"],
-               503: ["stripe_not_configured", "stripe_unavailable"]}
-COMMON = (401, 403, 413, 415, 422, 502, 503)
-
 
 
 def upsert_customer(body: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +60,7 @@ class Customer(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(CustomerRequest())
     @blp.response(200, CustomerSchema)
-    @errors(blp, *COMMON, codes=BAD_GATEWAY)
+    @errors(blp, *PAYMENT_WRITE)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """The organization's Stripe customer: created once, later calls update email/name.
 
@@ -70,10 +75,8 @@ class SubscriptionCreate(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(SubscriptionCreateRequest())
     @blp.response(201, SubscriptionCreatedSchema)
-    @errors(blp, *COMMON, 402, 409, codes={**BAD_GATEWAY, 402: ["card_declined"],
-                                           409: ["subscription_exists"],
-                                           422: ["validation_error", "unknown_plan",
-                                                 "unknown_price", "plan_not_purchasable"]})
+    @errors(blp, *PAYMENT_WRITE, PaymentDeclined, SubscriptionExists, UnknownPlan, UnknownPrice,
+            PlanNotPurchasable)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create the subscription directly (`payment_behavior=default_incomplete`) and answer
         the client secret the front end confirms the first payment with. A second live
@@ -89,10 +92,8 @@ class CheckoutSession(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(CheckoutRequestSchema())
     @blp.response(201, CheckoutSessionSchema)
-    @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
-                                           409: ["subscription_exists"],
-                                           422: ["validation_error", "unknown_plan",
-                                                 "plan_not_purchasable"]})
+    @errors(blp, *PAYMENT_WRITE, RedirectNotAllowed, SubscriptionExists, UnknownPlan,
+            PlanNotPurchasable)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A Stripe Checkout session (mode=subscription) for a monthly plan.
         `client_reference_id` and metadata carry the organization, also onto the subscription.
@@ -110,8 +111,7 @@ class WhiteLabelPurchase(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(WhiteLabelRequestSchema())
     @blp.response(201, CheckoutSessionSchema)
-    @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
-                                           409: ["already_purchased"]})
+    @errors(blp, *PAYMENT_WRITE, RedirectNotAllowed, AlreadyPurchased)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """A one-time (mode=payment) Checkout session for the white-label plan. The purchase is
         recorded pending now and paid once, when Stripe reports the session completed.
@@ -129,8 +129,7 @@ class PortalSession(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(PortalRequestSchema())
     @blp.response(201, PortalSessionSchema)
-    @errors(blp, *COMMON, 400, 409, codes={**BAD_GATEWAY, 400: ["redirect_not_allowed"],
-                                           409: ["customer_required"]})
+    @errors(blp, *PAYMENT_WRITE, RedirectNotAllowed, CustomerRequired)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """The Stripe customer portal (payment methods, invoices) for the organization.
 
@@ -146,7 +145,7 @@ class LegacyCustomer(MethodView):
     @legacy.arguments(CustomerRequest())
     @legacy.response(200, CustomerSchema)
     @legacy.doc(deprecated=True)
-    @errors(legacy, *COMMON, codes=BAD_GATEWAY)
+    @errors(legacy, *PAYMENT_WRITE)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Deprecated alias of `POST /api/v1/billing/customer`."""
         return upsert_customer(body)
@@ -158,8 +157,7 @@ class LegacySubscription(MethodView):
     @legacy.arguments(SubscriptionCreateRequest())
     @legacy.response(201, SubscriptionCreatedSchema)
     @legacy.doc(deprecated=True)
-    @errors(legacy, *COMMON, 402, 409, codes={**BAD_GATEWAY, 402: ["card_declined"],
-                                              409: ["subscription_exists"]})
+    @errors(legacy, *PAYMENT_WRITE, PaymentDeclined, SubscriptionExists)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Deprecated alias of `POST /api/v1/billing/subscription`."""
         return subscribe(body)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import marshmallow as ma
 from flask import Response, jsonify
 from flask.views import MethodView
 
+from domain.errors import NotAGauge, QuotaUnavailable
 from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
 from domain.services.quotas import consume_quota, flush_ledger, quota_status, release_quota
@@ -16,13 +16,13 @@ from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.errors import rate_limit_headers
 from entrypoints.api.fields import Text
 
 blp = Blueprint("quota", __name__, url_prefix="/api/v1",
                 description="Per-plan quotas: check and consume atomically, release gauges.")
 
 METRICS = [m.value for m in Metric]
-QUOTA_CODES = {422: ["validation_error", "not_a_gauge"], 503: ["quota_unavailable"]}
 
 
 class ConsumeRequest(ma.Schema):
@@ -74,26 +74,14 @@ def view(decision: QuotaDecision) -> dict[str, Any]:
 
 
 def decision_response(decision: QuotaDecision) -> Response:
-    """200 within quota, 429 `quota_exceeded` over it; RateLimit-* headers when limited."""
+    """200 within quota, with RateLimit-* headers when limited; over it, `quota_exceeded`."""
+    if not decision.allowed:
+        raise decision.refusal()
     body = view(decision)
     body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
-    status = 200
-    if not decision.allowed:
-        status = 429
-        body = {"code": "quota_exceeded", "status": 429,
-                "message": f"the plan's {decision.metric.value} quota is used up "
-                           f"({decision.used} of {decision.limit})", **body}
     response = jsonify(body)
-    response.status_code = status
-    if decision.limit is not None:
-        response.headers["RateLimit-Limit"] = str(decision.limit)
-        response.headers["RateLimit-Remaining"] = str(decision.remaining)
-        if decision.resets_at is not None:
-            seconds = max(0, math.ceil((decision.resets_at - container().clock.now())
-                                       .total_seconds()))
-            response.headers["RateLimit-Reset"] = str(seconds)
-            if status == 429:
-                response.headers["Retry-After"] = str(seconds)
+    response.headers.update(rate_limit_headers(decision.limit, decision.remaining,
+                                               decision.resets_at, refused=False))
     return response
 
 
@@ -106,7 +94,7 @@ class Consume(MethodView):
                       description="Over quota: `quota_exceeded`, nothing consumed; with "
                                   "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
                                   "Retry-After headers")
-    @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
+    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Check and consume in one atomic step (a Lua script in Redis: concurrent callers never
         push usage past the limit). A repeated `idempotency_key` is answered, not counted again.
@@ -125,7 +113,7 @@ class Release(MethodView):
     @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(ReleaseRequest())
     @blp.response(200, QuotaDecisionSchema)
-    @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
+    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Give back gauge units (a document was deleted). Never below zero."""
         return decision_response(release_quota(container().quota, principal().org_id,
@@ -136,7 +124,7 @@ class Release(MethodView):
 class QuotaStatus(MethodView):
     @requires(*READ_BILLING, *USE_QUOTA)
     @blp.response(200, QuotaListSchema)
-    @errors(blp, 401, 403, 503, codes=QUOTA_CODES)
+    @errors(blp, 401, 403, QuotaUnavailable)
     def get(self) -> dict[str, Any]:
         """Each metric's used, limit, remaining and reset time in the current period."""
         report = quota_status(container().quota, principal().org_id)
