@@ -31,7 +31,7 @@ def billing_period(entitlement: Entitlement, now: datetime) -> tuple[datetime, d
     calendar month it began in, so usage before an upgrade is kept (a Free organization that
     upgrades mid-month keeps what it used this month). Without a subscription: the month."""
     sub = entitlement.subscription
-    if entitlement.source in ("subscription", "grace_period") and sub is not None:
+    if entitlement.source.follows_subscription and sub is not None:
         start, end = sub.current_period_start, sub.current_period_end
         if start is not None and end is not None and start <= now < end:
             if sub.in_first_period:

@@ -114,8 +114,7 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
     if usage is not None:
         usage.link_stripe(invoice.id, invoice.hosted_invoice_url, now)
         before = usage.status
-        if usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status,
-                            now):
+        if usage.follow_stripe(invoice.status, usage_status, now):
             record_billing_change(uow, AuditEntry(usage.org_id, now, deps.actor,
                                         "usage_invoice.status_changed", {
                                             "invoice_id": usage.id, "from": before.value,

@@ -38,7 +38,7 @@ def subscription(sub: Subscription | None) -> dict[str, Any] | None:
 
 
 def billing_status(status: BillingStatus) -> dict[str, Any]:
-    return {"org_id": status.org_id, "plan": plan(status.plan), "plan_source": status.source,
+    return {"org_id": status.org_id, "plan": plan(status.plan), "plan_source": status.source.value,
             "status": status.subscription.status.value if status.subscription else "none",
             "subscription": subscription(status.subscription),
             "has_stripe_customer": status.has_stripe_customer}
