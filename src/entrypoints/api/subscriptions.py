@@ -1,4 +1,5 @@
-"""Plan changes with proration, cancellation and resumption of the live subscription."""
+"""The organization's subscription: created directly, its plan changed with proration,
+canceled and resumed."""
 
 from __future__ import annotations
 
@@ -11,20 +12,53 @@ from domain.errors import (
     PaymentDeclined,
     PlanNotPurchasable,
     PlanUnchanged,
+    SubscriptionExists,
     SubscriptionNotResumable,
     UnknownPlan,
+    UnknownPrice,
 )
-from domain.services.subscriptions import cancel_subscription, change_plan, resume_subscription
+from domain.services.subscriptions import (
+    cancel_subscription,
+    change_plan,
+    create_subscription,
+    resume_subscription,
+)
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
-from entrypoints.api.container import payments
+from entrypoints.api.container import container, payments
 from entrypoints.api.docs import PAYMENT_WRITE, errors
-from entrypoints.api.payment_schemas import CancelRequest, EmptyRequest, PlanChangeRequest
+from entrypoints.api.payment_schemas import (
+    CancelRequest,
+    EmptyRequest,
+    PlanChangeRequest,
+    SubscriptionCreatedSchema,
+    SubscriptionCreateRequest,
+)
 from entrypoints.api.schemas import SubscriptionSchema
 
 blp = Blueprint("subscriptions", __name__, url_prefix="/api/v1/billing/subscription",
-                description="Change, cancel and resume the organization's live subscription.")
+                description="Create, change, cancel and resume the organization's "
+                            "subscription.")
+
+
+@blp.route("", legacy="/api/billing/subscription")
+class SubscriptionCreate(MethodView):
+    @requires(*CHANGE_BILLING, limit="sensitive")
+    @blp.arguments(SubscriptionCreateRequest())
+    @blp.response(201, SubscriptionCreatedSchema)
+    @errors(blp, *PAYMENT_WRITE, PaymentDeclined, SubscriptionExists, UnknownPlan, UnknownPrice,
+            PlanNotPurchasable)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the subscription directly (`payment_behavior=default_incomplete`) and answer
+        the client secret the front end confirms the first payment with. A second live
+        subscription is refused (409): change the plan instead.
+
+        Stripe: the customer as above if missing, then `POST /v1/subscriptions`
+        (key `subscription-create:<org_id>:<n>`, n = the organization's subscription count + 1)."""
+        intent = create_subscription(payments(), principal().org_id,
+                                     body.get("plan_tier"), body.get("stripe_price_id"))
+        return presenters.subscription_intent(intent, container().settings.stripe_public_key)
 
 @blp.route("/change")
 class ChangePlan(MethodView):

@@ -25,7 +25,8 @@ from entrypoints.api.security import security_event
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("webhooks", __name__, description="Stripe webhook deliveries.")
+blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/billing/webhook",
+                description="Stripe webhook deliveries.")
 
 # A delivery that does not prove it comes from Stripe: a security event, not just a bad body.
 FORGED = (WebhookSignatureMissing, WebhookSignatureInvalid, WebhookTimestampOutOfTolerance)
@@ -76,7 +77,7 @@ WEBHOOK_DOC = {
 }
 
 
-@blp.route("/api/v1/billing/webhook")
+@blp.route("", legacy="/api/billing/webhook")
 class StripeWebhook(MethodView):
     @blp.doc(**WEBHOOK_DOC)
     @blp.response(200, WebhookAckSchema)
@@ -85,14 +86,4 @@ class StripeWebhook(MethodView):
         """Receive a Stripe event: verify its signature (300 s tolerance both ways, any of the
         configured secrets), store it once by event id, enqueue it when new, answer 200 for new
         and repeated events alike. 503 when it cannot be stored, so Stripe retries."""
-        return intake()
-
-
-@blp.route("/api/billing/webhook")
-class LegacyStripeWebhook(MethodView):
-    @blp.doc(deprecated=True, **WEBHOOK_DOC)
-    @blp.response(200, WebhookAckSchema)
-    @errors(blp, *INTAKE_ERRORS)
-    def post(self) -> dict[str, Any] | Response:
-        """Deprecated alias of `POST /api/v1/billing/webhook`."""
         return intake()
