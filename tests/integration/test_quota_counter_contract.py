@@ -32,7 +32,7 @@ def counter(request):
 
 
 def ready(counter, *metrics: Metric, used: int = 0) -> None:
-    counter.set_window(WINDOW, NOW)
+    counter.set_window(WINDOW, datetime.now(UTC))  # expires by Redis's clock
     for metric in metrics:
         counter.seed("org_c", metric, START, END, used)
 
@@ -40,7 +40,7 @@ def ready(counter, *metrics: Metric, used: int = 0) -> None:
 def test_without_a_window_or_a_counter_the_caller_is_told(counter):
     assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is \
         CounterStatus.NO_WINDOW
-    counter.set_window(WINDOW, NOW)
+    counter.set_window(WINDOW, datetime.now(UTC))
     reply = counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     assert reply.status is CounterStatus.NO_COUNTER
     assert (reply.period_start, reply.period_end, reply.limit) == (START, END, 10)
