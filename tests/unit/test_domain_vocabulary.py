@@ -11,6 +11,7 @@ import pytest
 from adapters.db import analytics as sql_analytics
 from domain.model.entitlements import EntitlementSource, entitlement_for
 from domain.model.invoicing import InvoiceStatus, UsageInvoice, status_from_stripe
+from domain.model.payments import CheckoutSession
 from domain.model.plans import Tier, default_catalog
 from domain.model.subscriptions import PAYING_STATES, Subscription, SubscriptionStatus
 
@@ -36,6 +37,12 @@ def test_an_invoice_follows_stripe_and_says_when_it_changed():
     assert invoice.past_due_since == NOW
     assert invoice.follow_stripe("paid", InvoiceStatus.PAST_DUE, NOW) is True
     assert invoice.status is InvoiceStatus.PAID and invoice.past_due_since is None
+
+
+@pytest.mark.parametrize(("payment_status", "paid"), [
+    ("paid", True), ("unpaid", False), ("no_payment_required", False), (None, False)])
+def test_a_checkout_session_is_paid_only_when_stripe_says_paid(payment_status, paid):
+    assert CheckoutSession("cs_1", None, payment_status=payment_status).paid is paid
 
 
 def test_revenue_is_active_and_past_due_only():

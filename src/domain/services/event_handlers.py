@@ -87,7 +87,7 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
     purchase = uow.purchases.by_checkout_session(session.id)
     if purchase is None:
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
-    if session.payment_status == "paid" and purchase.mark_paid(session.payment_intent_id, now):
+    if session.paid and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
         record_billing_change(uow, AuditEntry(org_id, now, deps.actor, "purchase.paid", {
             "purchase_id": purchase.id, "tier": purchase.tier.value,

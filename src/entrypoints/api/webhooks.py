@@ -42,31 +42,6 @@ class WebhookAckSchema(ma.Schema):
         "description": "true when the event was already stored (a redelivery)"})
 
 
-def intake() -> dict[str, Any] | Response:
-    c = container()
-    settings = c.settings
-    payload = request.get_data(cache=False)
-    verify = settings.verify_webhooks
-    if not verify:
-        log.warning("webhook signature verification is OFF (APP_ENV=development)")
-    try:
-        receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
-                                       request.headers.get("Stripe-Signature"),
-                                       settings.webhook_secrets, verify=verify)
-    except DomainError as exc:
-        if isinstance(exc, FORGED):
-            security_event("signature_failed", code=exc.code)
-        raise
-    except Exception:
-        log.exception("webhook could not be stored; Stripe will retry")
-        return edge_error("webhook_store_unavailable",
-                          "the event could not be stored; retry later")
-    log.info("stripe webhook received", extra={
-        "event_id": receipt.event_id, "event_type": receipt.type,
-        "duplicate": receipt.duplicate, "enqueued": receipt.enqueued})
-    return {"received": True, "event_id": receipt.event_id, "duplicate": receipt.duplicate}
-
-
 WEBHOOK_DOC = {
     "security": [],
     "requestBody": {"required": True, "description": "A Stripe event, exactly as Stripe sent it "
@@ -86,4 +61,25 @@ class StripeWebhook(MethodView):
         """Receive a Stripe event: verify its signature (300 s tolerance both ways, any of the
         configured secrets), store it once by event id, enqueue it when new, answer 200 for new
         and repeated events alike. 503 when it cannot be stored, so Stripe retries."""
-        return intake()
+        c = container()
+        settings = c.settings
+        payload = request.get_data(cache=False)
+        verify = settings.verify_webhooks
+        if not verify:
+            log.warning("webhook signature verification is OFF (APP_ENV=development)")
+        try:
+            receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
+                                           request.headers.get("Stripe-Signature"),
+                                           settings.webhook_secrets, verify=verify)
+        except DomainError as exc:
+            if isinstance(exc, FORGED):
+                security_event("signature_failed", code=exc.code)
+            raise
+        except Exception:
+            log.exception("webhook could not be stored; Stripe will retry")
+            return edge_error("webhook_store_unavailable",
+                              "the event could not be stored; retry later")
+        log.info("stripe webhook received", extra={
+            "event_id": receipt.event_id, "event_type": receipt.type,
+            "duplicate": receipt.duplicate, "enqueued": receipt.enqueued})
+        return {"received": True, "event_id": receipt.event_id, "duplicate": receipt.duplicate}
