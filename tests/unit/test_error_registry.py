@@ -79,6 +79,20 @@ def test_one_code_has_one_status():
     assert {code: found for code, found in statuses.items() if len(found) > 1} == {}
 
 
+def test_every_documented_error_code_is_registered_under_its_status(client):
+    registered = {entry.code: entry.status for entry in error_codes.all_codes()}
+    for path, operations in client.get("/api/openapi.json").get_json()["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):  # the path's parameters
+                continue
+            for status, response in operation.get("responses", {}).items():
+                text = response.get("description", "")
+                if not text.startswith("Error codes: "):
+                    continue
+                for code in text.removeprefix("Error codes: ").split(", "):
+                    assert registered.get(code.strip("`")) == int(status), (method, path, code)
+
+
 def test_the_readme_table_is_the_registrys():
     assert readme_table() == error_codes.readme_table()
 

@@ -9,7 +9,8 @@ from flask.views import MethodView
 
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
-from entrypoints.api.errors import ErrorSchema, edge_error
+from entrypoints.api.docs import errors
+from entrypoints.api.errors import edge_error
 from entrypoints.api.schemas import HealthSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
@@ -28,7 +29,7 @@ class Alive(MethodView):
 class Ready(MethodView):
     @blp.doc(security=[])
     @blp.response(200, HealthSchema)
-    @blp.alt_response(503, schema=ErrorSchema, description="The database or Redis is unreachable")
+    @errors(blp, "not_ready")
     def get(self) -> dict[str, Any] | Response:
         """The database and Redis answer."""
         checks = {name: probe.ping() for name, probe in container().probes.items()}
