@@ -29,6 +29,8 @@ IDEMPOTENCY_TTL_S = 86_400
 WINDOW_TTL_MS = 60_000  # a window is reloaded at least every minute (grace periods, renewals)
 
 CONSUME = """
+-- Lua numbers are doubles: tostring writes 2^53 as 9.007199254741e+15, so counts go out as %d.
+local function int(n) return string.format('%d', n) end
 local w = redis.call('HMGET', KEYS[1], 'start', 'end', 'limit:' .. ARGV[2])
 if not w[1] then return {'no_window'} end
 if tonumber(ARGV[4]) >= tonumber(w[2]) then return {'no_window'} end
@@ -42,20 +44,20 @@ local c = redis.call('HMGET', KEYS[2], 'period', 'used')
 if c[1] ~= start then return {'no_counter', '0', w[3], start, finish} end
 local used = tonumber(c[2])
 local amount = tonumber(ARGV[3])
-if ARGV[1] == 'peek' then return {'ok', tostring(used), w[3], start, finish} end
+if ARGV[1] == 'peek' then return {'ok', int(used), w[3], start, finish} end
 if ARGV[1] == 'release' then
   if amount > used then amount = used end
   amount = -amount
 elseif tonumber(w[3]) >= 0 and used + amount > tonumber(w[3]) then
-  return {'refused', tostring(used), w[3], start, finish}
+  return {'refused', int(used), w[3], start, finish}
 end
 if amount ~= 0 then
   used = redis.call('HINCRBY', KEYS[2], 'used', amount)
-  redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', tostring(amount),
+  redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', int(amount),
              'at', ARGV[4], 'idem', ARGV[5], 'period', start)
 end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], tostring(used), 'EX', ARGV[6]) end
-return {'ok', tostring(used), w[3], start, finish}
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], int(used), 'EX', ARGV[6]) end
+return {'ok', int(used), w[3], start, finish}
 """
 
 SEED = """

@@ -1,4 +1,5 @@
-"""Domain errors carry a stable machine code; the HTTP edge maps codes to statuses."""
+"""Domain errors carry a stable machine code; the HTTP edge's error registry gives each class its
+status (entrypoints/api/error_codes.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ class DomainError(Exception):
     """Base of every rule the domain refuses. `code` is stable and documented."""
 
     code = "domain_error"
+    # Details without a value are left out of the answer, unless the error's shape is fixed.
+    keeps_empty_details = False
 
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+
+    def public_details(self) -> dict[str, object]:
+        if self.keeps_empty_details:
+            return dict(self.details)
+        return {name: value for name, value in self.details.items() if value is not None}
 
 
 class NotFound(DomainError):
@@ -99,7 +107,12 @@ class QuotaUnavailable(DomainError):
 
 
 class QuotaExceeded(DomainError):
+    """Over the plan's limit, nothing consumed. Carries the refused decision (allowed, metric,
+    used, limit, remaining, resets_at, duplicate) so the caller learns when to come back;
+    `resets_at` is null for gauges, and said so."""
+
     code = "quota_exceeded"
+    keeps_empty_details = True
 
 
 class NotAGauge(DomainError):

@@ -24,7 +24,7 @@ from flask import Flask, Response, make_response, request
 from domain.model.plans import Metric
 from domain.services.quotas import consume_quota
 from entrypoints.api.auth import USE_QUOTA, authenticate
-from entrypoints.api.quota import decision_response
+from entrypoints.api.errors import domain_error_response, rate_limit_headers
 from entrypoints.bootstrap import Container, bootstrap
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,11 +50,11 @@ def quota_required(metric: str, amount: int = 1,
             decision = consume_quota(container.quota, org, counted, amount,
                                      request.headers.get("Idempotency-Key"))
             if not decision.allowed:
-                return decision_response(decision)
+                # The product's app has no billing error handler: answer the refusal here.
+                return domain_error_response(decision.refusal())
             response: Response = make_response(view(*args, **kwargs))
-            for name, value in decision_response(decision).headers.items():
-                if name.startswith("RateLimit-"):
-                    response.headers[name] = value
+            response.headers.update(rate_limit_headers(decision.limit, decision.remaining,
+                                                       decision.resets_at, refused=False))
             return response
 
         return wrapper  # type: ignore[return-value]

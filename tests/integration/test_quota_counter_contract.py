@@ -40,7 +40,7 @@ def counter(request):
 
 
 def ready(counter, *metrics: Metric, used: int = 0) -> None:
-    counter.set_window(WINDOW, NOW)
+    counter.set_window(WINDOW, datetime.now(UTC))  # expires by Redis's clock
     for metric in metrics:
         counter.seed("org_c", metric, START, END, used)
 
@@ -48,7 +48,7 @@ def ready(counter, *metrics: Metric, used: int = 0) -> None:
 def test_without_a_window_or_a_counter_the_caller_is_told(counter):
     assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is \
         CounterStatus.NO_WINDOW
-    counter.set_window(WINDOW, NOW)
+    counter.set_window(WINDOW, datetime.now(UTC))
     reply = counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     assert reply.status is CounterStatus.NO_COUNTER
     assert (reply.period_start, reply.period_end, reply.limit) == (START, END, 10)
@@ -133,3 +133,15 @@ def test_a_refund_for_an_older_period_leaves_the_new_counter_alone(counter):
     counter.seed("org_c", Metric.QUERIES, END, END + timedelta(days=31), 5)
     counter.ack_ledger([entry.entry_id], [entry])
     assert counter.peek("org_c", Metric.QUERIES, END + timedelta(hours=1)).used == 5
+
+
+def test_counts_past_2_to_the_53_stay_exact_integers(counter):
+    """The largest amount the API takes, twice, on an unlimited metric: Lua's doubles must not
+    turn the count, the repeat's answer or the ledger entry into 9.007199254741e+15."""
+    ready(counter, Metric.STT_WORDS, used=405)
+    largest = 2**53 - 1
+    assert counter.consume("org_c", Metric.STT_WORDS, largest, NOW, "big").used == largest + 405
+    again = counter.consume("org_c", Metric.STT_WORDS, largest, NOW, "big")
+    assert (again.status, again.used) == (CounterStatus.DUPLICATE, largest + 405)
+    assert counter.peek("org_c", Metric.STT_WORDS, NOW).used == largest + 405
+    assert [e.amount for e in counter.pending_ledger(10)] == [largest]

@@ -88,7 +88,7 @@ def test_an_operator_catalog_file(tmp_path):
 def test_first_subscription_period_keeps_the_months_usage():
     from datetime import UTC, datetime, timedelta
 
-    from domain.model.entitlements import Entitlement
+    from domain.model.entitlements import Entitlement, EntitlementSource
     from domain.model.quotas import billing_period, calendar_month
     from domain.model.subscriptions import Subscription, SubscriptionStatus
 
@@ -96,15 +96,15 @@ def test_first_subscription_period_keeps_the_months_usage():
     sub = Subscription("o", "s", "c", SubscriptionStatus.ACTIVE, Tier.PRO, "p", now,
                        now + timedelta(days=30), False, None, now, started_at=now)
     pro = default_catalog().get("pro")
-    assert billing_period(Entitlement(pro, "subscription", sub), now) == (
+    assert billing_period(Entitlement(pro, EntitlementSource.SUBSCRIPTION, sub), now) == (
         datetime(2026, 11, 1, tzinfo=UTC), now + timedelta(days=30))
     renewed = Subscription("o", "s", "c", SubscriptionStatus.ACTIVE, Tier.PRO, "p",
                            now + timedelta(days=30), now + timedelta(days=60), False, None, now,
                            started_at=now)
     later = now + timedelta(days=31)
-    assert billing_period(Entitlement(pro, "subscription", renewed), later) == (
+    assert billing_period(Entitlement(pro, EntitlementSource.SUBSCRIPTION, renewed), later) == (
         now + timedelta(days=30), now + timedelta(days=60))
-    assert billing_period(Entitlement(default_catalog().default, "default"), later) == \
-        calendar_month(later)
+    default = Entitlement(default_catalog().default, EntitlementSource.DEFAULT)
+    assert billing_period(default, later) == calendar_month(later)
     assert calendar_month(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == (
         datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))

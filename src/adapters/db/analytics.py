@@ -1,7 +1,7 @@
 """Revenue and usage analytics, computed in SQL over the recorded history.
 
 A subscription's state at time t is its latest `subscription_history` row at or before t.
-Paying states are `active` and `past_due` (trials are not revenue yet).
+Paying states are the domain's (`PAYING_STATES`), bound into each query as `:paying`.
 """
 
 from __future__ import annotations
@@ -9,16 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 
-PAYING = ("active", "past_due")
+from domain.model.subscriptions import PAYING_STATES
+
+PAYING = sorted(status.value for status in PAYING_STATES)
 
 _STATE_AT = """
 SELECT org_id, stripe_subscription_id, status, tier, monthly_amount_minor FROM (
   SELECT h.*, ROW_NUMBER() OVER (PARTITION BY stripe_subscription_id
                                  ORDER BY at DESC, id DESC) AS rn
   FROM subscription_history h WHERE at <= :t) latest
-WHERE rn = 1 AND status IN ('active', 'past_due') AND monthly_amount_minor > 0
+WHERE rn = 1 AND status IN :paying AND monthly_amount_minor > 0
 """
 
 
@@ -27,8 +29,11 @@ class SqlAnalytics:
         self.engine = engine
 
     def _rows(self, sql: str, **params: Any) -> list[Any]:
+        statement = text(sql)
+        if ":paying" in sql:
+            statement = statement.bindparams(bindparam("paying", value=PAYING, expanding=True))
         with self.engine.connect() as conn:
-            return list(conn.execute(text(sql), params))
+            return list(conn.execute(statement, params))
 
     def _dialect(self) -> str:
         return self.engine.dialect.name
@@ -63,8 +68,8 @@ class SqlAnalytics:
         the period's end."""
         rows = self._rows(
             "SELECT count(*) AS created, sum(CASE WHEN EXISTS (SELECT 1 FROM "
-            "subscription_history h WHERE h.org_id = o.id AND h.at < :b AND h.status IN "
-            "('active', 'past_due') AND h.monthly_amount_minor > 0) THEN 1 ELSE 0 END) AS paid "
+            "subscription_history h WHERE h.org_id = o.id AND h.at < :b AND h.status IN :paying "
+            "AND h.monthly_amount_minor > 0) THEN 1 ELSE 0 END) AS paid "
             "FROM organizations o WHERE o.created_at >= :a AND o.created_at < :b",
             a=since, b=until)
         return int(rows[0].created), int(rows[0].paid or 0)
@@ -79,8 +84,8 @@ class SqlAnalytics:
             "  LAG(monthly_amount_minor) OVER w AS prev_amount, LAG(status) OVER w AS prev_status"
             " FROM subscription_history WINDOW w AS (PARTITION BY stripe_subscription_id "
             "  ORDER BY at, id)) moves "
-            "WHERE at >= :a AND at < :b AND status IN ('active', 'past_due') AND "
-            "prev_status IN ('active', 'past_due')", a=since, b=until)
+            "WHERE at >= :a AND at < :b AND status IN :paying AND prev_status IN :paying",
+            a=since, b=until)
         return int(rows[0].up or 0), int(rows[0].down or 0)
 
     def usage_by_org(self, metric: str, since: datetime,

@@ -31,6 +31,16 @@ class InvoiceStatus(StrEnum):
     HELD = "held"  # kept from Stripe for an operator: see `hold_reason`
 
 
+STRIPE_PAID = "paid"
+
+
+def status_from_stripe(stripe_status: str | None, unpaid: InvoiceStatus) -> InvoiceStatus:
+    """Our status for an invoice as Stripe reports it (draft, open, paid, uncollectible, void):
+    paid once Stripe says paid; until then, `unpaid`, the state the occasion puts it in (open
+    once finalized, past due once a payment failed)."""
+    return InvoiceStatus.PAID if stripe_status == STRIPE_PAID else unpaid
+
+
 @dataclass(frozen=True)
 class UsagePrice:
     per_thousand: Decimal
@@ -120,6 +130,15 @@ class UsageInvoice:
         self.stripe_invoice_id = stripe_invoice_id
         self.hosted_invoice_url = hosted_url or self.hosted_invoice_url
         self.updated_at = now
+
+    def link_item(self, line: InvoiceLine, stripe_invoice_item_id: str) -> None:
+        """The Stripe invoice item that bills this line: created once, never again."""
+        line.stripe_invoice_item_id = stripe_invoice_item_id
+
+    def follow_stripe(self, stripe_status: str | None, unpaid: InvoiceStatus,
+                      now: datetime) -> bool:
+        """Take the status Stripe reports; answer whether ours changed."""
+        return self.set_status(status_from_stripe(stripe_status, unpaid), now)
 
     def set_status(self, status: InvoiceStatus, now: datetime) -> bool:
         if status is self.status:

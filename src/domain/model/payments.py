@@ -47,6 +47,12 @@ class CheckoutSession:
     client_reference_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def paid(self) -> bool:
+        """Stripe collected the session's payment (`payment_status`: paid, unpaid or
+        no_payment_required)."""
+        return self.payment_status == "paid"
+
 
 @dataclass(frozen=True)
 class InvoiceSnapshot:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from domain.errors import QuotaExceeded
 from domain.model.entitlements import Entitlement
 from domain.model.metering import UsageEvent, UsageSource
 from domain.model.plans import Metric
@@ -30,7 +31,7 @@ def billing_period(entitlement: Entitlement, now: datetime) -> tuple[datetime, d
     calendar month it began in, so usage before an upgrade is kept (a Free organization that
     upgrades mid-month keeps what it used this month). Without a subscription: the month."""
     sub = entitlement.subscription
-    if entitlement.source in ("subscription", "grace_period") and sub is not None:
+    if entitlement.source.follows_subscription and sub is not None:
         start, end = sub.current_period_start, sub.current_period_end
         if start is not None and end is not None and start <= now < end:
             if sub.in_first_period:
@@ -93,6 +94,14 @@ class QuotaDecision:
         if self.limit is None or self.used is None:
             return None
         return max(self.limit - self.used, 0)
+
+    def refusal(self) -> QuotaExceeded:
+        """The error a refused decision answers: what was used of the limit and when it resets."""
+        return QuotaExceeded(f"the plan's {self.metric.value} quota is used up "
+                             f"({self.used} of {self.limit})", allowed=self.allowed,
+                             metric=self.metric.value, used=self.used, limit=self.limit,
+                             remaining=self.remaining, resets_at=self.resets_at,
+                             duplicate=self.duplicate)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,13 @@ class SubscriptionStatus(StrEnum):
     def grants_plan(self) -> bool:
         return self in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
 
+    @property
+    def is_paying(self) -> bool:
+        """Revenue: what MRR, churn and conversion count (a trial is not revenue yet)."""
+        return self in PAYING_STATES
 
+
+PAYING_STATES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
 _LIVE = frozenset({SubscriptionStatus.INCOMPLETE, SubscriptionStatus.TRIALING,
                    SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE,
                    SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED})

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.errors import NotFound
+from domain.model.entitlements import EntitlementSource
 from domain.model.plans import Catalog, Plan
 from domain.model.subscriptions import Subscription
 from domain.ports import Clock, UnitOfWorkFactory
@@ -16,7 +17,7 @@ from domain.services.standing import current_entitlement
 class BillingStatus:
     org_id: str
     plan: Plan
-    source: str
+    source: EntitlementSource
     subscription: Subscription | None
     has_stripe_customer: bool
     as_of: datetime

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from domain.errors import QuotaUnavailable
 from domain.model.audit import AuditEntry
+from domain.model.entitlements import EntitlementSource
 from domain.model.invoicing import InvoiceStatus
 from domain.model.subscriptions import SubscriptionStatus
 from domain.services.quotas import QuotaDeps
@@ -39,15 +40,15 @@ def check_dunning(deps: QuotaDeps, actor: str = "scheduler:dunning") -> DunningR
             entitlement = current_entitlement(uow, deps.catalog, org_id, now, deps.grace)
             past_due = any(s.status is SubscriptionStatus.PAST_DUE
                            for s in uow.subscriptions.for_org(org_id))
-            dropped = entitlement.source == "dunning" or (
-                entitlement.source == "default" and past_due)
+            dropped = entitlement.source is EntitlementSource.DUNNING or (
+                entitlement.source is EntitlementSource.DEFAULT and past_due)
             last = uow.audit.last(org_id, "entitlement.")
             was_dropped = last is not None and last.action == DOWNGRADED
             if dropped == was_dropped:
                 continue
             action = DOWNGRADED if dropped else RESTORED
             uow.audit.record(AuditEntry(org_id, now, actor, action, {
-                "plan": entitlement.plan.tier.value, "source": entitlement.source}))
+                "plan": entitlement.plan.tier.value, "source": entitlement.source.value}))
             uow.commit()
         (report.downgraded if dropped else report.restored).append(org_id)
         try:

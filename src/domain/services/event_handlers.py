@@ -91,7 +91,7 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
     purchase = uow.purchases.by_checkout_session(session.id)
     if purchase is None:
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
-    if session.payment_status == "paid" and purchase.mark_paid(session.payment_intent_id, now):
+    if session.paid and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
         record_billing_change(uow, AuditEntry(org_id, now, deps.actor, "purchase.paid", {
             "purchase_id": purchase.id, "tier": purchase.tier.value,
@@ -118,8 +118,7 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
     if usage is not None:
         usage.link_stripe(invoice.id, invoice.hosted_invoice_url, now)
         before = usage.status
-        if usage.set_status(InvoiceStatus.PAID if invoice.status == "paid" else usage_status,
-                            now):
+        if usage.follow_stripe(invoice.status, usage_status, now):
             record_billing_change(uow, AuditEntry(usage.org_id, now, deps.actor,
                                         "usage_invoice.status_changed", {
                                             "invoice_id": usage.id, "from": before.value,

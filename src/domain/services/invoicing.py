@@ -170,16 +170,16 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
     assert invoice.stripe_invoice_id is not None
     for line in invoice.lines:
         if line.stripe_invoice_item_id is None:
-            line.stripe_invoice_item_id = gateway.add_invoice_item(
+            invoice.link_item(line, gateway.add_invoice_item(
                 customer_id, invoice.stripe_invoice_id, line.amount,
                 line.description, {**meta, "metric": line.metric.value},
-                idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}")
+                idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}"))
             _save(deps, invoice, lines=True)  # each item kept as soon as Stripe has it
     final = gateway.finalize_invoice(invoice.stripe_invoice_id,
                                      idempotency_key=f"usage-invoice-finalize:{invoice.id}")
     now = deps.clock.now()
     invoice.link_stripe(final.id, final.hosted_invoice_url, now)
-    invoice.set_status(InvoiceStatus.PAID if final.status == "paid" else InvoiceStatus.OPEN, now)
+    invoice.follow_stripe(final.status, InvoiceStatus.OPEN, now)
     _save(deps, invoice)
     return invoice
 

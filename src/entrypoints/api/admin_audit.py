@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 from flask.views import MethodView
 
+from entrypoints.api import presenters
 from entrypoints.api.auth import OPERATE, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
@@ -52,5 +53,4 @@ class Audit(MethodView):
                                         args["limit"])
         if args["action"]:
             entries = [e for e in entries if e.action.startswith(args["action"])][:args["limit"]]
-        return {"entries": [{"at": e.at, "org_id": e.org_id, "actor": e.actor,
-                             "action": e.action, "details": e.details} for e in entries]}
+        return {"entries": [presenters.audit_entry(e) for e in entries]}

@@ -8,8 +8,9 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import abort
 
-from domain.model.webhooks import InboxEvent, InboxStatus
+from domain.model.webhooks import InboxStatus
 from domain.services.stripe_events import replay_event
+from entrypoints.api import presenters
 from entrypoints.api.auth import OPERATE, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
@@ -54,17 +55,6 @@ class ReplaySchema(ma.Schema):
     status = Text(required=True)
 
 
-def _view(event: InboxEvent, with_payload: bool = False) -> dict[str, Any]:
-    view = {"id": event.id, "type": event.type, "status": event.status.value,
-            "attempts": event.attempts, "last_error": event.last_error,
-            "received_at": event.received_at, "processed_at": event.processed_at,
-            "last_attempt_at": event.last_attempt_at, "api_version": event.api_version,
-            "livemode": event.livemode}
-    if with_payload:
-        view["payload"] = event.payload
-    return view
-
-
 @blp.route("")
 class InboxList(MethodView):
     @requires(*OPERATE)
@@ -77,7 +67,7 @@ class InboxList(MethodView):
         status = InboxStatus(args["status"]) if args["status"] else None
         with container().uow() as uow:
             events = uow.inbox.search(status, args["type"], None, args["limit"], args["offset"])
-        return {"events": [_view(e) for e in events]}
+        return {"events": [presenters.inbox_event(e) for e in events]}
 
 
 @blp.route("/<event_id>")
@@ -91,7 +81,7 @@ class InboxDetail(MethodView):
             event = uow.inbox.get(event_id)
         if event is None:
             abort(404, message=f"no webhook event {event_id!r}")
-        return _view(event, with_payload=True)
+        return presenters.inbox_event(event, with_payload=True)
 
 
 @blp.route("/<event_id>/replay")

@@ -17,19 +17,25 @@ from entrypoints.api import (
     admin_webhooks,
     analytics,
     billing,
+    billing_quota,
+    checkout,
+    customer,
     dashboard,
+    generate_usage_invoice,
     health,
     invoices,
     limits,
-    payments,
     plans,
+    portal,
     quota,
     security,
     subscriptions,
     usage,
     webhooks,
+    white_label,
 )
 from entrypoints.api.auth import configure_jwt, register_auth_errors
+from entrypoints.api.blueprint import LEGACY
 from entrypoints.api.errors import BillingApi, register_error_handlers
 from entrypoints.bootstrap import bootstrap
 from entrypoints.config import Settings, load_settings
@@ -42,10 +48,10 @@ API_DESCRIPTION = """Plans, Stripe checkout and subscriptions, per-plan quotas, 
 usage invoices for SaaS products. Every error answers `{"code", "message", "status"}` with a stable
 `code`. Authenticate with `Authorization: Bearer <JWT>` carrying `sub`, `org_id`, `role`, `exp`."""
 
-BLUEPRINTS = (health.blp, plans.blp, billing.blp, payments.blp, subscriptions.blp,
-              payments.legacy, webhooks.blp, admin_webhooks.blp, quota.blp, usage.blp,
-              invoices.blp, invoices.legacy, dashboard.blp, analytics.blp,
-              admin_audit.blp, admin_queues.blp)
+BLUEPRINTS = (health.blp, plans.blp, billing.blp, customer.blp, subscriptions.blp, checkout.blp,
+              white_label.blp, portal.blp, webhooks.blp, admin_webhooks.blp, quota.blp,
+              billing_quota.blp, usage.blp, generate_usage_invoice.blp, invoices.blp,
+              dashboard.blp, analytics.blp, admin_audit.blp, admin_queues.blp, LEGACY)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

@@ -18,7 +18,7 @@ from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 from domain.errors import InvalidOrganization
 from domain.model.organizations import validate_org_id
 from domain.services.organizations import ensure_organization
-from entrypoints.api.errors import error_response
+from entrypoints.api.errors import edge_error
 from entrypoints.api.limits import org_limits
 from entrypoints.bootstrap import Container
 
@@ -62,7 +62,7 @@ def configure_jwt(app: Flask, container: Container) -> None:
     jwt = JWTManager(app)
 
     def unauthorized(code: str, message: str) -> Response:
-        response = error_response(401, code, message)
+        response = edge_error(code, message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
         return response
 
@@ -79,16 +79,16 @@ def configure_jwt(app: Flask, container: Container) -> None:
 
 
 class AuthError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.code, self.message = code, message
 
 
 def register_auth_errors(app: Flask) -> None:
     @app.errorhandler(AuthError)
     def _auth_error(error: AuthError) -> Response:
-        response = error_response(error.status, error.code, error.message)
-        if error.status == 401:
+        response = edge_error(error.code, error.message)
+        if response.status_code == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
         return response
 
@@ -133,19 +133,19 @@ def authenticate(allowed: tuple[Role, ...]) -> Principal:
     claims = _verified_claims()
     missing = [name for name in REQUIRED_CLAIMS if claims.get(name) in (None, "")]
     if missing:
-        raise AuthError(401, "token_invalid", f"the token lacks required claims: {missing}")
+        raise AuthError("token_invalid", f"the token lacks required claims: {missing}")
     try:
         org_id = validate_org_id(claims["org_id"])
     except InvalidOrganization as exc:
-        raise AuthError(401, "token_invalid", exc.message) from None
+        raise AuthError("token_invalid", exc.message) from None
     try:
         role = Role(claims["role"])
     except (ValueError, TypeError):
-        raise AuthError(403, "forbidden_role", f"unknown role {claims['role']!r}") from None
+        raise AuthError("forbidden_role", f"unknown role {claims['role']!r}") from None
     g.principal = Principal(str(claims["sub"]), org_id, role)  # verified, if not allowed
     if role not in allowed:
         names = ", ".join(r.value for r in allowed)
-        raise AuthError(403, "forbidden_role",
+        raise AuthError("forbidden_role",
                         f"this needs the role {names}; the token has {role.value}")
     principal = Principal(str(claims["sub"]), org_id, role)
     _ensure_known(principal.org_id)

@@ -11,7 +11,7 @@ from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
-from entrypoints.api.errors import ErrorSchema
+from entrypoints.api.docs import errors
 from entrypoints.api.schemas import BillingStatusSchema
 
 blp = Blueprint("billing", __name__, url_prefix="/api/v1/billing",
@@ -22,8 +22,7 @@ blp = Blueprint("billing", __name__, url_prefix="/api/v1/billing",
 class BillingStatusView(MethodView):
     @requires(*READ_BILLING)
     @blp.response(200, BillingStatusSchema)
-    @blp.alt_response(401, schema=ErrorSchema, description="No valid token")
-    @blp.alt_response(403, schema=ErrorSchema, description="The token's role may not read billing")
+    @errors(blp, 401, 403)
     def get(self) -> dict[str, Any]:
         """The organization's plan (free by default) and subscription status."""
         c = container()

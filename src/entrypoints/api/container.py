@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import current_app, g
 
+from domain.services.metering import FUTURE_SKEW
 from domain.services.payment_deps import PaymentDeps
 from entrypoints.bootstrap import Container
 
@@ -18,3 +21,8 @@ def payments() -> PaymentDeps:
     principal = g.get("principal")
     deps = container().payments
     return deps.acting_as(f"user:{principal.sub}") if principal else deps
+
+
+def unbilled_cutoff() -> datetime:
+    """The cutoff for "everything unbilled now": events may be stamped up to 5 minutes ahead."""
+    return container().clock.now() + FUTURE_SKEW

@@ -14,19 +14,18 @@ from domain.services.quotas import quota_status
 from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
-from entrypoints.api.container import container
+from entrypoints.api.container import container, unbilled_cutoff
 from entrypoints.api.docs import errors
-from entrypoints.api.invoices import (
+from entrypoints.api.schemas import (
+    BillingStatusSchema,
     InvoiceSchema,
     LineSchema,
-    everything_now,
-    invoice_view,
-    preview_view,
+    MoneySchema,
+    QuotaDecisionSchema,
 )
-from entrypoints.api.quota import QuotaDecisionSchema, view
-from entrypoints.api.schemas import BillingStatusSchema, MoneySchema
 
-blp = Blueprint("dashboard", __name__, description="The billing dashboard of an organization.")
+blp = Blueprint("dashboard", __name__, url_prefix="/api/v1/billing/dashboard",
+                description="The billing dashboard of an organization.")
 
 
 class UsageSchema(ma.Schema):
@@ -64,20 +63,21 @@ def dashboard() -> dict[str, Any]:
         report = quota_status(c.quota, org_id)
         usage = {"available": True, "period_start": report.window.period_start,
                  "period_end": report.window.period_end,
-                 "metrics": [view(d) for d in report.decisions]}
+                 "metrics": [presenters.quota_decision(d) for d in report.decisions]}
     except QuotaUnavailable:
         usage = {"available": False, "period_start": None, "period_end": None, "metrics": []}
-    preview = preview_usage_invoice(c.invoicing, org_id, everything_now())
-    estimate = preview_view(preview.outcome.value, preview.lines, c.invoicing.price.currency)
+    preview = preview_usage_invoice(c.invoicing, org_id, unbilled_cutoff())
+    estimate = presenters.invoice_preview(preview.outcome.value, preview.lines,
+                                          c.invoicing.price.currency)
     body.update(created_at=organization.created_at, usage=usage, voice={
         "unbilled_words": sum(line.quantity for line in preview.lines),
         "estimated_charge": estimate["total"], "lines": estimate["lines"],
         "price_per_1000_words": str(c.invoicing.price.per_thousand)},
-        recent_invoices=[invoice_view(i) for i in invoices])
+        recent_invoices=[presenters.invoice(i) for i in invoices])
     return body
 
 
-@blp.route("/api/v1/billing/dashboard")
+@blp.route("", legacy="/api/billing/dashboard")
 class Dashboard(MethodView):
     @requires(*READ_BILLING)
     @blp.response(200, DashboardSchema)
@@ -86,15 +86,4 @@ class Dashboard(MethodView):
         """The organization, its plan and subscription (status, period, cancel at period end),
         usage this period per metric against its limits, unbilled voice words with the
         estimated charge so far, and the five most recent invoices."""
-        return dashboard()
-
-
-@blp.route("/api/billing/dashboard")
-class LegacyDashboard(MethodView):
-    @requires(*READ_BILLING)
-    @blp.doc(deprecated=True)
-    @blp.response(200, DashboardSchema)
-    @errors(blp, 401, 403)
-    def get(self) -> dict[str, Any]:
-        """Deprecated alias of `GET /api/v1/billing/dashboard`."""
         return dashboard()

@@ -5,20 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from domain import errors as e
+from domain.errors import DomainError
+from entrypoints.api import error_codes
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.errors import ErrorSchema
 
 F = Callable[..., Any]
+Answer = int | type[DomainError] | str
 
 
-def errors(blp: Blueprint, *statuses: int, codes: dict[int, list[str]] | None = None) -> \
-        Callable[[F], F]:
-    """Document error responses: `codes` names the stable codes each status can carry."""
+def errors(blp: Blueprint, *answers: Answer) -> Callable[[F], F]:
+    """Document an operation's error responses. An answer is a status (documented with the
+    codes every operation answers with it: token, role, body and validation errors), a
+    DomainError class the operation may raise, or a code the edge answers itself; classes and
+    codes are documented under the status the error registry gives them."""
+    listed: dict[int, list[str]] = {}
+    for answer in answers:
+        if isinstance(answer, int):
+            codes = error_codes.defaults_for(answer)
+            status = answer
+        else:
+            entry = error_codes.lookup(answer)
+            codes, status = [entry.code], entry.status
+        shown = listed.setdefault(status, [])
+        shown.extend(code for code in codes if code not in shown)
 
     def decorator(fn: F) -> F:
-        for status in statuses:
-            listed = (codes or {}).get(status) or DEFAULT_CODES.get(status, [])
-            description = "Error codes: " + ", ".join(f"`{c}`" for c in listed) if listed \
+        for status, codes in listed.items():
+            description = "Error codes: " + ", ".join(f"`{c}`" for c in codes) if codes \
                 else "Error"
             fn = blp.alt_response(status, schema=ErrorSchema, description=description)(fn)
         return fn
@@ -26,11 +41,9 @@ def errors(blp: Blueprint, *statuses: int, codes: dict[int, list[str]] | None = 
     return decorator
 
 
-DEFAULT_CODES: dict[int, list[str]] = {
-    400: ["bad_request"],
-    401: ["token_missing", "token_invalid", "token_expired"],
-    403: ["forbidden_role"],
-    413: ["payload_too_large"],
-    415: ["unsupported_media_type"],
-    422: ["validation_error"],
-}
+# Stripe's failures, answered by every operation that calls Stripe.
+STRIPE_FAILURES: tuple[Answer, ...] = (
+    e.PaymentProviderAuthFailed, e.PaymentProviderRejected, e.PaymentsNotConfigured,
+    e.PaymentProviderUnavailable)
+# A write to the payment provider: authentication, body rules and Stripe's failures.
+PAYMENT_WRITE: tuple[Answer, ...] = (401, 403, 413, 415, 422, *STRIPE_FAILURES)

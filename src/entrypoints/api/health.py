@@ -9,7 +9,8 @@ from flask.views import MethodView
 
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
-from entrypoints.api.errors import ErrorSchema, error_response
+from entrypoints.api.docs import errors
+from entrypoints.api.errors import edge_error
 from entrypoints.api.schemas import HealthSchema
 
 blp = Blueprint("health", __name__, description="Liveness and readiness probes.")
@@ -28,11 +29,11 @@ class Alive(MethodView):
 class Ready(MethodView):
     @blp.doc(security=[])
     @blp.response(200, HealthSchema)
-    @blp.alt_response(503, schema=ErrorSchema, description="The database or Redis is unreachable")
+    @errors(blp, "not_ready")
     def get(self) -> dict[str, Any] | Response:
         """The database and Redis answer."""
         checks = {name: probe.ping() for name, probe in container().probes.items()}
         if all(checks.values()):
             return {"status": "ready", "checks": checks}
         down = ", ".join(name for name, ok in checks.items() if not ok)
-        return error_response(503, "not_ready", f"unreachable: {down}", checks=checks)
+        return edge_error("not_ready", f"unreachable: {down}", checks=checks)

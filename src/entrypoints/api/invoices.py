@@ -1,68 +1,27 @@
-"""Usage invoices: generate now, list, inspect with the events each line bills, preview."""
+"""GET /api/v1/billing/invoices: usage invoices, each with the events its lines bill, and a
+preview of the next one."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import abort
 
-from domain.errors import CustomerRequired
-from domain.model.invoicing import InvoiceLine, UsageInvoice
-from domain.model.money import Money
 from domain.model.plans import Metric
-from domain.services.invoicing import Outcome, invoice_unbilled_usage, preview_usage_invoice
-from domain.services.metering import FUTURE_SKEW
+from domain.services.invoicing import preview_usage_invoice
 from entrypoints.api import presenters
-from entrypoints.api.auth import CHANGE_BILLING, READ_BILLING, principal, requires
+from entrypoints.api.auth import READ_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
-from entrypoints.api.container import container
+from entrypoints.api.container import container, unbilled_cutoff
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
-from entrypoints.api.payments import BAD_GATEWAY
-from entrypoints.api.schemas import MoneySchema
+from entrypoints.api.schemas import InvoiceSchema, LineSchema, MoneySchema
 from entrypoints.api.security import security_event
 
-blp = Blueprint("invoices", __name__, url_prefix="/api/v1/billing",
+blp = Blueprint("invoices", __name__, url_prefix="/api/v1/billing/invoices",
                 description="Usage invoices: voice words billed at the usage price, once.")
-legacy = Blueprint("invoices_legacy", __name__, url_prefix="/api/billing",
-                   description="Deprecated unversioned aliases of the older guide.")
-
-
-class LineSchema(ma.Schema):
-    metric = Text(required=True)
-    quantity = ma.fields.Integer(required=True, metadata={"description": "words billed"})
-    amount = ma.fields.Nested(MoneySchema, required=True)
-    event_count = ma.fields.Integer(required=True)
-    period_start = ma.fields.AwareDateTime(required=True)
-    period_end = ma.fields.AwareDateTime(required=True)
-    description = Text(required=True)
-
-
-class InvoiceSchema(ma.Schema):
-    id = Text(required=True)
-    status = Text(required=True)
-    total = ma.fields.Nested(MoneySchema, required=True)
-    period_start = ma.fields.AwareDateTime(required=True)
-    period_end = ma.fields.AwareDateTime(required=True)
-    stripe_invoice_id = Text(allow_none=True, required=True)
-    hosted_invoice_url = Text(allow_none=True, required=True)
-    hold_reason = Text(allow_none=True, required=True, metadata={
-        "description": "why a `held` invoice was kept from Stripe: `amount_too_large` (over "
-                       "Stripe's maximum amount, 99,999,999 minor units)"})
-    created_at = ma.fields.AwareDateTime(required=True)
-    lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
-
-
-class GenerateResultSchema(ma.Schema):
-    outcome = Text(required=True, metadata={
-        "description": "invoiced; nothing_to_bill (with the invoice another request is still "
-                       "finishing, if any); below_minimum (under Stripe's minimum charge for "
-                       "the currency: carried forward); held (over Stripe's maximum amount: "
-                       "kept for an operator, not sent)"})
-    invoice = ma.fields.Nested(InvoiceSchema, allow_none=True, required=True)
 
 
 class PageQuery(ma.Schema):
@@ -102,67 +61,7 @@ class PreviewSchema(ma.Schema):
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
 
 
-def line_view(line: InvoiceLine) -> dict[str, Any]:
-    return {"metric": line.metric.value, "quantity": line.quantity,
-            "amount": presenters.money(line.amount), "event_count": line.event_count,
-            "period_start": line.period_start, "period_end": line.period_end,
-            "description": line.description}
-
-
-def invoice_view(invoice: UsageInvoice) -> dict[str, Any]:
-    return {"id": invoice.id, "status": invoice.status.value,
-            "total": presenters.money(invoice.total), "period_start": invoice.period_start,
-            "period_end": invoice.period_end, "stripe_invoice_id": invoice.stripe_invoice_id,
-            "hosted_invoice_url": invoice.hosted_invoice_url, "hold_reason": invoice.hold_reason,
-            "created_at": invoice.created_at,
-            "lines": [line_view(line) for line in invoice.lines]}
-
-
-def everything_now() -> datetime:
-    """The cutoff for "everything unbilled now": events may be stamped up to 5 minutes ahead."""
-    return container().clock.now() + FUTURE_SKEW
-
-
-def generate() -> dict[str, Any]:
-    c = container()
-    org_id = principal().org_id
-    result = invoice_unbilled_usage(c.invoicing, org_id, everything_now(),
-                                    actor=f"user:{principal().sub}")
-    if result.outcome is Outcome.NO_CUSTOMER:
-        raise CustomerRequired("the organization has no Stripe customer: its usage stays "
-                               "unbilled until one exists (POST /api/v1/billing/customer)")
-    return {"outcome": result.outcome.value,
-            "invoice": invoice_view(result.invoice) if result.invoice else None}
-
-
-GENERATE_CODES = {**BAD_GATEWAY, 409: ["customer_required"], 402: ["card_declined"]}
-
-
-@blp.route("/generate-usage-invoice")
-class GenerateUsageInvoice(MethodView):
-    @requires(*CHANGE_BILLING, limit="sensitive")
-    @blp.response(200, GenerateResultSchema)
-    @errors(blp, 401, 403, 409, 502, 503, codes=GENERATE_CODES)
-    def post(self) -> dict[str, Any]:
-        """Bill everything unbilled now: one usage invoice (lines per metric, words / 1,000 x
-        the usage price, rounded half up to cents per line), created, itemized and finalized on
-        Stripe with keys derived from its id. `nothing_to_bill` when there is none;
-        `below_minimum` when the total is under Stripe's minimum charge (carried forward)."""
-        return generate()
-
-
-@legacy.route("/generate-usage-invoice")
-class LegacyGenerateUsageInvoice(MethodView):
-    @requires(*CHANGE_BILLING, limit="sensitive")
-    @legacy.response(200, GenerateResultSchema)
-    @legacy.doc(deprecated=True)
-    @errors(legacy, 401, 403, 409, 502, 503, codes=GENERATE_CODES)
-    def post(self) -> dict[str, Any]:
-        """Deprecated alias of `POST /api/v1/billing/generate-usage-invoice`."""
-        return generate()
-
-
-@blp.route("/invoices")
+@blp.route("")
 class Invoices(MethodView):
     @requires(*READ_BILLING)
     @blp.arguments(PageQuery(), location="query")
@@ -172,10 +71,10 @@ class Invoices(MethodView):
         """The organization's usage invoices, newest first, with Stripe status and hosted URL."""
         with container().uow() as uow:
             found = uow.usage_invoices.recent(principal().org_id, args["limit"], args["offset"])
-        return {"invoices": [invoice_view(i) for i in found]}
+        return {"invoices": [presenters.invoice(i) for i in found]}
 
 
-@blp.route("/invoices/preview")
+@blp.route("/preview")
 class InvoicePreview(MethodView):
     @requires(*READ_BILLING)
     @blp.response(200, PreviewSchema)
@@ -183,17 +82,12 @@ class InvoicePreview(MethodView):
     def get(self) -> dict[str, Any]:
         """What the next usage invoice would bill now, without creating anything."""
         c = container()
-        result = preview_usage_invoice(c.invoicing, principal().org_id, everything_now())
-        return preview_view(result.outcome.value, result.lines, c.invoicing.price.currency)
+        result = preview_usage_invoice(c.invoicing, principal().org_id, unbilled_cutoff())
+        return presenters.invoice_preview(result.outcome.value, result.lines,
+                                          c.invoicing.price.currency)
 
 
-def preview_view(outcome: str, lines: tuple[InvoiceLine, ...], currency: str) -> dict[str, Any]:
-    total = sum((line.amount for line in lines), Money.zero(currency))
-    return {"outcome": outcome, "total": presenters.money(total),
-            "lines": [line_view(line) for line in lines]}
-
-
-@blp.route("/invoices/<invoice_id>")
+@blp.route("/<invoice_id>")
 class InvoiceDetail(MethodView):
     @requires(*READ_BILLING)
     @blp.arguments(EventsQuery(), location="query")
@@ -208,12 +102,10 @@ class InvoiceDetail(MethodView):
                 if uow.usage_invoices.exists(invoice_id):  # another organization's
                     security_event("cross_tenant", object="usage_invoice", object_id=invoice_id)
                 abort(404, message="no such invoice")
-            view = invoice_view(invoice)
-            for line, shown in zip(invoice.lines, view["lines"], strict=True):
+            shown = presenters.invoice(invoice)
+            for line, view in zip(invoice.lines, shown["lines"], strict=True):
                 events = uow.usage_events.billed_by(invoice.id, Metric(line.metric),
                                                     args["events_limit"],
                                                     args["events_offset"])
-                shown["events"] = [{"idempotency_key": e.idempotency_key,
-                                    "quantity": e.quantity, "occurred_at": e.occurred_at,
-                                    "conversation_id": e.conversation_id} for e in events]
-        return view
+                view["events"] = [presenters.billed_event(e) for e in events]
+        return shown

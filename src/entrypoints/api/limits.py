@@ -17,7 +17,7 @@ from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from entrypoints.api.errors import error_response
+from entrypoints.api.errors import edge_error
 from entrypoints.config import Settings
 
 # Paths a product calls on every request it serves, or Stripe calls: no per-IP limit.
@@ -73,9 +73,9 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
 
     @app.errorhandler(RateLimited)
     def _limited(error: RateLimited) -> Response:
-        response = error_response(429, "rate_limited",
-                                  f"too many requests for this organization ({error.limit}); "
-                                  f"retry in {error.retry_after} s")
+        response = edge_error("rate_limited",
+                              f"too many requests for this organization ({error.limit}); "
+                              f"retry in {error.retry_after} s")
         response.headers["Retry-After"] = str(error.retry_after)
         return response
 

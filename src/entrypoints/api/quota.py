@@ -1,28 +1,31 @@
-"""Check-and-consume quota on every request the product serves; read the organization's quota."""
+"""POST /api/v1/quota/consume and /release: check-and-consume on every request the product
+serves, and give gauge units back."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import marshmallow as ma
 from flask import Response, jsonify
 from flask.views import MethodView
 
+from domain.errors import NotAGauge, QuotaUnavailable
 from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
-from domain.services.quotas import consume_quota, flush_ledger, quota_status, release_quota
-from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
+from domain.services.quotas import consume_quota, flush_ledger, release_quota
+from entrypoints.api import presenters
+from entrypoints.api.auth import USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
+from entrypoints.api.errors import rate_limit_headers
 from entrypoints.api.fields import Text
+from entrypoints.api.schemas import QuotaDecisionSchema
 
-blp = Blueprint("quota", __name__, url_prefix="/api/v1",
+blp = Blueprint("quota", __name__, url_prefix="/api/v1/quota",
                 description="Per-plan quotas: check and consume atomically, release gauges.")
 
 METRICS = [m.value for m in Metric]
-QUOTA_CODES = {422: ["validation_error", "not_a_gauge"], 503: ["quota_unavailable"]}
 
 
 class ConsumeRequest(ma.Schema):
@@ -40,64 +43,25 @@ class ReleaseRequest(ma.Schema):
                                validate=ma.validate.Range(min=1, max=2**53 - 1))
 
 
-class QuotaDecisionSchema(ma.Schema):
-    allowed = ma.fields.Boolean(required=True)
-    metric = Text(required=True)
-    used = ma.fields.Integer(allow_none=True, required=True)
-    limit = ma.fields.Integer(allow_none=True, required=True, metadata={
-        "description": "null: unlimited"})
-    remaining = ma.fields.Integer(allow_none=True, required=True)
-    resets_at = ma.fields.AwareDateTime(allow_none=True, required=True, metadata={
-        "description": "end of the billing period; null for gauges"})
-    duplicate = ma.fields.Boolean(required=True)
-
-
 class QuotaExceededSchema(QuotaDecisionSchema):
     code = Text(required=True, metadata={"example": "quota_exceeded"})
     message = Text(required=True)
     status = ma.fields.Integer(required=True)
 
 
-class QuotaListSchema(ma.Schema):
-    plan = Text(required=True)
-    period_start = ma.fields.AwareDateTime(required=True)
-    period_end = ma.fields.AwareDateTime(required=True, metadata={
-        "description": "counters reset here (half-open period)"})
-    metrics = ma.fields.List(ma.fields.Nested(QuotaDecisionSchema), required=True)
-
-
-def view(decision: QuotaDecision) -> dict[str, Any]:
-    return {"allowed": decision.allowed, "metric": decision.metric.value,
-            "used": decision.used, "limit": decision.limit, "remaining": decision.remaining,
-            "resets_at": decision.resets_at,
-            "duplicate": decision.duplicate}
-
-
 def decision_response(decision: QuotaDecision) -> Response:
-    """200 within quota, 429 `quota_exceeded` over it; RateLimit-* headers when limited."""
-    body = view(decision)
-    body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
-    status = 200
+    """200 within quota, with RateLimit-* headers when limited; over it, `quota_exceeded`."""
     if not decision.allowed:
-        status = 429
-        body = {"code": "quota_exceeded", "status": 429,
-                "message": f"the plan's {decision.metric.value} quota is used up "
-                           f"({decision.used} of {decision.limit})", **body}
+        raise decision.refusal()
+    body = presenters.quota_decision(decision)
+    body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
     response = jsonify(body)
-    response.status_code = status
-    if decision.limit is not None:
-        response.headers["RateLimit-Limit"] = str(decision.limit)
-        response.headers["RateLimit-Remaining"] = str(decision.remaining)
-        if decision.resets_at is not None:
-            seconds = max(0, math.ceil((decision.resets_at - container().clock.now())
-                                       .total_seconds()))
-            response.headers["RateLimit-Reset"] = str(seconds)
-            if status == 429:
-                response.headers["Retry-After"] = str(seconds)
+    response.headers.update(rate_limit_headers(decision.limit, decision.remaining,
+                                               decision.resets_at, refused=False))
     return response
 
 
-@blp.route("/quota/consume")
+@blp.route("/consume")
 class Consume(MethodView):
     @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(ConsumeRequest())
@@ -106,7 +70,7 @@ class Consume(MethodView):
                       description="Over quota: `quota_exceeded`, nothing consumed; with "
                                   "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
                                   "Retry-After headers")
-    @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
+    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Check and consume in one atomic step (a Lua script in Redis: concurrent callers never
         push usage past the limit). A repeated `idempotency_key` is answered, not counted again.
@@ -120,26 +84,13 @@ class Consume(MethodView):
         return decision_response(decision)
 
 
-@blp.route("/quota/release")
+@blp.route("/release")
 class Release(MethodView):
     @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(ReleaseRequest())
     @blp.response(200, QuotaDecisionSchema)
-    @errors(blp, 401, 403, 413, 415, 422, 503, codes=QUOTA_CODES)
+    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Give back gauge units (a document was deleted). Never below zero."""
         return decision_response(release_quota(container().quota, principal().org_id,
                                                Metric(body["metric"]), body["amount"]))
-
-
-@blp.route("/billing/quota")
-class QuotaStatus(MethodView):
-    @requires(*READ_BILLING, *USE_QUOTA)
-    @blp.response(200, QuotaListSchema)
-    @errors(blp, 401, 403, 503, codes=QUOTA_CODES)
-    def get(self) -> dict[str, Any]:
-        """Each metric's used, limit, remaining and reset time in the current period."""
-        report = quota_status(container().quota, principal().org_id)
-        return {"plan": report.window.tier, "period_start": report.window.period_start,
-                "period_end": report.window.period_end,
-                "metrics": [view(d) for d in report.decisions]}

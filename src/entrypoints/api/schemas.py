@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from entrypoints.api.fields import Text
+
 
 class MoneySchema(ma.Schema):
     amount_minor = ma.fields.Integer(required=True, metadata={"description": "Minor units (cents)"})
@@ -58,3 +60,40 @@ class BillingStatusSchema(ma.Schema):
 class HealthSchema(ma.Schema):
     status = ma.fields.String(required=True)
     checks = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Boolean())
+
+
+class QuotaDecisionSchema(ma.Schema):
+    allowed = ma.fields.Boolean(required=True)
+    metric = Text(required=True)
+    used = ma.fields.Integer(allow_none=True, required=True)
+    limit = ma.fields.Integer(allow_none=True, required=True, metadata={
+        "description": "null: unlimited"})
+    remaining = ma.fields.Integer(allow_none=True, required=True)
+    resets_at = ma.fields.AwareDateTime(allow_none=True, required=True, metadata={
+        "description": "end of the billing period; null for gauges"})
+    duplicate = ma.fields.Boolean(required=True)
+
+
+class LineSchema(ma.Schema):
+    metric = Text(required=True)
+    quantity = ma.fields.Integer(required=True, metadata={"description": "words billed"})
+    amount = ma.fields.Nested(MoneySchema, required=True)
+    event_count = ma.fields.Integer(required=True)
+    period_start = ma.fields.AwareDateTime(required=True)
+    period_end = ma.fields.AwareDateTime(required=True)
+    description = Text(required=True)
+
+
+class InvoiceSchema(ma.Schema):
+    id = Text(required=True)
+    status = Text(required=True)
+    total = ma.fields.Nested(MoneySchema, required=True)
+    period_start = ma.fields.AwareDateTime(required=True)
+    period_end = ma.fields.AwareDateTime(required=True)
+    stripe_invoice_id = Text(allow_none=True, required=True)
+    hosted_invoice_url = Text(allow_none=True, required=True)
+    hold_reason = Text(allow_none=True, required=True, metadata={
+        "description": "why a `held` invoice was kept from Stripe: `amount_too_large` (over "
+                       "Stripe's maximum amount, 99,999,999 minor units)"})
+    created_at = ma.fields.AwareDateTime(required=True)
+    lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)

@@ -1,4 +1,5 @@
-"""Plan changes with proration, cancellation and resumption of the live subscription."""
+"""The organization's subscription: created directly, its plan changed with proration,
+canceled and resumed."""
 
 from __future__ import annotations
 
@@ -6,30 +7,66 @@ from typing import Any
 
 from flask.views import MethodView
 
-from domain.services.subscriptions import cancel_subscription, change_plan, resume_subscription
+from domain.errors import (
+    NoSubscription,
+    PaymentDeclined,
+    PlanNotPurchasable,
+    PlanUnchanged,
+    SubscriptionExists,
+    SubscriptionNotResumable,
+    UnknownPlan,
+    UnknownPrice,
+)
+from domain.services.subscriptions import (
+    cancel_subscription,
+    change_plan,
+    create_subscription,
+    resume_subscription,
+)
 from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
-from entrypoints.api.container import payments
-from entrypoints.api.docs import errors
-from entrypoints.api.payment_schemas import CancelRequest, EmptyRequest, PlanChangeRequest
-from entrypoints.api.payments import BAD_GATEWAY, COMMON
+from entrypoints.api.container import container, payments
+from entrypoints.api.docs import PAYMENT_WRITE, errors
+from entrypoints.api.payment_schemas import (
+    CancelRequest,
+    EmptyRequest,
+    PlanChangeRequest,
+    SubscriptionCreatedSchema,
+    SubscriptionCreateRequest,
+)
 from entrypoints.api.schemas import SubscriptionSchema
 
 blp = Blueprint("subscriptions", __name__, url_prefix="/api/v1/billing/subscription",
-                description="Change, cancel and resume the organization's live subscription.")
+                description="Create, change, cancel and resume the organization's "
+                            "subscription.")
 
-NO_SUBSCRIPTION = {404: ["subscription_not_found"]}
 
+@blp.route("", legacy="/api/billing/subscription")
+class SubscriptionCreate(MethodView):
+    @requires(*CHANGE_BILLING, limit="sensitive")
+    @blp.arguments(SubscriptionCreateRequest())
+    @blp.response(201, SubscriptionCreatedSchema)
+    @errors(blp, *PAYMENT_WRITE, PaymentDeclined, SubscriptionExists, UnknownPlan, UnknownPrice,
+            PlanNotPurchasable)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the subscription directly (`payment_behavior=default_incomplete`) and answer
+        the client secret the front end confirms the first payment with. A second live
+        subscription is refused (409): change the plan instead.
+
+        Stripe: the customer as above if missing, then `POST /v1/subscriptions`
+        (key `subscription-create:<org_id>:<n>`, n = the organization's subscription count + 1)."""
+        intent = create_subscription(payments(), principal().org_id,
+                                     body.get("plan_tier"), body.get("stripe_price_id"))
+        return presenters.subscription_intent(intent, container().settings.stripe_public_key)
 
 @blp.route("/change")
 class ChangePlan(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(PlanChangeRequest())
     @blp.response(200, SubscriptionSchema)
-    @errors(blp, *COMMON, 402, 404, 409, codes={
-        **BAD_GATEWAY, **NO_SUBSCRIPTION, 402: ["card_declined"], 409: ["plan_unchanged"],
-        422: ["validation_error", "unknown_plan", "plan_not_purchasable"]})
+    @errors(blp, *PAYMENT_WRITE, PaymentDeclined, NoSubscription, PlanUnchanged, UnknownPlan,
+            PlanNotPurchasable)
     def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """Upgrade or downgrade. Proration: an upgrade uses `proration_behavior=always_invoice`
         (the difference for the rest of the period is invoiced and charged now); a downgrade
@@ -47,7 +84,7 @@ class Cancel(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(CancelRequest())
     @blp.response(200, SubscriptionSchema)
-    @errors(blp, *COMMON, 404, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION})
+    @errors(blp, *PAYMENT_WRITE, NoSubscription)
     def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """Cancel at the end of the paid period (default) or, with `at_period_end=false`, now.
 
@@ -63,8 +100,7 @@ class Resume(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(EmptyRequest())
     @blp.response(200, SubscriptionSchema)
-    @errors(blp, *COMMON, 404, 409, codes={**BAD_GATEWAY, **NO_SUBSCRIPTION,
-                                           409: ["subscription_not_resumable"]})
+    @errors(blp, *PAYMENT_WRITE, NoSubscription, SubscriptionNotResumable)
     def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """Undo a cancellation scheduled for the period's end.
 

@@ -16,6 +16,7 @@ from domain.services.metering import (
     UsageInput,
     record_usage,
 )
+from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
@@ -117,5 +118,4 @@ class UsageSummary(MethodView):
             totals = uow.usage_events.summary(principal().org_id, start.astimezone(UTC),
                                               end.astimezone(UTC), args["group_by"])
         return {"start": start, "end": end, "group_by": args["group_by"],
-                "totals": [{"group": t.group, "metric": t.metric.value, "quantity": t.quantity,
-                            "events": t.events} for t in totals]}
+                "totals": [presenters.usage_total(t) for t in totals]}

@@ -9,21 +9,30 @@ import marshmallow as ma
 from flask import Response, request
 from flask.views import MethodView
 
-from domain.errors import DomainError
+from domain.errors import (
+    DomainError,
+    WebhookMalformed,
+    WebhookSignatureInvalid,
+    WebhookSignatureMissing,
+    WebhookTimestampOutOfTolerance,
+)
 from domain.services.webhook_intake import receive_stripe_event
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
-from entrypoints.api.errors import error_response
+from entrypoints.api.errors import edge_error
 from entrypoints.api.security import security_event
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("webhooks", __name__, description="Stripe webhook deliveries.")
+blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/billing/webhook",
+                description="Stripe webhook deliveries.")
 
-SIGNATURE = {400: ["webhook_signature_missing", "webhook_signature_invalid",
-                   "webhook_timestamp_out_of_tolerance", "webhook_malformed"],
-             503: ["webhook_store_unavailable"]}
+# A delivery that does not prove it comes from Stripe: a security event, not just a bad body.
+FORGED = (WebhookSignatureMissing, WebhookSignatureInvalid, WebhookTimestampOutOfTolerance)
+INTAKE_ERRORS = (WebhookSignatureMissing, WebhookSignatureInvalid,
+                 WebhookTimestampOutOfTolerance, WebhookMalformed, 413, 415,
+                 "webhook_store_unavailable")
 
 
 class WebhookAckSchema(ma.Schema):
@@ -31,31 +40,6 @@ class WebhookAckSchema(ma.Schema):
     event_id = ma.fields.String(required=True)
     duplicate = ma.fields.Boolean(required=True, metadata={
         "description": "true when the event was already stored (a redelivery)"})
-
-
-def intake() -> dict[str, Any] | Response:
-    c = container()
-    settings = c.settings
-    payload = request.get_data(cache=False)
-    verify = settings.verify_webhooks
-    if not verify:
-        log.warning("webhook signature verification is OFF (APP_ENV=development)")
-    try:
-        receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
-                                       request.headers.get("Stripe-Signature"),
-                                       settings.webhook_secrets, verify=verify)
-    except DomainError as exc:
-        if exc.code.startswith("webhook_signature") or exc.code.startswith("webhook_timestamp"):
-            security_event("signature_failed", code=exc.code)
-        raise
-    except Exception:
-        log.exception("webhook could not be stored; Stripe will retry")
-        return error_response(503, "webhook_store_unavailable",
-                              "the event could not be stored; retry later")
-    log.info("stripe webhook received", extra={
-        "event_id": receipt.event_id, "event_type": receipt.type,
-        "duplicate": receipt.duplicate, "enqueued": receipt.enqueued})
-    return {"received": True, "event_id": receipt.event_id, "duplicate": receipt.duplicate}
 
 
 WEBHOOK_DOC = {
@@ -68,23 +52,34 @@ WEBHOOK_DOC = {
 }
 
 
-@blp.route("/api/v1/billing/webhook")
+@blp.route("", legacy="/api/billing/webhook")
 class StripeWebhook(MethodView):
     @blp.doc(**WEBHOOK_DOC)
     @blp.response(200, WebhookAckSchema)
-    @errors(blp, 400, 413, 415, 503, codes=SIGNATURE)
+    @errors(blp, *INTAKE_ERRORS)
     def post(self) -> dict[str, Any] | Response:
         """Receive a Stripe event: verify its signature (300 s tolerance both ways, any of the
         configured secrets), store it once by event id, enqueue it when new, answer 200 for new
         and repeated events alike. 503 when it cannot be stored, so Stripe retries."""
-        return intake()
-
-
-@blp.route("/api/billing/webhook")
-class LegacyStripeWebhook(MethodView):
-    @blp.doc(deprecated=True, **WEBHOOK_DOC)
-    @blp.response(200, WebhookAckSchema)
-    @errors(blp, 400, 413, 415, 503, codes=SIGNATURE)
-    def post(self) -> dict[str, Any] | Response:
-        """Deprecated alias of `POST /api/v1/billing/webhook`."""
-        return intake()
+        c = container()
+        settings = c.settings
+        payload = request.get_data(cache=False)
+        verify = settings.verify_webhooks
+        if not verify:
+            log.warning("webhook signature verification is OFF (APP_ENV=development)")
+        try:
+            receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
+                                           request.headers.get("Stripe-Signature"),
+                                           settings.webhook_secrets, verify=verify)
+        except DomainError as exc:
+            if isinstance(exc, FORGED):
+                security_event("signature_failed", code=exc.code)
+            raise
+        except Exception:
+            log.exception("webhook could not be stored; Stripe will retry")
+            return edge_error("webhook_store_unavailable",
+                              "the event could not be stored; retry later")
+        log.info("stripe webhook received", extra={
+            "event_id": receipt.event_id, "event_type": receipt.type,
+            "duplicate": receipt.duplicate, "enqueued": receipt.enqueued})
+        return {"received": True, "event_id": receipt.event_id, "duplicate": receipt.duplicate}
