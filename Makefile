@@ -31,8 +31,7 @@ services:
 lint: install
 	scripts/check-secrets.sh
 	$(BIN)/ruff check .
-	$(BIN)/mypy src/domain
-	$(BIN)/mypy --strict src/adapters/stripe_gateway.py src/adapters/stripe_mapping.py
+	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 
 unit: install

@@ -8,10 +8,9 @@ from typing import Any
 import marshmallow as ma
 import redis
 from flask.views import MethodView
-from flask_smorest import abort
 
 from entrypoints.api.auth import OPERATE, requires
-from entrypoints.api.blueprint import Blueprint
+from entrypoints.api.blueprint import Blueprint, abort
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text

@@ -6,13 +6,12 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import abort
 
 from domain.model.webhooks import InboxStatus
 from domain.services.stripe_events import replay_event
 from entrypoints.api import presenters
 from entrypoints.api.auth import OPERATE, requires
-from entrypoints.api.blueprint import Blueprint
+from entrypoints.api.blueprint import Blueprint, abort
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text

@@ -8,12 +8,11 @@ from typing import Any
 import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
-from flask_smorest import abort
 
 from domain.services import analytics
 from domain.services.analytics import AnalyticsReader
 from entrypoints.api.auth import OPERATE, requires
-from entrypoints.api.blueprint import Blueprint
+from entrypoints.api.blueprint import Blueprint, abort
 from entrypoints.api.charts import line_chart
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors

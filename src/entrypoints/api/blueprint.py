@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, ClassVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import flask
 import flask_smorest
@@ -35,8 +35,14 @@ def _bounded_int(literal: str) -> int | OversizeInteger:
     return int(literal)
 
 
+def abort(status: int, **kwargs: Any) -> NoReturn:
+    """flask-smorest's abort, declared as never returning (the library ships no types)."""
+    flask_smorest.abort(status, **kwargs)
+    raise AssertionError("abort returned")  # pragma: no cover - it always raises
+
+
 class StrictParser(FlaskParser):
-    DEFAULT_UNKNOWN_BY_LOCATION: ClassVar[dict[str, str | None]] = {
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
     def _raw_load_json(self, req: flask.Request) -> Any:
@@ -51,18 +57,39 @@ class StrictParser(FlaskParser):
         return json.loads(text, parse_int=_bounded_int)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+V = TypeVar("V")
+
+
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
+    """flask-smorest ships no types: its decorators are declared here as keeping the type of
+    what they decorate, so the views stay type-checked."""
+
     ARGUMENTS_PARSER = StrictParser()
 
+    def arguments(self, schema: Any, **kwargs: Any) -> Callable[[F], F]:
+        return cast(Callable[[F], F], super().arguments(schema, **kwargs))
+
+    def response(self, status_code: int, schema: Any = None,
+                 **kwargs: Any) -> Callable[[F], F]:
+        return cast(Callable[[F], F], super().response(status_code, schema, **kwargs))
+
+    def alt_response(self, status_code: int, **kwargs: Any) -> Callable[[F], F]:
+        return cast(Callable[[F], F], super().alt_response(status_code, **kwargs))
+
+    def doc(self, **kwargs: Any) -> Callable[[F], F]:
+        return cast(Callable[[F], F], super().doc(**kwargs))
+
     def route(self, rule: str, *, legacy: str | None = None,
-              **options: Any) -> Callable[[Any], Any]:
+              **options: Any) -> Callable[[V], V]:
         register = super().route(rule, **options)
 
-        def decorator(view: Any) -> Any:
+        def decorator(view: V) -> V:
             register(view)
             if legacy is not None:
                 canonical = (self.url_prefix or "") + rule
-                LEGACY.add_url_rule(legacy, view_func=deprecated_alias(view, canonical))
+                LEGACY.add_url_rule(legacy, view_func=deprecated_alias(
+                    cast(type[MethodView], view), canonical))
             return view
 
         return decorator

@@ -128,6 +128,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):  # routed here only if no closer handler exists
-            return app.extensions["billing_api"].handle_http_exception(error)
+            answer: Response = app.extensions["billing_api"].handle_http_exception(error)
+            return answer
         log.exception("unhandled error")
         return edge_error("internal_error", "the billing service failed; see its logs")

@@ -7,13 +7,12 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import abort
 
 from domain.model.plans import Metric
 from domain.services.invoicing import preview_usage_invoice
 from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
-from entrypoints.api.blueprint import Blueprint
+from entrypoints.api.blueprint import Blueprint, abort
 from entrypoints.api.container import container, unbilled_cutoff
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text

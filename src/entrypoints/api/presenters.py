@@ -105,7 +105,7 @@ def invoice_preview(outcome: str, lines: Iterable[InvoiceLine], currency: str) -
 
 
 def inbox_event(event: InboxEvent, with_payload: bool = False) -> dict[str, Any]:
-    shown = {"id": event.id, "type": event.type, "status": event.status.value,
+    shown: dict[str, Any] = {"id": event.id, "type": event.type, "status": event.status.value,
              "attempts": event.attempts, "last_error": event.last_error,
              "received_at": event.received_at, "processed_at": event.processed_at,
              "last_attempt_at": event.last_attempt_at, "api_version": event.api_version,
