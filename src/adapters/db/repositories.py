@@ -57,6 +57,12 @@ class SqlCustomerRepository(_Repository):
         return StripeCustomer(**row) if row else None
 
     def add_if_absent(self, customer: StripeCustomer) -> bool:
+        if insert_if_absent(self.conn, stripe_customers, [vars(customer)], ["org_id"],
+                            any_conflict=True):
+            return True
+        if self.for_org(customer.org_id) is not None:
+            return False  # the organization has its customer (a concurrent first call's)
+        # The Stripe customer belongs to another organization: the targeted insert says so.
         return insert_if_absent(self.conn, stripe_customers, [vars(customer)], ["org_id"]) == 1
 
     def save(self, customer: StripeCustomer) -> None:

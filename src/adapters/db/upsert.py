@@ -18,13 +18,17 @@ def _insert(conn: Connection, table: Table, conflict_columns: Sequence[str] | No
 
 
 def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-                     conflict_columns: Sequence[str]) -> int:
-    """Insert the rows whose key is new; answer how many rows this statement inserted."""
+                     conflict_columns: Sequence[str], any_conflict: bool = False) -> int:
+    """Insert the rows whose key is new; answer how many rows this statement inserted. With
+    `any_conflict`, a row colliding on any unique constraint is skipped (two concurrent inserts
+    of one row may collide first on another unique index than the key's, which a targeted
+    ON CONFLICT would raise on)."""
     if not rows:
         return 0
     # Rows are passed as parameters (not .values(rows)) so the compiled statement is cached;
     # SQLAlchemy batches many rows into multi-row VALUES ("insertmanyvalues").
-    stmt = _insert(conn, table, conflict_columns).returning(table.c[conflict_columns[0]])
+    target = None if any_conflict else conflict_columns
+    stmt = _insert(conn, table, target).returning(table.c[conflict_columns[0]])
     # Counted from RETURNING: drivers do not all report rowcount for ON CONFLICT inserts.
     return len(conn.execute(stmt, list(rows)).all())
 
