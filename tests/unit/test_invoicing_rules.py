@@ -184,6 +184,7 @@ def test_an_invoice_is_one_stripe_invoice_for_the_organizations_customer(deps):
     cid = add_customer(deps)
     use(deps, words=1_500)
     use(deps, metric=Metric.TTS_WORDS, words=250)
+    use(deps, org="org_b", words=9_000)
     opened = len(deps.uow.opened)
     result = invoice_unbilled_usage(deps, "org_a", CUTOFF)
     invoice = result.invoice
@@ -204,6 +205,9 @@ def test_an_invoice_is_one_stripe_invoice_for_the_organizations_customer(deps):
     kept = stored(deps, invoice.id)
     assert (kept.status, kept.stripe_invoice_id, kept.hosted_invoice_url, kept.updated_at) == (
         InvoiceStatus.OPEN, sent["id"], sent["hosted_invoice_url"], NOW)
+    assert (kept.period_start, kept.period_end, kept.created_at) == (NOW, CUTOFF, NOW)
+    assert {e.org_id: e.invoice_id for e in deps.uow.store.usage_events} == {
+        "org_a": invoice.id, "org_b": None}
     assert [x.stripe_invoice_item_id for x in kept.lines] == [
         i["id"] for i in sent["lines"]["data"]]
 
@@ -289,7 +293,7 @@ def test_without_a_customer_nothing_is_linked_and_the_answer_says_so(deps):
 
 def test_without_a_customer_drafts_being_finished_answer_with_the_latest(deps):
     add_customer(deps)
-    for words in (1_000, 2_000):
+    for words in (1_000, 2_000, 3_000):
         use(deps, words=words)
         deps.gateway.fail_on("invoices.finalize", PaymentProviderUnavailable("down"))
         with pytest.raises(PaymentProviderUnavailable):
@@ -301,8 +305,9 @@ def test_without_a_customer_drafts_being_finished_answer_with_the_latest(deps):
             assert uow.usage_invoices.claim(draft.id, "other", NOW, NOW + timedelta(hours=1))
         uow.commit()
     del deps.uow.store.customers["org_a"]
-    use(deps, words=3_000)
+    use(deps, words=4_000)
     result = assign_unbilled_usage(deps, "org_a", CUTOFF, "system")
+    assert len(drafts) == 3
     assert result.outcome is Outcome.NO_CUSTOMER and result.invoice.id == drafts[-1].id
 
 
@@ -378,3 +383,23 @@ def test_a_draft_found_without_payments_configured_is_left_for_a_later_run(deps)
     assert str(caught.value) == "payments are not configured: set STRIPE_SECRET_KEY"
     assert deps.uow.store.claims == {}
     assert invoice_unbilled_usage(deps, "org_a", CUTOFF).outcome is Outcome.INVOICED
+
+
+def test_a_resumed_draft_is_left_to_the_run_resuming_it_for_the_claims_ten_minutes(deps):
+    add_customer(deps)
+    use(deps)
+    deps.gateway.fail_on("invoices.finalize", PaymentProviderUnavailable("down"))
+    with pytest.raises(PaymentProviderUnavailable):
+        invoice_unbilled_usage(deps, "org_a", CUTOFF)
+    seen = []
+
+    def meanwhile():
+        deps.clock.advance(minutes=9, seconds=59)
+        seen.append(invoice_unbilled_usage(deps, "org_a", CUTOFF))
+
+    deps.gateway.before_finalize = meanwhile
+    resumed = invoice_unbilled_usage(deps, "org_a", CUTOFF)
+    (other,) = seen
+    assert resumed.outcome is Outcome.INVOICED
+    assert other.outcome is Outcome.NOTHING_TO_BILL and other.invoice.id == resumed.invoice.id
+    assert [op for op, _ in deps.gateway.calls].count("invoices.finalize") == 2  # failed, done

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import NotAGauge, QuotaUnavailable, UsageRejected
-from domain.model.metering import UsageSource
+from domain.model.metering import UsageEvent, UsageSource
 from domain.model.plans import Metric, default_catalog
 from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaDecision
 from domain.services.metering import MAX_QUANTITY, UsageInput, UsageReceipt, record_usage
@@ -330,3 +330,20 @@ def test_a_window_is_set_as_of_now(deps):
     consume_quota(QuotaDeps(deps.uow, deps.clock, deps.catalog, counter, GRACE), "org_a",
                   Metric.QUERIES)
     assert counter.set_at == NOW
+
+
+def test_a_rebuilt_counter_counts_its_half_open_period_only(deps):
+    with deps.uow() as uow:
+        uow.usage_events.add_if_absent([
+            UsageEvent("org_a", Metric.QUERIES, 3, MONTH_END - timedelta(seconds=1), "last",
+                       NOW),
+            UsageEvent("org_a", Metric.QUERIES, 40, MONTH_END, "next", NOW)])
+        uow.commit()
+    assert consume_quota(deps, "org_a", Metric.QUERIES).used == 4
+
+
+@pytest.mark.parametrize(("amount", "source"), [
+    (-1, UsageSource.RELEASED), (0, UsageSource.CONSUMED), (1, UsageSource.CONSUMED)])
+def test_only_a_negative_entry_is_a_release(amount, source):
+    entry = LedgerEntry("1-0", "org_a", Metric.DOCUMENTS, amount, NOW, "k", NOW)
+    assert entry.as_usage(NOW).source is source
