@@ -147,7 +147,8 @@ def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
 
 
 def _save(deps: InvoicingDeps, invoice: UsageInvoice,
-          lines: bool = False) -> None:  # pragma: no mutate (callers hold the lines they read)
+          lines: bool = False,  # pragma: no mutate (every caller holds the lines it read)
+          ) -> None:
     with deps.uow() as uow:
         uow.usage_invoices.save(invoice, lines=lines)
         uow.commit()
