@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install run worker test lint unit integration contract contract-cassettes \
-	contract-record services clean
+	contract-record services mutation clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,5 +52,13 @@ contract-cassettes: install
 contract-record: install
 	CONTRACT_MODE=stripe $(BIN)/pytest tests/contract -q -p no:logging
 
+# Mutation testing of the money and billing rules against the unit tests (README, "Mutation
+# testing"): slow, so run by hand before a release, never part of `make test`. A fresh run each
+# time, so the score never counts a result from older code or tests.
+mutation: install
+	rm -rf mutants
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results --all true | $(BIN)/python scripts/mutation_score.py
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf mutants $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

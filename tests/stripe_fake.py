@@ -317,6 +317,9 @@ class FakeStripe:
             if invoice["status"] != "draft":
                 raise PaymentProviderRejected("Stripe rejected the request: invoice is not a "
                                               "draft")
+            if invoice["customer"] != customer_id:
+                raise PaymentProviderRejected("Stripe rejected the request: the invoice item's "
+                                              "customer must be the invoice's customer")
             item_id = self._id("ii")
             invoice["lines"]["data"].append({"id": item_id, "amount": amount.amount_minor,
                                              "currency": amount.currency,

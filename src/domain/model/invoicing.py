@@ -50,7 +50,9 @@ class UsagePrice:
         # Exact before the one rounding: 2^53 words times a long rate overflows the default
         # 28 significant digits, which would round twice.
         with localcontext() as exact:
-            exact.prec = 100
+            # Exact for any rate of up to 84 significant digits (16 for the words, the rest for
+            # the rate), where one digit more or less changes no line.
+            exact.prec = 100  # pragma: no mutate
             return Money.round_from(Decimal(words) * self.per_thousand / 1000, self.currency)
 
 

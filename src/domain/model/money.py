@@ -58,7 +58,9 @@ class Money:
     @classmethod
     def round_from(cls, major: Decimal, currency: str) -> Money:
         """Round a Decimal major amount once to minor units, half up (the invoice line rule)."""
-        minor = (major * minor_units_per_major(currency)).quantize(Decimal(1), ROUND_HALF_UP)
+        minor = (major * minor_units_per_major(currency)).quantize(
+            Decimal(1),  # pragma: no mutate (quantize reads only its exponent: whole units)
+            ROUND_HALF_UP)
         return cls(int(minor), currency)
 
     def _same_currency(self, other: Money) -> None:

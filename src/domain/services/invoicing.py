@@ -129,7 +129,9 @@ def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
         if outcome is Outcome.HELD:
             invoice.hold(AMOUNT_TOO_LARGE, now)
         else:
-            uow.usage_invoices.claim(invoice.id, token, now, now + CLAIM_TTL)
+            uow.usage_invoices.claim(invoice.id, token,
+                                     now,  # pragma: no mutate (a new draft has no claim yet)
+                                     now + CLAIM_TTL)
             mine.append(invoice)
         uow.usage_invoices.save(invoice, lines=True)
         action = "usage_invoice.held" if invoice.hold_reason else "usage_invoice.created"
@@ -142,7 +144,9 @@ def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
                            customer.stripe_customer_id, token)
 
 
-def _save(deps: InvoicingDeps, invoice: UsageInvoice, lines: bool = False) -> None:
+def _save(deps: InvoicingDeps, invoice: UsageInvoice,
+          lines: bool = False,  # pragma: no mutate (every caller holds the lines it read)
+          ) -> None:
     with deps.uow() as uow:
         uow.usage_invoices.save(invoice, lines=lines)
         uow.commit()
@@ -165,7 +169,10 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
     if invoice.stripe_invoice_id is None:
         created = gateway.create_invoice(customer_id, invoice.total.currency,
                                          meta, idempotency_key=f"usage-invoice:{invoice.id}")
-        invoice.link_stripe(created.id, created.hosted_invoice_url, deps.clock.now())
+        invoice.link_stripe(created.id,
+                            # Null on a draft: Stripe gives one when the invoice is finalized.
+                            created.hosted_invoice_url,  # pragma: no mutate
+                            deps.clock.now())
         _save(deps, invoice)
     assert invoice.stripe_invoice_id is not None
     for line in invoice.lines:
@@ -178,7 +185,8 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
     final = gateway.finalize_invoice(invoice.stripe_invoice_id,
                                      idempotency_key=f"usage-invoice-finalize:{invoice.id}")
     now = deps.clock.now()
-    invoice.link_stripe(final.id, final.hosted_invoice_url, now)
+    invoice.link_stripe(final.id, final.hosted_invoice_url,
+                        now)  # pragma: no mutate (the status change next stamps the same now)
     invoice.follow_stripe(final.status, InvoiceStatus.OPEN, now)
     _save(deps, invoice)
     return invoice
@@ -187,7 +195,9 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
 def _push_claimed(deps: InvoicingDeps, result: InvoicingResult) -> None:
     try:
         for invoice in result.claimed:
-            push_to_stripe(deps, invoice, result.customer_id)
+            # Saves a read only: without it, push_to_stripe looks the same customer up.
+            push_to_stripe(deps, invoice,
+                           result.customer_id)  # pragma: no mutate
     finally:
         _release(deps, result)
 

@@ -51,8 +51,9 @@ def record_usage(deps: QuotaDeps, org_id: str, inputs: Sequence[UsageInput]) -> 
 
 
 def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[UsageEvent]:
-    token = new_id("rec")
-    counted: list[tuple[Metric, datetime, int]] = []
+    # Opaque: only its being new for each call matters. `counted` is only tested for truth.
+    token = new_id("rec")  # pragma: no mutate
+    counted: list[tuple[Metric, datetime, int]] = []  # pragma: no mutate
     try:
         with deps.uow() as uow:
             uow.lock_shared(usage_lock(org_id))
@@ -60,32 +61,36 @@ def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[Usage
             # Counted before the commit, under the lock: a counter rebuild either reads these
             # rows or sees the counter already holding them, never neither nor both.
             usage = [(e.metric, e.occurred_at, e.quantity) for e in stored if e.quantity]
-            if usage and _count(deps, lambda: deps.counter.record(org_id, usage, token)):
-                counted = usage
+            # Marked as counted before the call: a call whose reply was lost may have counted,
+            # and undoing a token the counter never saw does nothing.
+            counted = usage
+            if usage:
+                _count(deps, lambda: deps.counter.record(org_id, usage, token))
             uow.commit()
     except BaseException:
         if counted:  # counted but not kept: take it back (the counter over-counts, refusing
             # early rather than granting too much, only if Redis stays away for the undo too)
-            _count(deps, lambda: deps.counter.undo_record(org_id, counted, token), quiet=True)
+            _count(
+                deps,  # pragma: no mutate (a quiet call never reads it)
+                lambda: deps.counter.undo_record(org_id, counted, token), quiet=True)
         raise
     return stored
 
 
-def _count(deps: QuotaDeps, call: Callable[[], None], quiet: bool = False) -> bool:
+def _count(deps: QuotaDeps, call: Callable[[], None], quiet: bool = False) -> None:
     """A counter call that a lost reply makes safe to repeat: a few tries over ~0.3 s ride out
     a slow moment of Redis; past that the batch is refused (nothing stored, retry it) unless
     QUOTA_FAIL_OPEN."""
     for delay in COUNTER_RETRY_DELAYS:
         try:
             call()
-            return True
+            return
         except QuotaUnavailable:
             if delay is None:
                 if quiet or deps.fail_open:
-                    return False
+                    return
                 raise
             time.sleep(delay)
-    return False
 
 
 def _validate(inputs: Sequence[UsageInput], now: datetime) -> None:
