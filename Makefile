@@ -31,6 +31,7 @@ services:
 lint: install
 	scripts/check-secrets.sh
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 

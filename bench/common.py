@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL",
-                           "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test")
+ADMIN_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
@@ -42,13 +43,29 @@ def fresh_database() -> Iterator[str]:
 
 
 @contextmanager
-def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 2,
-             threads: int = 1) -> Iterator[None]:
+def gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 1
+) -> Iterator[None]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers",
-         str(workers), "--threads", str(threads), "--log-level", "warning"], cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
         env={**os.environ, **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -84,8 +101,10 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
     def line(self) -> str:
-        return (f"{self.name:<28} {self.ok:>6}/{self.requests:<6} {self.rate:>9.0f}/s "
-                f"p50 {self.pct(50):>7.2f} ms  p99 {self.pct(99):>7.2f} ms")
+        return (
+            f"{self.name:<28} {self.ok:>6}/{self.requests:<6} {self.rate:>9.0f}/s "
+            f"p50 {self.pct(50):>7.2f} ms  p99 {self.pct(99):>7.2f} ms"
+        )
 
 
 def _send(args: tuple[int, str, Sequence[tuple[bytes, dict[str, str]]]]) -> tuple[int, list[float]]:
@@ -103,8 +122,13 @@ def _send(args: tuple[int, str, Sequence[tuple[bytes, dict[str, str]]]]) -> tupl
     return ok, latencies
 
 
-def load(name: str, port: int, path: str, requests: Sequence[tuple[bytes, dict[str, str]]],
-         concurrency: int) -> Result:
+def load(
+    name: str,
+    port: int,
+    path: str,
+    requests: Sequence[tuple[bytes, dict[str, str]]],
+    concurrency: int,
+) -> Result:
     """Send every request once from `concurrency` processes; time the whole run."""
     chunks = [(port, path, requests[i::concurrency]) for i in range(concurrency)]
     with ProcessPoolExecutor(max_workers=concurrency) as pool:

@@ -28,42 +28,61 @@ COLUMNS = "org_id, metric, quantity, occurred_at, received_at, idempotency_key, 
 
 
 def batch(org: str, n: int, size: int = 1000) -> list[dict]:
-    return [{"metric": "stt_words", "quantity": 1250, "idempotency_key": f"{org}-{n}-{i}",
-             "conversation_id": f"c-{i % 50}"} for i in range(size)]
+    return [
+        {
+            "metric": "stt_words",
+            "quantity": 1250,
+            "idempotency_key": f"{org}-{n}-{i}",
+            "conversation_id": f"c-{i % 50}",
+        }
+        for i in range(size)
+    ]
 
 
 def raw_rows(org: str, n: int) -> list[tuple]:
     now = datetime.now(UTC)
-    return [(org, e["metric"], e["quantity"], now, now, e["idempotency_key"],
-             e["conversation_id"]) for e in batch(org, n)]
+    return [
+        (org, e["metric"], e["quantity"], now, now, e["idempotency_key"], e["conversation_id"])
+        for e in batch(org, n)
+    ]
 
 
 def copy_staging(dsn: str, batches: int) -> float:
     with psycopg.connect(dsn) as conn:
-        conn.execute("INSERT INTO organizations (id, created_at) VALUES ('org_copy', now()) "
-                     "ON CONFLICT DO NOTHING")
+        conn.execute(
+            "INSERT INTO organizations (id, created_at) VALUES ('org_copy', now()) "
+            "ON CONFLICT DO NOTHING"
+        )
         conn.commit()
         started = time.perf_counter()
         for n in range(batches):
             with conn.transaction():
-                conn.execute("CREATE TEMP TABLE staging (LIKE usage_events INCLUDING DEFAULTS) "
-                             "ON COMMIT DROP")
+                conn.execute(
+                    "CREATE TEMP TABLE staging (LIKE usage_events INCLUDING DEFAULTS) "
+                    "ON COMMIT DROP"
+                )
                 with conn.cursor().copy(f"COPY staging ({COLUMNS}) FROM STDIN") as copy:
                     for row in raw_rows("org_copy", n):
                         copy.write_row(row)
-                conn.execute(f"INSERT INTO usage_events ({COLUMNS}) SELECT {COLUMNS} FROM "
-                             "staging ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING")
+                conn.execute(
+                    f"INSERT INTO usage_events ({COLUMNS}) SELECT {COLUMNS} FROM "
+                    "staging ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING"
+                )
         return batches * 1000 / (time.perf_counter() - started)
 
 
 def multi_row(dsn: str, batches: int) -> float:
     with psycopg.connect(dsn) as conn:
-        conn.execute("INSERT INTO organizations (id, created_at) VALUES ('org_multi', now()) "
-                     "ON CONFLICT DO NOTHING")
+        conn.execute(
+            "INSERT INTO organizations (id, created_at) VALUES ('org_multi', now()) "
+            "ON CONFLICT DO NOTHING"
+        )
         conn.commit()
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * 1000)
-        sql = (f"INSERT INTO usage_events ({COLUMNS}) VALUES {values} "
-               "ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING")
+        sql = (
+            f"INSERT INTO usage_events ({COLUMNS}) VALUES {values} "
+            "ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING"
+        )
         started = time.perf_counter()
         for n in range(batches):
             with conn.transaction():
@@ -79,31 +98,48 @@ def main() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     token = make_token("org_http", "service", secret=SECRET, expires_in=3600)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-    requests = [(json.dumps({"events": batch("org_http", n)}).encode(), headers)
-                for n in range(args.batches)]
+    requests = [
+        (json.dumps({"events": batch("org_http", n)}).encode(), headers)
+        for n in range(args.batches)
+    ]
     warm = [(json.dumps({"events": batch("org_warm", n)}).encode(), headers) for n in range(4)]
     with fresh_database() as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         copy_rate = copy_staging(dsn, args.batches)
         multi_rate = multi_row(dsn, args.batches)
-        env = {"APP_ENV": "test", "DATABASE_URL": url, "REDIS_URL": REDIS_URL,
-               "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING"}
+        env = {
+            "APP_ENV": "test",
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS_URL,
+            "JWT_SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING",
+        }
         with gunicorn("wsgi:app", 18095, env, threads=4):
             load("warm-up", 18095, "/api/v1/usage/events", warm, 2)
-            http = load("HTTP ingestion", 18095, "/api/v1/usage/events", requests,
-                        args.concurrency)
+            http = load("HTTP ingestion", 18095, "/api/v1/usage/events", requests, args.concurrency)
     assert http.ok == len(requests), "some batches were refused"
     http_rate = http.ok * 1000 / http.seconds
     print(f"{args.batches} batches of 1,000 events")
     print(f"raw Postgres, COPY + staging INSERT ON CONFLICT: {copy_rate:>9.0f} events/s")
     print(f"raw Postgres, multi-row INSERT ON CONFLICT:      {multi_rate:>9.0f} events/s")
-    print(f"HTTP /api/v1/usage/events ({args.concurrency} clients):        {http_rate:>9.0f} "
-          f"events/s  (p50 {http.pct(50):.0f} ms, p99 {http.pct(99):.0f} ms per batch)")
-    print(f"ratio to COPY-staging {http_rate / copy_rate:.2f}x (target >= 0.5x); "
-          f"to multi-row INSERT {http_rate / multi_rate:.2f}x")
-    print(json.dumps({"copy_per_s": round(copy_rate), "multi_row_per_s": round(multi_rate),
-                      "http_per_s": round(http_rate),
-                      "ratio_copy": round(http_rate / copy_rate, 3)}))
+    print(
+        f"HTTP /api/v1/usage/events ({args.concurrency} clients):        {http_rate:>9.0f} "
+        f"events/s  (p50 {http.pct(50):.0f} ms, p99 {http.pct(99):.0f} ms per batch)"
+    )
+    print(
+        f"ratio to COPY-staging {http_rate / copy_rate:.2f}x (target >= 0.5x); "
+        f"to multi-row INSERT {http_rate / multi_rate:.2f}x"
+    )
+    print(
+        json.dumps(
+            {
+                "copy_per_s": round(copy_rate),
+                "multi_row_per_s": round(multi_rate),
+                "http_per_s": round(http_rate),
+                "ratio_copy": round(http_rate / copy_rate, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ def populate(dsn: str, orgs: int, events: int) -> None:
         with cur.copy("COPY organizations (id, created_at) FROM STDIN") as copy:
             for n in range(orgs):
                 copy.write_row((f"org_{n:06d}", start))
-        with cur.copy("COPY stripe_customers (org_id, stripe_customer_id, created_at) "
-                      "FROM STDIN") as copy:
+        with cur.copy(
+            "COPY stripe_customers (org_id, stripe_customer_id, created_at) FROM STDIN"
+        ) as copy:
             for n in range(orgs):
                 copy.write_row((f"org_{n:06d}", f"cus_{n:06d}", start))
         columns = "org_id, metric, quantity, occurred_at, received_at, idempotency_key"
@@ -44,8 +45,16 @@ def populate(dsn: str, orgs: int, events: int) -> None:
                 org = f"org_{n:06d}"
                 for i in range(events):
                     at = start + timedelta(seconds=(i * 2591) % (30 * 86400))
-                    copy.write_row((org, "stt_words" if i % 3 else "tts_words",
-                                    100 + i % 900, at, at, f"{org}-{i}"))
+                    copy.write_row(
+                        (
+                            org,
+                            "stt_words" if i % 3 else "tts_words",
+                            100 + i % 900,
+                            at,
+                            at,
+                            f"{org}-{i}",
+                        )
+                    )
         conn.commit()
         conn.execute("ANALYZE usage_events")
 
@@ -61,17 +70,23 @@ def baseline(dsn: str, orgs: int, assign: bool = False) -> float:
                 totals = conn.execute(
                     "SELECT metric, sum(quantity), count(*), min(occurred_at) FROM usage_events "
                     "WHERE org_id = %s AND invoice_id IS NULL AND occurred_at < %s AND metric "
-                    "IN ('stt_words', 'tts_words') GROUP BY metric", (org, CUTOFF)).fetchall()
+                    "IN ('stt_words', 'tts_words') GROUP BY metric",
+                    (org, CUTOFF),
+                ).fetchall()
                 cents = sum(round(int(words) / 10) for _, words, _, _ in totals)
                 conn.execute(
                     "INSERT INTO usage_invoices (id, org_id, status, period_start, period_end, "
                     "total_minor, currency, created_at, updated_at) VALUES (%s, %s, 'draft', "
                     "%s, %s, %s, 'usd', now(), now())",
-                    (f"base_{n}", org, min(t[3] for t in totals), CUTOFF, cents))
+                    (f"base_{n}", org, min(t[3] for t in totals), CUTOFF, cents),
+                )
                 if assign:
-                    conn.execute("UPDATE usage_events SET invoice_id = %s WHERE org_id = %s AND "
-                                 "invoice_id IS NULL AND occurred_at < %s AND metric IN "
-                                 "('stt_words', 'tts_words')", (f"base_{n}", org, CUTOFF))
+                    conn.execute(
+                        "UPDATE usage_events SET invoice_id = %s WHERE org_id = %s AND "
+                        "invoice_id IS NULL AND occurred_at < %s AND metric IN "
+                        "('stt_words', 'tts_words')",
+                        (f"base_{n}", org, CUTOFF),
+                    )
         rate = orgs / (time.perf_counter() - started)
         conn.execute("UPDATE usage_events SET invoice_id = NULL WHERE invoice_id LIKE 'base_%'")
         conn.execute("DELETE FROM usage_invoices WHERE id LIKE 'base_%'")
@@ -90,11 +105,19 @@ class NullStripe:
         from domain.model.payments import InvoiceSnapshot
 
         self.calls += 1
-        return InvoiceSnapshot(invoice_id, customer_id, None, status, Money(0, "usd"),
-                               Money(0, "usd"), f"https://invoice.stripe.com/i/{invoice_id}")
+        return InvoiceSnapshot(
+            invoice_id,
+            customer_id,
+            None,
+            status,
+            Money(0, "usd"),
+            Money(0, "usd"),
+            f"https://invoice.stripe.com/i/{invoice_id}",
+        )
 
-    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
-                       idempotency_key: str) -> Any:
+    def create_invoice(
+        self, customer_id: str, currency: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> Any:
         return self._invoice("in_" + metadata["usage_invoice_id"], customer_id, "draft")
 
     def add_invoice_item(self, *args: Any, idempotency_key: str, **kwargs: Any) -> str:
@@ -111,9 +134,14 @@ def worker(url: str, first: int, last: int) -> None:
     from entrypoints.bootstrap import bootstrap
     from entrypoints.config import Settings
 
-    settings = Settings(_env_file=None, app_env="test", database_url=url,
-                        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-                        jwt_secret_key="bench-" + "x" * 40, log_level="WARNING")
+    settings = Settings(
+        _env_file=None,
+        app_env="test",
+        database_url=url,
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        jwt_secret_key="bench-" + "x" * 40,
+        log_level="WARNING",
+    )
     container = bootstrap(settings, gateway=NullStripe())
     invoicing = container.invoicing
     orgs = [f"org_{n:06d}" for n in range(first, last)]
@@ -121,13 +149,25 @@ def worker(url: str, first: int, last: int) -> None:
     summary = run_invoicing(invoicing, CUTOFF, orgs, False, actor="bench")
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"orgs": len(orgs), "rate": len(orgs) / seconds, "peak_mb": peak_mb,
-                      "summary": dict(summary.counts)}))
+    print(
+        json.dumps(
+            {
+                "orgs": len(orgs),
+                "rate": len(orgs) / seconds,
+                "peak_mb": peak_mb,
+                "summary": dict(summary.counts),
+            }
+        )
+    )
 
 
 def run_worker(url: str, first: int, last: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--worker", url, str(first), str(last)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", url, str(first), str(last)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -144,26 +184,41 @@ def main() -> None:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         started = time.perf_counter()
         populate(dsn, args.orgs, args.events)
-        print(f"populated {args.orgs:,} organizations x {args.events:,} events in "
-              f"{time.perf_counter() - started:.0f} s")
+        print(
+            f"populated {args.orgs:,} organizations x {args.events:,} events in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
         base = baseline(dsn, args.orgs)
         with_assignment = baseline(dsn, args.orgs // 10, assign=True)
         small = run_worker(url, 0, args.orgs // 10)
         large = run_worker(url, args.orgs // 10, args.orgs)
-    ours = (small["orgs"] + large["orgs"]) / (small["orgs"] / small["rate"]
-                                              + large["orgs"] / large["rate"])
+    ours = (small["orgs"] + large["orgs"]) / (
+        small["orgs"] / small["rate"] + large["orgs"] / large["rate"]
+    )
     print(f"raw SQL baseline (aggregate + insert per organization): {base:,.0f} orgs/s")
-    print(f"raw SQL baseline + linking each event to its invoice: {with_assignment:,.0f} "
-          "orgs/s")
-    print(f"invoicing run (assign, price, lines, audit, Stripe calls): {ours:,.0f} orgs/s "
-          f"-> {ours / base:.2f}x the baseline (target >= 0.5x), "
-          f"{ours / with_assignment:.2f}x the baseline with linking")
-    print(f"peak memory: {small['orgs']:,} orgs {small['peak_mb']:.0f} MB; "
-          f"{large['orgs']:,} orgs {large['peak_mb']:.0f} MB (flat if alike)")
-    print(json.dumps({"baseline_orgs_per_s": round(base),
-                      "baseline_with_linking": round(with_assignment), "orgs_per_s": round(ours),
-                      "ratio": round(ours / base, 3), "peak_mb_small": round(small["peak_mb"]),
-                      "peak_mb_large": round(large["peak_mb"]), "outcomes": large["summary"]}))
+    print(f"raw SQL baseline + linking each event to its invoice: {with_assignment:,.0f} orgs/s")
+    print(
+        f"invoicing run (assign, price, lines, audit, Stripe calls): {ours:,.0f} orgs/s "
+        f"-> {ours / base:.2f}x the baseline (target >= 0.5x), "
+        f"{ours / with_assignment:.2f}x the baseline with linking"
+    )
+    print(
+        f"peak memory: {small['orgs']:,} orgs {small['peak_mb']:.0f} MB; "
+        f"{large['orgs']:,} orgs {large['peak_mb']:.0f} MB (flat if alike)"
+    )
+    print(
+        json.dumps(
+            {
+                "baseline_orgs_per_s": round(base),
+                "baseline_with_linking": round(with_assignment),
+                "orgs_per_s": round(ours),
+                "ratio": round(ours / base, 3),
+                "peak_mb_small": round(small["peak_mb"]),
+                "peak_mb_large": round(large["peak_mb"]),
+                "outcomes": large["summary"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

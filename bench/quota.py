@@ -27,8 +27,10 @@ from entrypoints.config import Settings
 from tests.helpers import make_token
 
 SECRET = "bench-secret-" + "x" * 40
-UNLIMITED = {"default_tier": "free", "plans": [{"tier": "free", "price": "0.00",
-                                                "queries": None, "documents": None}]}
+UNLIMITED = {
+    "default_tier": "free",
+    "plans": [{"tier": "free", "price": "0.00", "queries": None, "documents": None}],
+}
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -39,8 +41,14 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 def in_process(url: str, catalog: Path, calls: int) -> dict[str, float]:
     from entrypoints.bootstrap import bootstrap
 
-    settings = Settings(_env_file=None, app_env="test", database_url=url, redis_url=REDIS_URL,
-                        jwt_secret_key=SECRET, billing_catalog_file=catalog)
+    settings = Settings(
+        _env_file=None,
+        app_env="test",
+        database_url=url,
+        redis_url=REDIS_URL,
+        jwt_secret_key=SECRET,
+        billing_catalog_file=catalog,
+    )
     container = bootstrap(settings)
     from domain.model.organizations import Organization
     from domain.services.organizations import ensure_organization
@@ -81,41 +89,74 @@ def main() -> None:
     try:
         with fresh_database() as url:
             local = in_process(url, catalog, args.calls)
-            env = {"APP_ENV": "test", "DATABASE_URL": url, "REDIS_URL": REDIS_URL,
-                   "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-                   "BILLING_CATALOG_FILE": str(catalog)}
+            env = {
+                "APP_ENV": "test",
+                "DATABASE_URL": url,
+                "REDIS_URL": REDIS_URL,
+                "JWT_SECRET_KEY": SECRET,
+                "LOG_LEVEL": "WARNING",
+                "BILLING_CATALOG_FILE": str(catalog),
+            }
             token = make_token("org_bench", "service", secret=SECRET, expires_in=3600)
             body = json.dumps({"metric": "queries"})
             path = "/api/v1/quota/consume"
             runs: dict[str, list[wrk.WrkResult]] = {"bare": [], "ours": []}
-            with gunicorn("bench.bare_app:app", 18091, env, threads=4), \
-                    gunicorn("wsgi:app", 18090, env, threads=4):
+            with (
+                gunicorn("bench.bare_app:app", 18091, env, threads=4),
+                gunicorn("wsgi:app", 18090, env, threads=4),
+            ):
                 for port in (18091, 18090):
-                    wrk.run_post("warm-up", f"http://127.0.0.1:{port}", path, body, token,
-                                 seconds=2)
+                    wrk.run_post(
+                        "warm-up", f"http://127.0.0.1:{port}", path, body, token, seconds=2
+                    )
                 for _ in range(2):  # interleaved, so drift on a shared machine hits both
-                    runs["bare"].append(wrk.run_post(
-                        "bare EVALSHA endpoint", "http://127.0.0.1:18091", path, body, token,
-                        seconds=args.seconds, connections=args.connections))
-                    runs["ours"].append(wrk.run_post(
-                        "quota consume", "http://127.0.0.1:18090", path, body, token,
-                        seconds=args.seconds, connections=args.connections))
+                    runs["bare"].append(
+                        wrk.run_post(
+                            "bare EVALSHA endpoint",
+                            "http://127.0.0.1:18091",
+                            path,
+                            body,
+                            token,
+                            seconds=args.seconds,
+                            connections=args.connections,
+                        )
+                    )
+                    runs["ours"].append(
+                        wrk.run_post(
+                            "quota consume",
+                            "http://127.0.0.1:18090",
+                            path,
+                            body,
+                            token,
+                            seconds=args.seconds,
+                            connections=args.connections,
+                        )
+                    )
             bare = max(runs["bare"], key=lambda r: r.accepted_per_s)
             ours = max(runs["ours"], key=lambda r: r.accepted_per_s)
     finally:
         catalog.unlink()
         redis.Redis.from_url(REDIS_URL).flushdb()
-    print(f"in-process, {args.calls} calls each: consume_quota p50 {local['ours_p50']:.3f} ms "
-          f"p99 {local['ours_p99']:.3f} ms; raw EVALSHA p50 {local['raw_p50']:.3f} ms "
-          f"p99 {local['raw_p99']:.3f} ms; p99 ratio {local['ours_p99'] / local['raw_p99']:.2f}x "
-          "(target <= 1.3x)")
+    print(
+        f"in-process, {args.calls} calls each: consume_quota p50 {local['ours_p50']:.3f} ms "
+        f"p99 {local['ours_p99']:.3f} ms; raw EVALSHA p50 {local['raw_p50']:.3f} ms "
+        f"p99 {local['raw_p99']:.3f} ms; p99 ratio {local['ours_p99'] / local['raw_p99']:.2f}x "
+        "(target <= 1.3x)"
+    )
     print(bare.line())
     print(ours.line())
     ratio = ours.accepted_per_s / bare.accepted_per_s
     print(f"HTTP throughput ratio {ratio:.2f}x (target >= 0.9x)")
-    print(json.dumps({"in_process_p99_ratio": round(local["ours_p99"] / local["raw_p99"], 3),
-                      "http_ratio": round(ratio, 3), "bare_per_s": round(bare.accepted_per_s),
-                      "consume_per_s": round(ours.accepted_per_s)}))
+    print(
+        json.dumps(
+            {
+                "in_process_p99_ratio": round(local["ours_p99"] / local["raw_p99"], 3),
+                "http_ratio": round(ratio, 3),
+                "bare_per_s": round(bare.accepted_per_s),
+                "consume_per_s": round(ours.accepted_per_s),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,30 +51,58 @@ def main() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     try:
         with fresh_database() as url:
-            env = {"APP_ENV": "test", "DATABASE_URL": url, "REDIS_URL": REDIS_URL,
-                   "JWT_SECRET_KEY": "bench-secret-" + "x" * 40, "LOG_LEVEL": "WARNING",
-                   "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+            env = {
+                "APP_ENV": "test",
+                "DATABASE_URL": url,
+                "REDIS_URL": REDIS_URL,
+                "JWT_SECRET_KEY": "bench-secret-" + "x" * 40,
+                "LOG_LEVEL": "WARNING",
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            }
             with gunicorn("bench.bare_app:app", 18081, env, threads=args.threads):
-                bare = wrk.run("bare Flask endpoint", "http://127.0.0.1:18081", data, PATH,
-                               seconds=args.seconds, connections=args.connections)
+                bare = wrk.run(
+                    "bare Flask endpoint",
+                    "http://127.0.0.1:18081",
+                    data,
+                    PATH,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
             with gunicorn("wsgi:app", 18080, env, threads=args.threads):
-                intake = wrk.run("webhook intake", "http://127.0.0.1:18080", data, PATH,
-                                 seconds=args.seconds, connections=args.connections)
+                intake = wrk.run(
+                    "webhook intake",
+                    "http://127.0.0.1:18080",
+                    data,
+                    PATH,
+                    seconds=args.seconds,
+                    connections=args.connections,
+                )
     finally:
         data.unlink()
         redis.Redis.from_url(REDIS_URL).flushdb()
     if intake.requests > args.events:
         print(f"note: {intake.requests - args.events} requests repeated an event (duplicates)")
     ratio, p99_ratio = intake.accepted_per_s / bare.accepted_per_s, intake.p99_ms / bare.p99_ms
-    print(f"signed events of {size:.0f} bytes; wrk {args.connections} connections; gunicorn 2 "
-          f"workers x {args.threads} threads for both servers; {args.seconds} s each")
+    print(
+        f"signed events of {size:.0f} bytes; wrk {args.connections} connections; gunicorn 2 "
+        f"workers x {args.threads} threads for both servers; {args.seconds} s each"
+    )
     print(bare.line())
     print(intake.line())
-    print(f"throughput ratio {ratio:.2f}x (target >= 0.4x); p99 ratio {p99_ratio:.2f}x "
-          "(target <= 3x)")
-    print(json.dumps({"bytes": round(size), "bare_per_s": round(bare.accepted_per_s),
-                      "intake_per_s": round(intake.accepted_per_s), "ratio": round(ratio, 3),
-                      "p99_ratio": round(p99_ratio, 3)}))
+    print(
+        f"throughput ratio {ratio:.2f}x (target >= 0.4x); p99 ratio {p99_ratio:.2f}x (target <= 3x)"
+    )
+    print(
+        json.dumps(
+            {
+                "bytes": round(size),
+                "bare_per_s": round(bare.accepted_per_s),
+                "intake_per_s": round(intake.accepted_per_s),
+                "ratio": round(ratio, 3),
+                "p99_ratio": round(p99_ratio, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

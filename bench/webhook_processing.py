@@ -48,34 +48,57 @@ def build_events(subs: int, per_sub: int, seed: int = 12) -> tuple[object, list[
         created = stripe.put_subscription(f"cus_b{n}", prices[0], "incomplete", org_id=f"org_b{n}")
         events.append(stripe.event("customer.subscription.created", created))
         for _ in range(per_sub - 1):
-            events.append(stripe.event("customer.subscription.updated",
-                                       {**created, "status": rng.choice(STATUSES)}))
-        stripe.put_subscription(f"cus_b{n}", rng.choice(prices), rng.choice(STATUSES),
-                                org_id=f"org_b{n}", sub_id=created["id"])
+            events.append(
+                stripe.event(
+                    "customer.subscription.updated", {**created, "status": rng.choice(STATUSES)}
+                )
+            )
+        stripe.put_subscription(
+            f"cus_b{n}",
+            rng.choice(prices),
+            rng.choice(STATUSES),
+            org_id=f"org_b{n}",
+            sub_id=created["id"],
+        )
     rng.shuffle(events)
     return stripe, events
 
 
 def settings_for(url: str, stripe: object, redis_url: str = "", **extra: str) -> dict[str, str]:
     prices = stripe.price_ids  # type: ignore[attr-defined]
-    return {"APP_ENV": "test", "DATABASE_URL": url, "REDIS_URL": redis_url,
-            "JWT_SECRET_KEY": TEST_JWT_SECRET, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_STARTER_PRICE_ID": prices["starter"], "STRIPE_PRO_PRICE_ID": prices["pro"],
-            "STRIPE_ENTERPRISE_PRICE_ID": prices["enterprise"], "LOG_LEVEL": "ERROR", **extra}
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET_KEY": TEST_JWT_SECRET,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_STARTER_PRICE_ID": prices["starter"],
+        "STRIPE_PRO_PRICE_ID": prices["pro"],
+        "STRIPE_ENTERPRISE_PRICE_ID": prices["enterprise"],
+        "LOG_LEVEL": "ERROR",
+        **extra,
+    }
 
 
 def intake(container: object, events: list[bytes]) -> None:
     c = container
     for body in events:
-        receive_stripe_event(c.uow, c.jobs, c.clock, body, stripe_signature(body),  # type: ignore[attr-defined]
-                             [WEBHOOK_SECRET])
+        receive_stripe_event(
+            c.uow,
+            c.jobs,
+            c.clock,
+            body,
+            stripe_signature(body),  # type: ignore[attr-defined]
+            [WEBHOOK_SECRET],
+        )
 
 
 def pending(url: str) -> int:
     engine = create_engine(url)
     with engine.connect() as conn:
-        count = conn.execute(text("SELECT count(*) FROM webhook_events WHERE status = 'pending'"
-                                  )).scalar_one()
+        count = conn.execute(
+            text("SELECT count(*) FROM webhook_events WHERE status = 'pending'")
+        ).scalar_one()
     engine.dispose()
     return int(count)
 
@@ -101,8 +124,7 @@ class _NoJobs:
         pass
 
 
-def worker_run(stripe: object, events: list[bytes], threads: int, logs: Path
-               ) -> tuple[float, int]:
+def worker_run(stripe: object, events: list[bytes], threads: int, logs: Path) -> tuple[float, int]:
     server = RedisServer(REDIS_PORT)  # a Redis of its own: nothing shared is touched
     server.start()
     client = redis.Redis.from_url(server.url)
@@ -110,9 +132,15 @@ def worker_run(stripe: object, events: list[bytes], threads: int, logs: Path
     stand_in.start()
     try:
         with fresh_database() as url:
-            env = settings_for(url, stripe, server.url, STRIPE_SECRET_KEY="sk_test_standin",
-                               STRIPE_API_BASE=stand_in.url, STRIPE_MAX_NETWORK_RETRIES="0",
-                               WEBHOOK_CONCURRENCY=str(threads))
+            env = settings_for(
+                url,
+                stripe,
+                server.url,
+                STRIPE_SECRET_KEY="sk_test_standin",
+                STRIPE_API_BASE=stand_in.url,
+                STRIPE_MAX_NETWORK_RETRIES="0",
+                WEBHOOK_CONCURRENCY=str(threads),
+            )
             container = bootstrap(load_settings(**{k.lower(): v for k, v in env.items()}))
             suspend(client)  # the workers start, then wait for the whole backlog
             processes = Processes(env, logs)
@@ -147,15 +175,30 @@ def main() -> None:
     logs.mkdir(exist_ok=True)
     drain, refetches = worker_run(stripe, events, args.threads, logs)
     count = len(events)
-    print(f"{count} events for {args.subs} subscriptions; the Procfile's worker with "
-          f"{args.threads} webhook threads; Stripe stand-in answering after 50 ms")
-    print(f"drain {drain:.1f} s ({count / drain:.0f} events/s), {refetches} refetches "
-          f"({refetches / args.subs:.2f} per subscription; target <= 2)")
-    print(f"floor (one loop, one process, instant Stripe) {floor:.1f} s "
-          f"({count / floor:.0f} events/s); drain / floor {drain / floor:.2f}x (target <= 2x)")
-    print(json.dumps({"events": count, "drain_s": round(drain, 2), "floor_s": round(floor, 2),
-                      "ratio": round(drain / floor, 3), "refetches": refetches,
-                      "per_subscription": round(refetches / args.subs, 2)}))
+    print(
+        f"{count} events for {args.subs} subscriptions; the Procfile's worker with "
+        f"{args.threads} webhook threads; Stripe stand-in answering after 50 ms"
+    )
+    print(
+        f"drain {drain:.1f} s ({count / drain:.0f} events/s), {refetches} refetches "
+        f"({refetches / args.subs:.2f} per subscription; target <= 2)"
+    )
+    print(
+        f"floor (one loop, one process, instant Stripe) {floor:.1f} s "
+        f"({count / floor:.0f} events/s); drain / floor {drain / floor:.2f}x (target <= 2x)"
+    )
+    print(
+        json.dumps(
+            {
+                "events": count,
+                "drain_s": round(drain, 2),
+                "floor_s": round(floor, 2),
+                "ratio": round(drain / floor, 3),
+                "refetches": refetches,
+                "per_subscription": round(refetches / args.subs, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

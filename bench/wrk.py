@@ -28,9 +28,11 @@ class WrkResult:
         return (self.requests - self.non_2xx) / self.seconds
 
     def line(self) -> str:
-        return (f"{self.name:<24} {self.accepted_per_s:>9.0f} accepted/s  "
-                f"p50 {self.p50_ms:>7.2f} ms  p99 {self.p99_ms:>7.2f} ms  "
-                f"({self.requests} requests, {self.non_2xx} non-2xx)")
+        return (
+            f"{self.name:<24} {self.accepted_per_s:>9.0f} accepted/s  "
+            f"p50 {self.p50_ms:>7.2f} ms  p99 {self.p99_ms:>7.2f} ms  "
+            f"({self.requests} requests, {self.non_2xx} non-2xx)"
+        )
 
 
 def write_requests(requests: Sequence[tuple[bytes, dict[str, str]]]) -> Path:
@@ -46,27 +48,62 @@ def _ms(value: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def run(name: str, url: str, data: Path, path: str, *, seconds: int = 8, connections: int = 16,
-        threads: int = 2) -> WrkResult:
+def run(
+    name: str,
+    url: str,
+    data: Path,
+    path: str,
+    *,
+    seconds: int = 8,
+    connections: int = 16,
+    threads: int = 2,
+) -> WrkResult:
     """Replay the pre-signed requests in `data` (see replay.lua)."""
-    return _wrk(name, url, SCRIPT, [str(data), path, str(threads)], seconds, connections,
-                threads)
+    return _wrk(name, url, SCRIPT, [str(data), path, str(threads)], seconds, connections, threads)
 
 
-def run_post(name: str, url: str, path: str, body: str, token: str, *, seconds: int = 8,
-             connections: int = 16, threads: int = 2) -> WrkResult:
+def run_post(
+    name: str,
+    url: str,
+    path: str,
+    body: str,
+    token: str,
+    *,
+    seconds: int = 8,
+    connections: int = 16,
+    threads: int = 2,
+) -> WrkResult:
     """The same authenticated POST again and again (see post.lua)."""
-    return _wrk(name, url, SCRIPT.with_name("post.lua"), [path, body, token], seconds,
-                connections, threads)
+    return _wrk(
+        name, url, SCRIPT.with_name("post.lua"), [path, body, token], seconds, connections, threads
+    )
 
 
-def _wrk(name: str, url: str, script: Path, args: list[str], seconds: int, connections: int,
-         threads: int) -> WrkResult:
+def _wrk(
+    name: str, url: str, script: Path, args: list[str], seconds: int, connections: int, threads: int
+) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-                          "--latency", "-s", str(script), url, "--", *args],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+            "--",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore
     span = re.search(r"requests in ([\d.]+)(ms|s|m)", out)
     assert span is not None
@@ -75,5 +112,11 @@ def _wrk(name: str, url: str, script: Path, args: list[str], seconds: int, conne
     p50 = re.search(r"50%\s+([\d.]+\w+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
     assert p50 and p99, out
-    return WrkResult(name, total, int(non_2xx.group(1)) if non_2xx else 0, duration,
-                     _ms(p50.group(1)), _ms(p99.group(1)))
+    return WrkResult(
+        name,
+        total,
+        int(non_2xx.group(1)) if non_2xx else 0,
+        duration,
+        _ms(p50.group(1)),
+        _ms(p99.group(1)),
+    )

@@ -36,8 +36,10 @@ def main() -> int:
     for module in sorted(total):
         print(f"{module:<{width}}  {killed[module]:>4} / {total[module]:<4} killed")
     all_killed, all_total = sum(killed.values()), sum(total.values())
-    print(f"{'total':<{width}}  {all_killed:>4} / {all_total:<4} killed "
-          f"({100 * all_killed / all_total:.1f}%)")
+    print(
+        f"{'total':<{width}}  {all_killed:>4} / {all_total:<4} killed "
+        f"({100 * all_killed / all_total:.1f}%)"
+    )
     for name, status in missed:
         print(f"  {status}: {name}   (mutmut show {name})")
     return 1 if missed else 0

@@ -10,11 +10,24 @@ import jwt
 TEST_JWT_SECRET = "test-secret-key-that-is-long-enough-for-hs256-and-hs512-0123456789abcdef"
 
 
-def make_token(org_id: str | None = "org_a", role: str | None = "owner", *, sub: str = "user-1",
-               secret: str = TEST_JWT_SECRET, algorithm: str = "HS256",
-               expires_in: int = 3600, drop: tuple[str, ...] = (), **extra: Any) -> str:
-    claims: dict[str, Any] = {"sub": sub, "org_id": org_id, "role": role,
-                              "exp": int(time.time()) + expires_in, "iat": int(time.time())}
+def make_token(
+    org_id: str | None = "org_a",
+    role: str | None = "owner",
+    *,
+    sub: str = "user-1",
+    secret: str = TEST_JWT_SECRET,
+    algorithm: str = "HS256",
+    expires_in: int = 3600,
+    drop: tuple[str, ...] = (),
+    **extra: Any,
+) -> str:
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "org_id": org_id,
+        "role": role,
+        "exp": int(time.time()) + expires_in,
+        "iat": int(time.time()),
+    }
     claims.update(extra)
     for name in drop:
         claims.pop(name, None)
@@ -33,8 +46,9 @@ def bearer(org_id: str = "org_a", role: str = "owner", **kwargs: Any) -> dict[st
 WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv"
 
 
-def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-                     scheme: str = "v1") -> str:
+def stripe_signature(
+    payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None, scheme: str = "v1"
+) -> str:
     """The Stripe-Signature header exactly as Stripe builds it (written here independently of
     the service's own verifier): HMAC-SHA256 over b"<t>." + raw body, hex-encoded."""
     import hashlib
@@ -46,8 +60,10 @@ def stripe_signature(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: in
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, **kwargs: Any) -> dict[str, str]:
-    return {"Stripe-Signature": stripe_signature(payload, secret, **kwargs),
-            "Content-Type": "application/json; charset=utf-8"}
+    return {
+        "Stripe-Signature": stripe_signature(payload, secret, **kwargs),
+        "Content-Type": "application/json; charset=utf-8",
+    }
 
 
 def deliver(container: Any, body: bytes) -> Any:
@@ -57,6 +73,12 @@ def deliver(container: Any, body: bytes) -> Any:
     from domain.services.webhook_intake import receive_stripe_event
 
     stamped = int(container.clock.now().timestamp())
-    receipt = receive_stripe_event(container.uow, container.jobs, container.clock, body,
-                                   stripe_signature(body, timestamp=stamped), [WEBHOOK_SECRET])
+    receipt = receive_stripe_event(
+        container.uow,
+        container.jobs,
+        container.clock,
+        body,
+        stripe_signature(body, timestamp=stamped),
+        [WEBHOOK_SECRET],
+    )
     return handle_stripe_event(container.payments, receipt.event_id)

@@ -83,7 +83,8 @@ class FakeStripe:
                 if seen != signature:
                     raise PaymentProviderRejected(
                         "Stripe rejected the request: Keys for idempotent requests can only be "
-                        "used with the same parameters they were first used with.")
+                        "used with the same parameters they were first used with."
+                    )
                 return copy.deepcopy(reply)
             reply = create()
             self._replies[key] = (signature, copy.deepcopy(reply))
@@ -96,66 +97,116 @@ class FakeStripe:
         """Make the next `times` calls of one operation (e.g. "invoices.finalize") fail."""
         self.failures_on.setdefault(op, []).extend([error] * times)
 
-    def add_price(self, lookup_key: str, amount: int, interval: Interval,
-                  price_id: str | None = None, currency: str = "usd") -> str:
+    def add_price(
+        self,
+        lookup_key: str,
+        amount: int,
+        interval: Interval,
+        price_id: str | None = None,
+        currency: str = "usd",
+    ) -> str:
         price_id = price_id or self._id("price")
-        recurring = ({"interval": "month", "interval_count": 1, "meter": None,
-                      "trial_period_days": None, "usage_type": "licensed"}
-                     if interval is Interval.MONTH else None)
-        self.prices[price_id] = fixture("price", id=price_id, lookup_key=lookup_key,
-                                        unit_amount=amount, unit_amount_decimal=str(amount),
-                                        currency=currency, recurring=recurring, active=True,
-                                        type="recurring" if recurring else "one_time",
-                                        product=f"prod_{lookup_key}")
+        recurring = (
+            {
+                "interval": "month",
+                "interval_count": 1,
+                "meter": None,
+                "trial_period_days": None,
+                "usage_type": "licensed",
+            }
+            if interval is Interval.MONTH
+            else None
+        )
+        self.prices[price_id] = fixture(
+            "price",
+            id=price_id,
+            lookup_key=lookup_key,
+            unit_amount=amount,
+            unit_amount_decimal=str(amount),
+            currency=currency,
+            recurring=recurring,
+            active=True,
+            type="recurring" if recurring else "one_time",
+            product=f"prod_{lookup_key}",
+        )
         return price_id
 
     def _item(self, sub_id: str, price_id: str) -> dict[str, Any]:
-        return fixture("subscription_item", id=self._id("si"), subscription=sub_id,
-                       price=copy.deepcopy(self.prices[price_id]), quantity=1,
-                       current_period_start=self._ts(), current_period_end=self._ts(
-                           timedelta(days=30)))
+        return fixture(
+            "subscription_item",
+            id=self._id("si"),
+            subscription=sub_id,
+            price=copy.deepcopy(self.prices[price_id]),
+            quantity=1,
+            current_period_start=self._ts(),
+            current_period_end=self._ts(timedelta(days=30)),
+        )
 
     # -- PaymentGateway ------------------------------------------------------------------
-    def create_customer(self, org_id: str, email: str | None, name: str | None, *,
-                        idempotency_key: str) -> str:
+    def create_customer(
+        self, org_id: str, email: str | None, name: str | None, *, idempotency_key: str
+    ) -> str:
         def create() -> str:
             cid = self._id("cus")
-            self.customers[cid] = fixture("customer", id=cid, email=email, name=name,
-                                          metadata={"org_id": org_id})
+            self.customers[cid] = fixture(
+                "customer", id=cid, email=email, name=name, metadata={"org_id": org_id}
+            )
             return cid
 
-        result: str = self._idempotent("customers.create", idempotency_key,
-                                       [org_id, email, name], create)
+        result: str = self._idempotent(
+            "customers.create", idempotency_key, [org_id, email, name], create
+        )
         return result
 
-    def update_customer(self, customer_id: str, email: str | None, name: str | None, *,
-                        idempotency_key: str) -> None:
+    def update_customer(
+        self, customer_id: str, email: str | None, name: str | None, *, idempotency_key: str
+    ) -> None:
         def update() -> None:
             self.customers[customer_id].update(email=email, name=name)
 
         self._idempotent("customers.update", idempotency_key, [customer_id, email, name], update)
 
-    def create_subscription(self, customer_id: str, price_id: str, metadata: dict[str, str], *,
-                            idempotency_key: str) -> SubscriptionIntent:
+    def create_subscription(
+        self, customer_id: str, price_id: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> SubscriptionIntent:
         def create() -> dict[str, Any]:
             if price_id not in self.prices:
-                raise PaymentProviderRejected(f"Stripe rejected the request: No such price: "
-                                              f"'{price_id}'")
+                raise PaymentProviderRejected(
+                    f"Stripe rejected the request: No such price: '{price_id}'"
+                )
             sid = self._id("sub")
-            invoice = fixture("invoice", id=self._id("in"), status="open", customer=customer_id,
-                              confirmation_secret={"client_secret": f"pi_secret_{sid}",
-                                                   "type": "payment_intent"})
-            sub = fixture("subscription", id=sid, customer=customer_id, status="incomplete",
-                          metadata=dict(metadata), cancel_at_period_end=False, canceled_at=None,
-                          cancel_at=None, ended_at=None, latest_invoice=invoice.get("id"),
-                          start_date=self._ts())
-            sub["items"] = {"object": "list", "data": [self._item(sid, price_id)],
-                            "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
+            invoice = fixture(
+                "invoice",
+                id=self._id("in"),
+                status="open",
+                customer=customer_id,
+                confirmation_secret={"client_secret": f"pi_secret_{sid}", "type": "payment_intent"},
+            )
+            sub = fixture(
+                "subscription",
+                id=sid,
+                customer=customer_id,
+                status="incomplete",
+                metadata=dict(metadata),
+                cancel_at_period_end=False,
+                canceled_at=None,
+                cancel_at=None,
+                ended_at=None,
+                latest_invoice=invoice.get("id"),
+                start_date=self._ts(),
+            )
+            sub["items"] = {
+                "object": "list",
+                "data": [self._item(sid, price_id)],
+                "has_more": False,
+                "url": f"/v1/subscription_items?subscription={sid}",
+            }
             self.subscriptions[sid] = sub
             return {**copy.deepcopy(sub), "latest_invoice": invoice}
 
-        sub = self._idempotent("subscriptions.create", idempotency_key,
-                               [customer_id, price_id, metadata], create)
+        sub = self._idempotent(
+            "subscriptions.create", idempotency_key, [customer_id, price_id, metadata], create
+        )
         return mapping.subscription_intent(sub)
 
     def _retrieve(self, op: str, store: dict[str, dict[str, Any]], object_id: str) -> Any:
@@ -166,77 +217,122 @@ class FakeStripe:
             if object_id in self.broken:
                 raise RuntimeError(f"retrieving {object_id} fails")
             if object_id not in store:
-                raise PaymentProviderRejected(f"Stripe rejected the request: No such object: "
-                                              f"'{object_id}'")
+                raise PaymentProviderRejected(
+                    f"Stripe rejected the request: No such object: '{object_id}'"
+                )
             return copy.deepcopy(store[object_id])
 
     def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
-        return mapping.subscription_snapshot(self._retrieve("subscriptions.retrieve",
-                                                            self.subscriptions, subscription_id))
+        return mapping.subscription_snapshot(
+            self._retrieve("subscriptions.retrieve", self.subscriptions, subscription_id)
+        )
 
     def retrieve_invoice(self, invoice_id: str) -> InvoiceSnapshot:
-        return mapping.invoice_snapshot(self._retrieve("invoices.retrieve", self.invoices,
-                                                       invoice_id))
+        return mapping.invoice_snapshot(
+            self._retrieve("invoices.retrieve", self.invoices, invoice_id)
+        )
 
-    def _update(self, op: str, key: str, subscription_id: str, params: Any,
-                change: Callable[[dict[str, Any]], None]) -> SubscriptionSnapshot:
+    def _update(
+        self,
+        op: str,
+        key: str,
+        subscription_id: str,
+        params: Any,
+        change: Callable[[dict[str, Any]], None],
+    ) -> SubscriptionSnapshot:
         def apply() -> dict[str, Any]:
             sub = self.subscriptions[subscription_id]
             change(sub)
             return copy.deepcopy(sub)
 
-        return mapping.subscription_snapshot(self._idempotent(op, key, [subscription_id, params],
-                                                              apply))
+        return mapping.subscription_snapshot(
+            self._idempotent(op, key, [subscription_id, params], apply)
+        )
 
-    def change_subscription_price(self, subscription_id: str, price_id: str,
-                                  proration: ProrationBehavior, *,
-                                  idempotency_key: str) -> SubscriptionSnapshot:
+    def change_subscription_price(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        *,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
         def change(sub: dict[str, Any]) -> None:
             sub["items"]["data"][0]["price"] = copy.deepcopy(self.prices[price_id])
 
         self.calls.append(("subscriptions.retrieve", None))
-        return self._update("subscriptions.update", idempotency_key, subscription_id,
-                            [price_id, proration.value], change)
+        return self._update(
+            "subscriptions.update",
+            idempotency_key,
+            subscription_id,
+            [price_id, proration.value],
+            change,
+        )
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
-                                 idempotency_key: str) -> SubscriptionSnapshot:
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, *, idempotency_key: str
+    ) -> SubscriptionSnapshot:
         def change(sub: dict[str, Any]) -> None:
             sub["cancel_at_period_end"] = cancel
             sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] if cancel else None
 
-        return self._update("subscriptions.update", idempotency_key, subscription_id,
-                            ["cancel_at_period_end", cancel], change)
+        return self._update(
+            "subscriptions.update",
+            idempotency_key,
+            subscription_id,
+            ["cancel_at_period_end", cancel],
+            change,
+        )
 
-    def cancel_subscription_now(self, subscription_id: str, *,
-                                idempotency_key: str) -> SubscriptionSnapshot:
+    def cancel_subscription_now(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionSnapshot:
         def change(sub: dict[str, Any]) -> None:
             sub.update(status="canceled", canceled_at=self._ts(), ended_at=self._ts())
 
         return self._update("subscriptions.cancel", idempotency_key, subscription_id, [], change)
 
-    def create_checkout_session(self, request: CheckoutRequest, *,
-                                idempotency_key: str) -> CheckoutSession:
+    def create_checkout_session(
+        self, request: CheckoutRequest, *, idempotency_key: str
+    ) -> CheckoutSession:
         def create() -> dict[str, Any]:
             sid = self._id("cs_test")
             session = fixture(
-                "checkout.session", id=sid, mode=request.mode.value,
-                customer=request.customer_id, client_reference_id=request.org_id,
-                metadata=dict(request.metadata), success_url=request.success_url,
-                cancel_url=request.cancel_url, status="open", payment_status="unpaid",
-                url=f"https://checkout.stripe.com/c/pay/{sid}", subscription=None,
-                payment_intent=None)
+                "checkout.session",
+                id=sid,
+                mode=request.mode.value,
+                customer=request.customer_id,
+                client_reference_id=request.org_id,
+                metadata=dict(request.metadata),
+                success_url=request.success_url,
+                cancel_url=request.cancel_url,
+                status="open",
+                payment_status="unpaid",
+                url=f"https://checkout.stripe.com/c/pay/{sid}",
+                subscription=None,
+                payment_intent=None,
+            )
             session["line_items_price"] = request.price_id
             self.sessions[sid] = session
             return session
 
-        params = [request.customer_id, request.org_id, request.price_id, request.mode.value,
-                  request.success_url, request.cancel_url, dict(request.metadata)]
-        return mapping.checkout_session(self._idempotent("checkout.sessions.create",
-                                                         idempotency_key, params, create))
+        params = [
+            request.customer_id,
+            request.org_id,
+            request.price_id,
+            request.mode.value,
+            request.success_url,
+            request.cancel_url,
+            dict(request.metadata),
+        ]
+        return mapping.checkout_session(
+            self._idempotent("checkout.sessions.create", idempotency_key, params, create)
+        )
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
-        return mapping.checkout_session(self._retrieve("checkout.sessions.retrieve",
-                                                       self.sessions, session_id))
+        return mapping.checkout_session(
+            self._retrieve("checkout.sessions.retrieve", self.sessions, session_id)
+        )
 
     def complete_checkout(self, session_id: str) -> dict[str, Any]:
         """What Stripe does when the customer pays: the session completes and, in subscription
@@ -244,29 +340,42 @@ class FakeStripe:
         session = self.sessions[session_id]
         session.update(status="complete", payment_status="paid")
         if session["mode"] == CheckoutMode.SUBSCRIPTION.value:
-            sub = self.put_subscription(session["customer"], session["line_items_price"],
-                                        "active", metadata=dict(session["metadata"]))
+            sub = self.put_subscription(
+                session["customer"],
+                session["line_items_price"],
+                "active",
+                metadata=dict(session["metadata"]),
+            )
             session["subscription"] = sub["id"]
         else:
             session["payment_intent"] = self._id("pi")
         return copy.deepcopy(session)
 
-    def create_portal_session(self, customer_id: str, return_url: str, *,
-                              idempotency_key: str) -> str:
+    def create_portal_session(
+        self, customer_id: str, return_url: str, *, idempotency_key: str
+    ) -> str:
         def create() -> str:
-            session = fixture("billing_portal.session", id=self._id("bps"), customer=customer_id,
-                              return_url=return_url)
+            session = fixture(
+                "billing_portal.session",
+                id=self._id("bps"),
+                customer=customer_id,
+                return_url=return_url,
+            )
             session["url"] = f"https://billing.stripe.com/p/session/{session['id']}"
             return str(session["url"])
 
-        result: str = self._idempotent("billing_portal.sessions.create", idempotency_key,
-                                       [customer_id, return_url], create)
+        result: str = self._idempotent(
+            "billing_portal.sessions.create", idempotency_key, [customer_id, return_url], create
+        )
         return result
 
     def find_prices(self, lookup_keys: Sequence[str]) -> list[PriceInfo]:
         self.calls.append(("prices.list", None))
-        return [mapping.price_info(p) for p in self.prices.values()
-                if p.get("lookup_key") in set(lookup_keys) and p.get("active")]
+        return [
+            mapping.price_info(p)
+            for p in self.prices.values()
+            if p.get("lookup_key") in set(lookup_keys) and p.get("active")
+        ]
 
     def ensure_product(self, product_id: str, name: str, *, idempotency_key: str) -> bool:
         self.calls.append(("products.retrieve", None))
@@ -277,59 +386,106 @@ class FakeStripe:
             self.products[product_id] = fixture("product", id=product_id, name=name)
             return True
 
-        created: bool = self._idempotent("products.create", idempotency_key, [product_id, name],
-                                         create)
+        created: bool = self._idempotent(
+            "products.create", idempotency_key, [product_id, name], create
+        )
         return created
 
     def create_price(self, spec: PriceSpec, *, idempotency_key: str) -> PriceInfo:
         def create() -> dict[str, Any]:
-            pid = self.add_price(spec.lookup_key, spec.unit_amount.amount_minor, spec.interval,
-                                 currency=spec.unit_amount.currency)
+            pid = self.add_price(
+                spec.lookup_key,
+                spec.unit_amount.amount_minor,
+                spec.interval,
+                currency=spec.unit_amount.currency,
+            )
             self.prices[pid]["product"] = spec.product_id
             return copy.deepcopy(self.prices[pid])
 
-        params = [spec.lookup_key, spec.product_id, spec.unit_amount.amount_minor,
-                  spec.interval.value]
-        return mapping.price_info(self._idempotent("prices.create", idempotency_key, params,
-                                                   create))
+        params = [
+            spec.lookup_key,
+            spec.product_id,
+            spec.unit_amount.amount_minor,
+            spec.interval.value,
+        ]
+        return mapping.price_info(
+            self._idempotent("prices.create", idempotency_key, params, create)
+        )
 
-    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
-                       idempotency_key: str) -> InvoiceSnapshot:
+    def create_invoice(
+        self, customer_id: str, currency: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> InvoiceSnapshot:
         def create() -> dict[str, Any]:
             iid = self._id("in")
-            invoice = fixture("invoice", id=iid, customer=customer_id, currency=currency,
-                              status="draft", metadata=dict(metadata), parent=None,
-                              amount_due=0, amount_paid=0, hosted_invoice_url=None,
-                              auto_advance=False, collection_method="charge_automatically")
-            invoice["lines"] = {"object": "list", "data": [], "has_more": False,
-                                "url": f"/v1/invoices/{iid}/lines"}
+            invoice = fixture(
+                "invoice",
+                id=iid,
+                customer=customer_id,
+                currency=currency,
+                status="draft",
+                metadata=dict(metadata),
+                parent=None,
+                amount_due=0,
+                amount_paid=0,
+                hosted_invoice_url=None,
+                auto_advance=False,
+                collection_method="charge_automatically",
+            )
+            invoice["lines"] = {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "url": f"/v1/invoices/{iid}/lines",
+            }
             self.invoices[iid] = invoice
             return copy.deepcopy(invoice)
 
-        return mapping.invoice_snapshot(self._idempotent(
-            "invoices.create", idempotency_key, [customer_id, currency, metadata], create))
+        return mapping.invoice_snapshot(
+            self._idempotent(
+                "invoices.create", idempotency_key, [customer_id, currency, metadata], create
+            )
+        )
 
-    def add_invoice_item(self, customer_id: str, invoice_id: str, amount: Money,
-                         description: str, metadata: dict[str, str], *,
-                         idempotency_key: str) -> str:
+    def add_invoice_item(
+        self,
+        customer_id: str,
+        invoice_id: str,
+        amount: Money,
+        description: str,
+        metadata: dict[str, str],
+        *,
+        idempotency_key: str,
+    ) -> str:
         def create() -> str:
             invoice = self.invoices[invoice_id]
             if invoice["status"] != "draft":
-                raise PaymentProviderRejected("Stripe rejected the request: invoice is not a "
-                                              "draft")
+                raise PaymentProviderRejected("Stripe rejected the request: invoice is not a draft")
             if invoice["customer"] != customer_id:
-                raise PaymentProviderRejected("Stripe rejected the request: the invoice item's "
-                                              "customer must be the invoice's customer")
+                raise PaymentProviderRejected(
+                    "Stripe rejected the request: the invoice item's "
+                    "customer must be the invoice's customer"
+                )
             item_id = self._id("ii")
-            invoice["lines"]["data"].append({"id": item_id, "amount": amount.amount_minor,
-                                             "currency": amount.currency,
-                                             "description": description,
-                                             "metadata": dict(metadata)})
+            invoice["lines"]["data"].append(
+                {
+                    "id": item_id,
+                    "amount": amount.amount_minor,
+                    "currency": amount.currency,
+                    "description": description,
+                    "metadata": dict(metadata),
+                }
+            )
             invoice["amount_due"] += amount.amount_minor
             return item_id
 
-        params = [customer_id, invoice_id, amount.amount_minor, amount.currency, description,
-                  metadata]
+        params = [
+            customer_id,
+            invoice_id,
+            amount.amount_minor,
+            amount.currency,
+            description,
+            metadata,
+        ]
         result: str = self._idempotent("invoiceitems.create", idempotency_key, params, create)
         return result
 
@@ -337,12 +493,16 @@ class FakeStripe:
         def finalize() -> dict[str, Any]:
             invoice = self.invoices[invoice_id]
             if invoice["status"] == "draft":
-                invoice.update(status="open", auto_advance=True,
-                               hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}")
+                invoice.update(
+                    status="open",
+                    auto_advance=True,
+                    hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}",
+                )
             return copy.deepcopy(invoice)
 
-        return mapping.invoice_snapshot(self._idempotent("invoices.finalize", idempotency_key,
-                                                         [invoice_id], finalize))
+        return mapping.invoice_snapshot(
+            self._idempotent("invoices.finalize", idempotency_key, [invoice_id], finalize)
+        )
 
     def pay_invoice(self, invoice_id: str, paid: bool = True) -> dict[str, Any]:
         """What Stripe's automatic collection does later: the invoice is paid or stays open."""
@@ -354,42 +514,87 @@ class FakeStripe:
         return copy.deepcopy(invoice)
 
     # -- what Stripe does on its own, and the events it sends ----------------------------
-    def put_subscription(self, customer_id: str, price_id: str, status: str = "active",
-                         org_id: str | None = None, sub_id: str | None = None,
-                         **fields: Any) -> dict[str, Any]:
+    def put_subscription(
+        self,
+        customer_id: str,
+        price_id: str,
+        status: str = "active",
+        org_id: str | None = None,
+        sub_id: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """Create or overwrite a subscription as Stripe would hold it now."""
         sid = sub_id or self._id("sub")
         previous = self.subscriptions.get(sid, {})
-        sub = fixture("subscription", id=sid, customer=customer_id, status=status,
-                      metadata={"org_id": org_id} if org_id else {},
-                      cancel_at_period_end=False, canceled_at=None, cancel_at=None,
-                      ended_at=None, start_date=previous.get("start_date", self._ts()))
-        sub["items"] = {"object": "list", "data": [self._item(sid, price_id)],
-                        "has_more": False, "url": f"/v1/subscription_items?subscription={sid}"}
+        sub = fixture(
+            "subscription",
+            id=sid,
+            customer=customer_id,
+            status=status,
+            metadata={"org_id": org_id} if org_id else {},
+            cancel_at_period_end=False,
+            canceled_at=None,
+            cancel_at=None,
+            ended_at=None,
+            start_date=previous.get("start_date", self._ts()),
+        )
+        sub["items"] = {
+            "object": "list",
+            "data": [self._item(sid, price_id)],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={sid}",
+        }
         sub.update(fields)
         with self._lock:
             self.subscriptions[sid] = sub
         return copy.deepcopy(sub)
 
-    def put_invoice(self, customer_id: str, subscription_id: str | None, status: str,
-                    amount: int = 9900, invoice_id: str | None = None) -> dict[str, Any]:
+    def put_invoice(
+        self,
+        customer_id: str,
+        subscription_id: str | None,
+        status: str,
+        amount: int = 9900,
+        invoice_id: str | None = None,
+    ) -> dict[str, Any]:
         iid = invoice_id or self._id("in")
-        parent = ({"type": "subscription_details", "quote_details": None,
-                   "subscription_details": {"metadata": {}, "subscription": subscription_id}}
-                  if subscription_id else None)
-        invoice = fixture("invoice", id=iid, customer=customer_id, status=status, parent=parent,
-                          amount_due=amount, amount_paid=amount if status == "paid" else 0,
-                          currency="usd", hosted_invoice_url=f"https://invoice.stripe.com/i/{iid}")
+        parent = (
+            {
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"metadata": {}, "subscription": subscription_id},
+            }
+            if subscription_id
+            else None
+        )
+        invoice = fixture(
+            "invoice",
+            id=iid,
+            customer=customer_id,
+            status=status,
+            parent=parent,
+            amount_due=amount,
+            amount_paid=amount if status == "paid" else 0,
+            currency="usd",
+            hosted_invoice_url=f"https://invoice.stripe.com/i/{iid}",
+        )
         with self._lock:
             self.invoices[iid] = invoice
         return copy.deepcopy(invoice)
 
     def event(self, type_: str, obj: dict[str, Any], event_id: str | None = None) -> bytes:
         """An event as Stripe delivers it, serialized like Stripe's body."""
-        body = fixture("event", id=event_id or self._id("evt"), type=type_,
-                       api_version=API_VERSION, created=self._ts(), livemode=False,
-                       data={"object": obj, "previous_attributes": None}, pending_webhooks=1,
-                       request={"id": None, "idempotency_key": None})
+        body = fixture(
+            "event",
+            id=event_id or self._id("evt"),
+            type=type_,
+            api_version=API_VERSION,
+            created=self._ts(),
+            livemode=False,
+            data={"object": obj, "previous_attributes": None},
+            pending_webhooks=1,
+            request={"id": None, "idempotency_key": None},
+        )
         return json.dumps(body, indent=2).encode()
 
     # -- what tests look at --------------------------------------------------------------

@@ -15,10 +15,16 @@ def connect_redis(url: str, *, timeout_s: float | None = 0.1) -> redis.Redis:
     needs, with redis-py's default retries (a connect attempt still gives up after 5 s, and
     keepalive finds a peer that vanished without closing the connection)."""
     if timeout_s is None:
-        return redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=5,
-                                    socket_keepalive=True)
-    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                health_check_interval=30, retry=Retry(NoBackoff(), 0))
+        return redis.Redis.from_url(
+            url, health_check_interval=30, socket_connect_timeout=5, socket_keepalive=True
+        )
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def embedded_redis() -> redis.Redis:

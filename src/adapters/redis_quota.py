@@ -145,10 +145,26 @@ class RedisQuotaCounter:
         idem = f"{tag}:i:{metric.value}:{idempotency_key}" if idempotency_key else f"{tag}:i:-"
         return [f"{tag}:window", f"{tag}:c:{metric.value}", idem, LEDGER_STREAM]
 
-    def _run(self, mode: str, org_id: str, metric: Metric, amount: int, now: datetime,
-             idempotency_key: str | None) -> CounterReply:
-        args = [mode, metric.value, amount, _ms(now), idempotency_key or "", IDEMPOTENCY_TTL_S,
-                org_id, "1" if metric.is_gauge else "0", GAUGE_END_MS]
+    def _run(
+        self,
+        mode: str,
+        org_id: str,
+        metric: Metric,
+        amount: int,
+        now: datetime,
+        idempotency_key: str | None,
+    ) -> CounterReply:
+        args = [
+            mode,
+            metric.value,
+            amount,
+            _ms(now),
+            idempotency_key or "",
+            IDEMPOTENCY_TTL_S,
+            org_id,
+            "1" if metric.is_gauge else "0",
+            GAUGE_END_MS,
+        ]
         try:
             raw = self._consume(keys=self._keys(org_id, metric, idempotency_key), args=args)
         except redis.RedisError as exc:
@@ -157,11 +173,13 @@ class RedisQuotaCounter:
         if len(raw) == 1:
             return CounterReply(status)
         limit = int(raw[2])
-        return CounterReply(status, int(raw[1]), None if limit < 0 else limit, _at(raw[3]),
-                            _at(raw[4]))
+        return CounterReply(
+            status, int(raw[1]), None if limit < 0 else limit, _at(raw[3]), _at(raw[4])
+        )
 
-    def consume(self, org_id: str, metric: Metric, amount: int, now: datetime,
-                idempotency_key: str | None) -> CounterReply:
+    def consume(
+        self, org_id: str, metric: Metric, amount: int, now: datetime, idempotency_key: str | None
+    ) -> CounterReply:
         return self._run("consume", org_id, metric, amount, now, idempotency_key)
 
     def release(self, org_id: str, metric: Metric, amount: int, now: datetime) -> CounterReply:
@@ -172,8 +190,11 @@ class RedisQuotaCounter:
 
     def set_window(self, window: QuotaWindow, now: datetime) -> None:
         key = self._keys(window.org_id, Metric.QUERIES)[0]
-        fields: dict[str, str] = {"start": str(_ms(window.period_start)),
-                                  "end": str(_ms(window.period_end)), "tier": window.tier}
+        fields: dict[str, str] = {
+            "start": str(_ms(window.period_start)),
+            "end": str(_ms(window.period_end)),
+            "tier": window.tier,
+        }
         for metric, limit in window.limits.items():
             fields[f"limit:{metric.value}"] = str(-1 if limit is None else limit)
         expires = min(_ms(window.period_end), _ms(now) + WINDOW_TTL_MS)
@@ -192,8 +213,9 @@ class RedisQuotaCounter:
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
 
-    def seed(self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime,
-             used: int) -> None:
+    def seed(
+        self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime, used: int
+    ) -> None:
         counter = self._keys(org_id, metric)[1]
         start = "0" if metric.is_gauge else str(_ms(period_start))
         end = GAUGE_END_MS if metric.is_gauge else _ms(period_end)
@@ -204,16 +226,19 @@ class RedisQuotaCounter:
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
-    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-               token: str) -> None:
+    def record(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         self._record_usage("apply", org_id, usage, token)
 
-    def undo_record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-                    token: str) -> None:
+    def undo_record(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         self._record_usage("undo", org_id, usage, token)
 
-    def _record_usage(self, mode: str, org_id: str,
-                      usage: Sequence[tuple[Metric, datetime, int]], token: str) -> None:
+    def _record_usage(
+        self, mode: str, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         keys = [f"quota:{{{org_id}}}:r:{token}"]
         index: dict[Metric, int] = {}
         totals: dict[tuple[int, int], int] = {}
@@ -241,10 +266,17 @@ class RedisQuotaCounter:
                 continue
             fields = {_text(k): _text(v) for k, v in raw.items()}
             period = fields.get("period")
-            entries.append(LedgerEntry(_text(entry_id), fields["org"], Metric(fields["metric"]),
-                                       int(fields["amount"]), _at(fields["at"]),
-                                       fields.get("idem") or None,
-                                       _at(period) if period is not None else None))
+            entries.append(
+                LedgerEntry(
+                    _text(entry_id),
+                    fields["org"],
+                    Metric(fields["metric"]),
+                    int(fields["amount"]),
+                    _at(fields["at"]),
+                    fields.get("idem") or None,
+                    _at(period) if period is not None else None,
+                )
+            )
         return entries
 
     def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:

@@ -13,9 +13,13 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegis
 
 
 class RqJobQueue:
-    def __init__(self, queues: Mapping[str, Queue], job_paths: Mapping[str, str],
-                 job_queues: Mapping[str, str],
-                 retry_intervals: tuple[int, ...] = (10, 60, 300)) -> None:
+    def __init__(
+        self,
+        queues: Mapping[str, Queue],
+        job_paths: Mapping[str, str],
+        job_queues: Mapping[str, str],
+        retry_intervals: tuple[int, ...] = (10, 60, 300),
+    ) -> None:
         self.queues = dict(queues)
         self.job_paths = dict(job_paths)
         self.job_queues = dict(job_queues)
@@ -27,8 +31,11 @@ class RqJobQueue:
     def enqueue(self, job: str, *args: str, job_id: str | None = None) -> None:
         path = self.job_paths[job]
         queue = self.queue_for(job)
-        retry = (Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
-                 if self.retry_intervals else None)
+        retry = (
+            Retry(max=len(self.retry_intervals), interval=list(self.retry_intervals))
+            if self.retry_intervals
+            else None
+        )
         if not queue.is_async:  # the embedded default runs the job now, inline
             queue.enqueue(path, *args, job_id=job_id, retry=retry)
             return
@@ -38,8 +45,9 @@ class RqJobQueue:
             pipe.execute()
 
 
-def queue_report(queues: Mapping[str, Queue], now: datetime, failed_limit: int = 20
-                 ) -> list[dict[str, Any]]:
+def queue_report(
+    queues: Mapping[str, Queue], now: datetime, failed_limit: int = 20
+) -> list[dict[str, Any]]:
     """What operators watch, per queue, from RQ's own registries: depth, the oldest waiting
     job's age, jobs running, scheduled (retries), failed, and the newest failures."""
     report = []
@@ -52,18 +60,35 @@ def queue_report(queues: Mapping[str, Queue], now: datetime, failed_limit: int =
         failed = FailedJobRegistry(queue=queue)
         recent = []
         for job_id in failed.get_job_ids(0, failed_limit - 1):
-            failed_job = Job.fetch(job_id, connection=queue.connection) if Job.exists(
-                job_id, connection=queue.connection) else None
+            failed_job = (
+                Job.fetch(job_id, connection=queue.connection)
+                if Job.exists(job_id, connection=queue.connection)
+                else None
+            )
             info = failed_job.latest_result() if failed_job else None
-            recent.append({"id": job_id, "function": failed_job.func_name if failed_job else None,
-                           "ended_at": failed_job.ended_at.replace(tzinfo=UTC)
-                           if failed_job and failed_job.ended_at else None,
-                           "error": (info.exc_string or "").strip().splitlines()[-1:]
-                           if info and info.exc_string else []})
-        report.append({"kind": kind, "name": queue.name, "depth": queue.count,
-                       "oldest_age_s": oldest_age_s,
-                       "started": StartedJobRegistry(queue=queue).count,
-                       "scheduled": ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
-                       "failed": failed.count, "recent_failures": recent,
-                       "workers": Worker.count(queue=queue)})
+            recent.append(
+                {
+                    "id": job_id,
+                    "function": failed_job.func_name if failed_job else None,
+                    "ended_at": failed_job.ended_at.replace(tzinfo=UTC)
+                    if failed_job and failed_job.ended_at
+                    else None,
+                    "error": (info.exc_string or "").strip().splitlines()[-1:]
+                    if info and info.exc_string
+                    else [],
+                }
+            )
+        report.append(
+            {
+                "kind": kind,
+                "name": queue.name,
+                "depth": queue.count,
+                "oldest_age_s": oldest_age_s,
+                "started": StartedJobRegistry(queue=queue).count,
+                "scheduled": ScheduledJobRegistry(queue=queue).count,  # type: ignore[no-untyped-call]
+                "failed": failed.count,
+                "recent_failures": recent,
+                "workers": Worker.count(queue=queue),
+            }
+        )
     return report

@@ -39,19 +39,31 @@ from domain.model.subscriptions import SubscriptionSnapshot
 API_VERSION: str = stripe.api_version
 
 
-def make_stripe_client(api_key: str, *, api_base: str | None = None, timeout_s: float = 20.0,
-                       max_network_retries: int = 2,
-                       http_client: stripe.HTTPClient | None = None) -> stripe.StripeClient:
+def make_stripe_client(
+    api_key: str,
+    *,
+    api_base: str | None = None,
+    timeout_s: float = 20.0,
+    max_network_retries: int = 2,
+    http_client: stripe.HTTPClient | None = None,
+) -> stripe.StripeClient:
     """Network retries on (stripe-python retries connection errors, 409 and 5xx with backoff,
     reusing the idempotency key), a bounded timeout, an optional base URL (stripe-mock, a proxy)."""
     http_client = http_client or stripe.RequestsClient(timeout=timeout_s)
     if api_base:
-        return stripe.StripeClient(api_key, stripe_version=API_VERSION,
-                                   base_addresses={"api": api_base},
-                                   max_network_retries=max_network_retries,
-                                   http_client=http_client)
-    return stripe.StripeClient(api_key, stripe_version=API_VERSION,
-                               max_network_retries=max_network_retries, http_client=http_client)
+        return stripe.StripeClient(
+            api_key,
+            stripe_version=API_VERSION,
+            base_addresses={"api": api_base},
+            max_network_retries=max_network_retries,
+            http_client=http_client,
+        )
+    return stripe.StripeClient(
+        api_key,
+        stripe_version=API_VERSION,
+        max_network_retries=max_network_retries,
+        http_client=http_client,
+    )
 
 
 @contextmanager
@@ -61,16 +73,19 @@ def translated_errors() -> Iterator[None]:
     except stripe.CardError as exc:
         error = exc.error
         decline = (error.decline_code if error else None) or exc.code or "card_declined"
-        raise PaymentDeclined(exc.user_message or "the card was declined",
-                              decline_code=decline) from None
+        raise PaymentDeclined(
+            exc.user_message or "the card was declined", decline_code=decline
+        ) from None
     except (stripe.AuthenticationError, stripe.PermissionError):
         raise PaymentProviderAuthFailed(
-            "Stripe refused the configured API key: check STRIPE_SECRET_KEY") from None
+            "Stripe refused the configured API key: check STRIPE_SECRET_KEY"
+        ) from None
     except (stripe.RateLimitError, stripe.APIConnectionError):
         raise PaymentProviderUnavailable("Stripe is unavailable right now; retry later") from None
     except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
-        raise PaymentProviderRejected(f"Stripe rejected the request: {exc.user_message or ''}"
-                                      .rstrip(": ")) from None
+        raise PaymentProviderRejected(
+            f"Stripe rejected the request: {exc.user_message or ''}".rstrip(": ")
+        ) from None
     except stripe.StripeError:
         raise PaymentProviderUnavailable("Stripe failed to answer; retry later") from None
 
@@ -89,8 +104,9 @@ class StripeGateway:
         self.client = client
         self.v1 = client.v1
 
-    def create_customer(self, org_id: str, email: str | None, name: str | None, *,
-                        idempotency_key: str) -> str:
+    def create_customer(
+        self, org_id: str, email: str | None, name: str | None, *, idempotency_key: str
+    ) -> str:
         params: stripe.params.CustomerCreateParams = {"metadata": {"org_id": org_id}}
         if email:
             params["email"] = email
@@ -99,8 +115,9 @@ class StripeGateway:
         with translated_errors():
             return self.v1.customers.create(params, _opts(idempotency_key)).id
 
-    def update_customer(self, customer_id: str, email: str | None, name: str | None, *,
-                        idempotency_key: str) -> None:
+    def update_customer(
+        self, customer_id: str, email: str | None, name: str | None, *, idempotency_key: str
+    ) -> None:
         params: stripe.params.CustomerUpdateParams = {}
         if email is not None:
             params["email"] = email
@@ -109,8 +126,9 @@ class StripeGateway:
         with translated_errors():
             self.v1.customers.update(customer_id, params, _opts(idempotency_key))
 
-    def create_subscription(self, customer_id: str, price_id: str, metadata: dict[str, str], *,
-                            idempotency_key: str) -> SubscriptionIntent:
+    def create_subscription(
+        self, customer_id: str, price_id: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> SubscriptionIntent:
         params: stripe.params.SubscriptionCreateParams = {
             "customer": customer_id,
             "items": [{"price": price_id, "quantity": 1}],
@@ -128,9 +146,14 @@ class StripeGateway:
             sub = self.v1.subscriptions.retrieve(subscription_id)
         return mapping.subscription_snapshot(plain(sub))
 
-    def change_subscription_price(self, subscription_id: str, price_id: str,
-                                  proration: ProrationBehavior, *,
-                                  idempotency_key: str) -> SubscriptionSnapshot:
+    def change_subscription_price(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        *,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
         with translated_errors():
             current = self.v1.subscriptions.retrieve(subscription_id)
             item_id = mapping.first_item(plain(current))["id"]
@@ -141,21 +164,24 @@ class StripeGateway:
             sub = self.v1.subscriptions.update(subscription_id, params, _opts(idempotency_key))
         return mapping.subscription_snapshot(plain(sub))
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
-                                 idempotency_key: str) -> SubscriptionSnapshot:
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, *, idempotency_key: str
+    ) -> SubscriptionSnapshot:
         params: stripe.params.SubscriptionUpdateParams = {"cancel_at_period_end": cancel}
         with translated_errors():
             sub = self.v1.subscriptions.update(subscription_id, params, _opts(idempotency_key))
         return mapping.subscription_snapshot(plain(sub))
 
-    def cancel_subscription_now(self, subscription_id: str, *,
-                                idempotency_key: str) -> SubscriptionSnapshot:
+    def cancel_subscription_now(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionSnapshot:
         with translated_errors():
             sub = self.v1.subscriptions.cancel(subscription_id, None, _opts(idempotency_key))
         return mapping.subscription_snapshot(plain(sub))
 
-    def create_checkout_session(self, request: CheckoutRequest, *,
-                                idempotency_key: str) -> CheckoutSession:
+    def create_checkout_session(
+        self, request: CheckoutRequest, *, idempotency_key: str
+    ) -> CheckoutSession:
         metadata = dict(request.metadata)
         params: stripe.params.checkout.SessionCreateParams = {
             "mode": request.mode.value,
@@ -184,8 +210,9 @@ class StripeGateway:
             invoice = self.v1.invoices.retrieve(invoice_id)
         return mapping.invoice_snapshot(plain(invoice))
 
-    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
-                       idempotency_key: str) -> InvoiceSnapshot:
+    def create_invoice(
+        self, customer_id: str, currency: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> InvoiceSnapshot:
         params: stripe.params.InvoiceCreateParams = {
             "customer": customer_id,
             "currency": currency,
@@ -198,9 +225,16 @@ class StripeGateway:
             invoice = self.v1.invoices.create(params, _opts(idempotency_key))
         return mapping.invoice_snapshot(plain(invoice))
 
-    def add_invoice_item(self, customer_id: str, invoice_id: str, amount: Money,
-                         description: str, metadata: dict[str, str], *,
-                         idempotency_key: str) -> str:
+    def add_invoice_item(
+        self,
+        customer_id: str,
+        invoice_id: str,
+        amount: Money,
+        description: str,
+        metadata: dict[str, str],
+        *,
+        idempotency_key: str,
+    ) -> str:
         params: stripe.params.InvoiceItemCreateParams = {
             "customer": customer_id,
             "invoice": invoice_id,
@@ -215,22 +249,27 @@ class StripeGateway:
     def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSnapshot:
         params: stripe.params.InvoiceFinalizeInvoiceParams = {"auto_advance": True}
         with translated_errors():
-            invoice = self.v1.invoices.finalize_invoice(invoice_id, params,
-                                                        _opts(idempotency_key))
+            invoice = self.v1.invoices.finalize_invoice(invoice_id, params, _opts(idempotency_key))
         return mapping.invoice_snapshot(plain(invoice))
 
-    def create_portal_session(self, customer_id: str, return_url: str, *,
-                              idempotency_key: str) -> str:
+    def create_portal_session(
+        self, customer_id: str, return_url: str, *, idempotency_key: str
+    ) -> str:
         params: stripe.params.billing_portal.SessionCreateParams = {
-            "customer": customer_id, "return_url": return_url}
+            "customer": customer_id,
+            "return_url": return_url,
+        }
         with translated_errors():
             return self.v1.billing_portal.sessions.create(params, _opts(idempotency_key)).url
 
     def find_prices(self, lookup_keys: Sequence[str]) -> list[PriceInfo]:
         if not lookup_keys:
             return []
-        params: stripe.params.PriceListParams = {"lookup_keys": list(lookup_keys),
-                                                 "active": True, "limit": 100}
+        params: stripe.params.PriceListParams = {
+            "lookup_keys": list(lookup_keys),
+            "active": True,
+            "limit": 100,
+        }
         with translated_errors():
             prices = self.v1.prices.list(params)
         return [mapping.price_info(plain(p)) for p in prices.data]

@@ -80,7 +80,9 @@ def subscription_intent(sub: Obj) -> SubscriptionIntent:
 
 def checkout_session(session: Obj) -> CheckoutSession:
     return CheckoutSession(
-        id=session["id"], url=session.get("url"), mode=session.get("mode") or "subscription",
+        id=session["id"],
+        url=session.get("url"),
+        mode=session.get("mode") or "subscription",
         status=session.get("status") or "open",
         payment_status=session.get("payment_status"),
         customer_id=object_id(session.get("customer")),
@@ -93,22 +95,29 @@ def checkout_session(session: Obj) -> CheckoutSession:
 
 def price_info(price: Obj) -> PriceInfo:
     recurring = price.get("recurring")
-    interval = Interval.MONTH if recurring and recurring.get("interval") == "month" \
-        else Interval.ONE_TIME
-    return PriceInfo(id=price["id"], lookup_key=price.get("lookup_key"),
-                     product_id=object_id(price.get("product")) or "",
-                     unit_amount=Money(int(price.get("unit_amount") or 0), price["currency"]),
-                     interval=interval, active=bool(price.get("active", True)))
+    interval = (
+        Interval.MONTH if recurring and recurring.get("interval") == "month" else Interval.ONE_TIME
+    )
+    return PriceInfo(
+        id=price["id"],
+        lookup_key=price.get("lookup_key"),
+        product_id=object_id(price.get("product")) or "",
+        unit_amount=Money(int(price.get("unit_amount") or 0), price["currency"]),
+        interval=interval,
+        active=bool(price.get("active", True)),
+    )
 
 
 def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
     # Since API version 2025-03-31 an invoice's subscription is under parent.subscription_details.
     parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") if parent.get("type") == "subscription_details" \
-        else None
+    details = (
+        parent.get("subscription_details") if parent.get("type") == "subscription_details" else None
+    )
     currency = invoice.get("currency") or "usd"
     return InvoiceSnapshot(
-        id=invoice["id"], customer_id=object_id(invoice.get("customer")),
+        id=invoice["id"],
+        customer_id=object_id(invoice.get("customer")),
         subscription_id=object_id(details.get("subscription")) if details else None,
         status=invoice.get("status"),
         amount_due=Money(int(invoice.get("amount_due") or 0), currency),

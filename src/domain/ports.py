@@ -100,24 +100,28 @@ class UsageEventRepository(Protocol):
         """Which of these counter entry ids the ledger holds."""
         ...
 
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int:
+    def total(
+        self, org_id: str, metric: Metric, since: datetime | None, until: datetime | None
+    ) -> int:
         """The sum of the metric's entries in [since, until) (None: unbounded)."""
         ...
 
-    def summary(self, org_id: str, since: datetime, until: datetime,
-                group_by: str) -> list[UsageTotal]:
+    def summary(
+        self, org_id: str, since: datetime, until: datetime, group_by: str
+    ) -> list[UsageTotal]:
         """Totals in [since, until) grouped by "day", "metric" or "conversation"."""
         ...
 
-    def unbilled_totals(self, org_id: str, cutoff: datetime,
-                        metrics: Sequence[Metric]) -> list[LinkedTotal]:
+    def unbilled_totals(
+        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]
+    ) -> list[LinkedTotal]:
         """The organization's still-unbilled entries before `cutoff`, per metric (a preview:
         what `link_unbilled` would take if nothing arrived meanwhile)."""
         ...
 
-    def link_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                      invoice_id: str) -> int:
+    def link_unbilled(
+        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric], invoice_id: str
+    ) -> int:
         """Bill every still-unbilled entry of those metrics before `cutoff` with the invoice
         in one statement; answer how many were linked."""
         ...
@@ -128,8 +132,9 @@ class UsageEventRepository(Protocol):
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]: ...
 
-    def billed_by(self, invoice_id: str, metric: Metric | None, limit: int,
-                  offset: int) -> list[UsageEvent]: ...
+    def billed_by(
+        self, invoice_id: str, metric: Metric | None, limit: int, offset: int
+    ) -> list[UsageEvent]: ...
 
 
 class UsageInvoiceRepository(Protocol):
@@ -189,19 +194,27 @@ class WebhookInbox(Protocol):
 
     def save(self, event: InboxEvent) -> None: ...
 
-    def stale(self, never_tried_before: datetime, retried_before: datetime,
-              limit: int) -> list[str]:
+    def stale(
+        self, never_tried_before: datetime, retried_before: datetime, limit: int
+    ) -> list[str]:
         """Pending events never attempted since before the first time, or last attempted before
         the second: the ones a lost job or a dead worker left behind."""
         ...
 
-    def search(self, status: InboxStatus | None, type_: str | None, received_since: datetime | None,
-               limit: int, offset: int = 0) -> list[InboxEvent]:
+    def search(
+        self,
+        status: InboxStatus | None,
+        type_: str | None,
+        received_since: datetime | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[InboxEvent]:
         """Newest first, for operators."""
         ...
 
-    def lock_pending_siblings(self, event_id: str, types: Sequence[str], object_id: str,
-                              limit: int) -> list[InboxEvent]:
+    def lock_pending_siblings(
+        self, event_id: str, types: Sequence[str], object_id: str, limit: int
+    ) -> list[InboxEvent]:
         """Other pending events of these types about the same Stripe object, locked for this
         transaction; those another transaction holds are skipped, never waited for."""
         ...
@@ -241,8 +254,12 @@ class UnitOfWork(Protocol):
 
     def __enter__(self) -> UnitOfWork: ...
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
     def commit(self) -> None: ...
 
@@ -272,8 +289,9 @@ class JobQueue(Protocol):
 class QuotaCounter(Protocol):
     """Atomic check-and-consume in one round trip; raises QuotaUnavailable when unreachable."""
 
-    def consume(self, org_id: str, metric: Metric, amount: int, now: datetime,
-                idempotency_key: str | None) -> CounterReply: ...
+    def consume(
+        self, org_id: str, metric: Metric, amount: int, now: datetime, idempotency_key: str | None
+    ) -> CounterReply: ...
 
     def release(self, org_id: str, metric: Metric, amount: int, now: datetime) -> CounterReply: ...
 
@@ -285,21 +303,24 @@ class QuotaCounter(Protocol):
         """The organization's plan or period changed: the next call reloads its window."""
         ...
 
-    def seed(self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime,
-             used: int) -> None:
+    def seed(
+        self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime, used: int
+    ) -> None:
         """Set the counter from the ledger unless a counter for that period already exists."""
         ...
 
-    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-               token: str) -> None:
+    def record(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         """Count usage that already happened (metric, occurred_at, quantity) into the
         organization's counters whose period holds it; never refuses. A counter that is
         missing is left missing: it is rebuilt from the ledger, which holds this usage. The
         same token counts once, so a call whose reply was lost may be repeated."""
         ...
 
-    def undo_record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-                    token: str) -> None:
+    def undo_record(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         """Take back what `record` counted under this token (nothing if it counted nothing)."""
         ...
 
@@ -320,38 +341,50 @@ class PaymentGateway(Protocol):
     """The payment provider (Stripe). Every write carries an idempotency key derived from our
     own ids; failures raise the PaymentProvider* domain errors."""
 
-    def create_customer(self, org_id: str, email: str | None, name: str | None, *,
-                        idempotency_key: str) -> str:
+    def create_customer(
+        self, org_id: str, email: str | None, name: str | None, *, idempotency_key: str
+    ) -> str:
         """Create the organization's customer; answer its provider id."""
         ...
 
-    def update_customer(self, customer_id: str, email: str | None, name: str | None, *,
-                        idempotency_key: str) -> None: ...
+    def update_customer(
+        self, customer_id: str, email: str | None, name: str | None, *, idempotency_key: str
+    ) -> None: ...
 
-    def create_subscription(self, customer_id: str, price_id: str, metadata: dict[str, str], *,
-                            idempotency_key: str) -> SubscriptionIntent: ...
+    def create_subscription(
+        self, customer_id: str, price_id: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> SubscriptionIntent: ...
 
     def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot: ...
 
-    def change_subscription_price(self, subscription_id: str, price_id: str,
-                                  proration: ProrationBehavior, *,
-                                  idempotency_key: str) -> SubscriptionSnapshot: ...
+    def change_subscription_price(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        *,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot: ...
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
-                                 idempotency_key: str) -> SubscriptionSnapshot: ...
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, *, idempotency_key: str
+    ) -> SubscriptionSnapshot: ...
 
-    def cancel_subscription_now(self, subscription_id: str, *,
-                                idempotency_key: str) -> SubscriptionSnapshot: ...
+    def cancel_subscription_now(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionSnapshot: ...
 
-    def create_checkout_session(self, request: CheckoutRequest, *,
-                                idempotency_key: str) -> CheckoutSession: ...
+    def create_checkout_session(
+        self, request: CheckoutRequest, *, idempotency_key: str
+    ) -> CheckoutSession: ...
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutSession: ...
 
     def retrieve_invoice(self, invoice_id: str) -> InvoiceSnapshot: ...
 
-    def create_portal_session(self, customer_id: str, return_url: str, *,
-                              idempotency_key: str) -> str:
+    def create_portal_session(
+        self, customer_id: str, return_url: str, *, idempotency_key: str
+    ) -> str:
         """Answer the customer portal URL."""
         ...
 
@@ -363,14 +396,22 @@ class PaymentGateway(Protocol):
 
     def create_price(self, spec: PriceSpec, *, idempotency_key: str) -> PriceInfo: ...
 
-    def create_invoice(self, customer_id: str, currency: str, metadata: dict[str, str], *,
-                       idempotency_key: str) -> InvoiceSnapshot:
+    def create_invoice(
+        self, customer_id: str, currency: str, metadata: dict[str, str], *, idempotency_key: str
+    ) -> InvoiceSnapshot:
         """A draft invoice that takes no pending invoice items and does not advance on its own."""
         ...
 
-    def add_invoice_item(self, customer_id: str, invoice_id: str, amount: Money,
-                         description: str, metadata: dict[str, str], *,
-                         idempotency_key: str) -> str: ...
+    def add_invoice_item(
+        self,
+        customer_id: str,
+        invoice_id: str,
+        amount: Money,
+        description: str,
+        metadata: dict[str, str],
+        *,
+        idempotency_key: str,
+    ) -> str: ...
 
     def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSnapshot:
         """Finalize and let Stripe collect it automatically."""

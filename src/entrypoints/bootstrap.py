@@ -75,27 +75,41 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     engine = build("engine", lambda: None if faked_uow else _engine(settings))
     uow = build("uow", lambda: SqlUnitOfWorkFactory(_require(engine)))
     # The webhook intake writes one row: autocommit, one round trip (see SqlUnitOfWork).
-    intake_uow = build("intake_uow", lambda: uow if faked_uow
-                       else SqlUnitOfWorkFactory(_require(engine), single_statement=True))
+    intake_uow = build(
+        "intake_uow",
+        lambda: uow if faked_uow else SqlUnitOfWorkFactory(_require(engine), single_statement=True),
+    )
     redis_client = build("redis", lambda: _redis(settings))
     # Jobs run (by workers, or inline on the embedded default) receive this container.
     job_class = bound_job_class()
-    queues = build("queues", lambda: {
-        kind: Queue(name, connection=redis_client, is_async=not settings.embedded,
-                    job_class=job_class)
-        for kind, name in settings.queue_names.items()})
-    probes: dict[str, HealthProbe] = build("probes", lambda: {
-        "database": DatabaseProbe(_require(engine)), "redis": RedisProbe(redis_client)})
+    queues = build(
+        "queues",
+        lambda: {
+            kind: Queue(
+                name, connection=redis_client, is_async=not settings.embedded, job_class=job_class
+            )
+            for kind, name in settings.queue_names.items()
+        },
+    )
+    probes: dict[str, HealthProbe] = build(
+        "probes",
+        lambda: {"database": DatabaseProbe(_require(engine)), "redis": RedisProbe(redis_client)},
+    )
     clock = build("clock", SystemClock)
     quota_counter = build("quota_counter", lambda: RedisQuotaCounter(redis_client))
     catalog = build("catalog", lambda: _catalog(settings))
     payments = PaymentDeps(
-        uow=uow, clock=clock, catalog=catalog,
+        uow=uow,
+        clock=clock,
+        catalog=catalog,
         gateway=build("gateway", lambda: _gateway(settings)),
         prices=PriceBook(catalog, {parse_tier(t): p for t, p in settings.price_ids.items()}),
         redirects=RedirectPolicy(settings.redirect_origins),
-        success_url=settings.stripe_success_url, cancel_url=settings.stripe_cancel_url,
-        portal_return_url=settings.stripe_portal_return_url, counter=quota_counter)
+        success_url=settings.stripe_success_url,
+        cancel_url=settings.stripe_cancel_url,
+        portal_return_url=settings.stripe_portal_return_url,
+        counter=quota_counter,
+    )
     container = Container(
         settings=settings,
         uow=uow,
@@ -103,16 +117,22 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         catalog=catalog,
         redis=redis_client,
         queues=queues,
-        jobs=build("jobs", lambda: RqJobQueue(queues, JOB_PATHS, JOB_QUEUES,
-                                              settings.retry_intervals)),
+        jobs=build(
+            "jobs", lambda: RqJobQueue(queues, JOB_PATHS, JOB_QUEUES, settings.retry_intervals)
+        ),
         probes=probes,
         jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),
         payments=payments,
         intake_uow=intake_uow,
-        quota=QuotaDeps(uow, clock, catalog, quota_counter, settings.grace_period,
-                        settings.quota_fail_open),
-        invoicing=InvoicingDeps(uow, clock, payments.gateway, UsagePrice(
-            rate(settings.usage_price_per_1000_words), settings.usage_currency)),
+        quota=QuotaDeps(
+            uow, clock, catalog, quota_counter, settings.grace_period, settings.quota_fail_open
+        ),
+        invoicing=InvoicingDeps(
+            uow,
+            clock,
+            payments.gateway,
+            UsagePrice(rate(settings.usage_price_per_1000_words), settings.usage_currency),
+        ),
         analytics=build("analytics", lambda: SqlAnalytics(engine) if engine else None),
         engine=engine,
     )
@@ -134,10 +154,14 @@ def _gateway(settings: Settings) -> PaymentGateway | None:
         return None
     from adapters.stripe_gateway import StripeGateway, make_stripe_client
 
-    return StripeGateway(make_stripe_client(
-        settings.stripe_secret_key, api_base=settings.stripe_api_base,
-        timeout_s=settings.stripe_timeout_s,
-        max_network_retries=settings.stripe_max_network_retries))
+    return StripeGateway(
+        make_stripe_client(
+            settings.stripe_secret_key,
+            api_base=settings.stripe_api_base,
+            timeout_s=settings.stripe_timeout_s,
+            max_network_retries=settings.stripe_max_network_retries,
+        )
+    )
 
 
 def _require(engine: Engine | None) -> Engine:
@@ -149,8 +173,11 @@ def _require(engine: Engine | None) -> Engine:
 def _engine(settings: Settings) -> Engine:
     if settings.database_url is None:
         settings.instance_path.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
-                       statement_timeout_ms=settings.db_statement_timeout_ms)
+    return make_engine(
+        settings.sqlalchemy_url,
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
 
 
 def _redis(settings: Settings) -> redis.Redis:
@@ -197,4 +224,3 @@ def queue_report(container: Container) -> list[dict[str, Any]]:
     from adapters.rq_queue import queue_report as report
 
     return report(container.queues, container.clock.now())
-

@@ -20,17 +20,24 @@ from domain.model.plans import Catalog, Interval, Metric, Plan, Quota, parse_tie
 
 
 def _plan(raw: dict[str, Any]) -> Plan:
-    quotas = {metric: Quota(metric, raw.get(metric.value)) for metric in Metric
-              if not metric.is_voice}
+    quotas = {
+        metric: Quota(metric, raw.get(metric.value)) for metric in Metric if not metric.is_voice
+    }
     tier = parse_tier(raw["tier"])
-    return Plan(tier, raw.get("name", tier.value.title()),
-                Money.of(str(raw.get("price", "0")), raw.get("currency", "usd")),
-                Interval(raw.get("interval", "month")), quotas,
-                tuple(raw.get("features", ())), raw.get("lookup_key", f"billing_{tier.value}"),
-                tuple(raw.get("aliases", ())))
+    return Plan(
+        tier,
+        raw.get("name", tier.value.title()),
+        Money.of(str(raw.get("price", "0")), raw.get("currency", "usd")),
+        Interval(raw.get("interval", "month")),
+        quotas,
+        tuple(raw.get("features", ())),
+        raw.get("lookup_key", f"billing_{tier.value}"),
+        tuple(raw.get("aliases", ())),
+    )
 
 
 def load_catalog(path: Path, default_tier: str) -> Catalog:
     raw = json.loads(path.read_text())
-    return Catalog([_plan(p) for p in raw["plans"]],
-                   parse_tier(raw.get("default_tier", default_tier)))
+    return Catalog(
+        [_plan(p) for p in raw["plans"]], parse_tier(raw.get("default_tier", default_tier))
+    )

@@ -37,8 +37,12 @@ def migrate_command() -> None:
 
 @billing_cli.command("token")
 @click.option("--org", "org_id", required=True, help="Organization id (the tenant).")
-@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.OWNER.value,
-              show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in Role]),
+    default=Role.OWNER.value,
+    show_default=True,
+)
 @click.option("--sub", default="dev-user", show_default=True, help="Subject (the user id).")
 @click.option("--expires-in", default=3600, show_default=True, help="Lifetime in seconds.")
 def token_command(org_id: str, role: str, sub: str, expires_in: int) -> None:
@@ -47,8 +51,11 @@ def token_command(org_id: str, role: str, sub: str, expires_in: int) -> None:
     if settings.is_production:
         raise click.ClickException("tokens are minted by your identity provider in production")
     validate_org_id(org_id)
-    token = create_access_token(identity=sub, additional_claims={"org_id": org_id, "role": role},
-                                expires_delta=timedelta(seconds=expires_in))
+    token = create_access_token(
+        identity=sub,
+        additional_claims={"org_id": org_id, "role": role},
+        expires_delta=timedelta(seconds=expires_in),
+    )
     click.echo(token)
 
 
@@ -63,8 +70,10 @@ def stripe_sync_command(dry_run: bool) -> None:
     except DomainError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
     for line in lines:
-        click.echo(f"{line.tier.value:<12} {line.lookup_key:<30} {line.action:<12} "
-                   f"{line.price_id or '-'}" + (f"  ({line.note})" if line.note else ""))
+        click.echo(
+            f"{line.tier.value:<12} {line.lookup_key:<30} {line.action:<12} "
+            f"{line.price_id or '-'}" + (f"  ({line.note})" if line.note else "")
+        )
     env = [line.env_line for line in lines if line.env_line]
     if env:
         click.echo("\n# set these in the service's environment:")
@@ -74,8 +83,12 @@ def stripe_sync_command(dry_run: bool) -> None:
 
 @billing_cli.command("replay-events")
 @click.option("--status", type=click.Choice(["dead", "pending", "parked"]), required=True)
-@click.option("--since", type=click.DateTime(), default=None,
-              help="Only events received at or after this UTC time (e.g. 2026-11-01T00:00).")
+@click.option(
+    "--since",
+    type=click.DateTime(),
+    default=None,
+    help="Only events received at or after this UTC time (e.g. 2026-11-01T00:00).",
+)
 @click.option("--limit", default=10_000, show_default=True)
 def replay_events_command(status: str, since: datetime | None, limit: int) -> None:
     """Put dead, parked or pending webhook events back in line and enqueue them."""
@@ -90,8 +103,12 @@ def replay_events_command(status: str, since: datetime | None, limit: int) -> No
 
 
 @billing_cli.command("run-invoicing")
-@click.option("--period", default=None, help="The month to close, e.g. 2026-10 (default: the "
-              "month before the current one). Earlier unbilled usage is included.")
+@click.option(
+    "--period",
+    default=None,
+    help="The month to close, e.g. 2026-10 (default: the "
+    "month before the current one). Earlier unbilled usage is included.",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would be billed; create nothing.")
 def run_invoicing_command(period: str | None, dry_run: bool) -> None:
     """Invoice every organization's unbilled usage up to the end of a closed month."""
@@ -101,8 +118,11 @@ def run_invoicing_command(period: str | None, dry_run: bool) -> None:
     except ValueError:
         raise click.BadParameter("use YYYY-MM, e.g. 2026-10", param_hint="--period") from None
     orgs = organizations_to_invoice(c.invoicing, cutoff)
-    with click.progressbar(orgs, label=f"{'previewing' if dry_run else 'invoicing'} "
-                           f"{len(orgs)} organizations before {cutoff:%Y-%m-%d}") as bar:
+    with click.progressbar(
+        orgs,
+        label=f"{'previewing' if dry_run else 'invoicing'} "
+        f"{len(orgs)} organizations before {cutoff:%Y-%m-%d}",
+    ) as bar:
         summary = run_invoicing(c.invoicing, cutoff, bar, dry_run, actor="cli:run-invoicing")
     click.echo(("would be: " if dry_run else "") + summary.line())
     for org_id, error in summary.failures.items():

@@ -20,8 +20,9 @@ class ConfigError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
 
     app_env: Literal["development", "test", "production"] = "development"
     instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
@@ -48,7 +49,8 @@ class Settings(BaseSettings):
     jwt_leeway_s: int = 0
 
     stripe_secret_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY", "STRIPE_API_KEY"))
+        default=None, validation_alias=AliasChoices("STRIPE_SECRET_KEY", "STRIPE_API_KEY")
+    )
     stripe_public_key: str | None = None
     # Several secrets, comma-separated, are accepted while an endpoint's secret is rotated.
     stripe_webhook_secret: str | None = None
@@ -66,9 +68,11 @@ class Settings(BaseSettings):
     billing_catalog_file: Path | None = None  # an operator's own plans (entrypoints/catalog_file)
     stripe_starter_price_id: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("STRIPE_STARTER_PRICE_ID", "STRIPE_PRICE_BASIC_SUB"))
+        validation_alias=AliasChoices("STRIPE_STARTER_PRICE_ID", "STRIPE_PRICE_BASIC_SUB"),
+    )
     stripe_pro_price_id: str | None = Field(
-        default=None, validation_alias=AliasChoices("STRIPE_PRO_PRICE_ID", "STRIPE_PRICE_PRO_SUB"))
+        default=None, validation_alias=AliasChoices("STRIPE_PRO_PRICE_ID", "STRIPE_PRICE_PRO_SUB")
+    )
     stripe_enterprise_price_id: str | None = None
     stripe_white_label_price_id: str | None = None
 
@@ -97,7 +101,7 @@ class Settings(BaseSettings):
             return None
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @field_validator("billing_default_tier")
@@ -141,9 +145,11 @@ class Settings(BaseSettings):
         if not key:
             return None
         if not key.startswith(STRIPE_KEY_PREFIXES):
-            raise ValueError("STRIPE_SECRET_KEY must be a Stripe secret or restricted key "
-                             f"starting with one of {', '.join(STRIPE_KEY_PREFIXES)} "
-                             "(a publishable pk_ key or another value will not work)")
+            raise ValueError(
+                "STRIPE_SECRET_KEY must be a Stripe secret or restricted key "
+                f"starting with one of {', '.join(STRIPE_KEY_PREFIXES)} "
+                "(a publishable pk_ key or another value will not work)"
+            )
         return key
 
     @property
@@ -160,9 +166,12 @@ class Settings(BaseSettings):
 
     @property
     def price_ids(self) -> dict[str, str]:
-        configured = {"starter": self.stripe_starter_price_id, "pro": self.stripe_pro_price_id,
-                      "enterprise": self.stripe_enterprise_price_id,
-                      "white_label": self.stripe_white_label_price_id}
+        configured = {
+            "starter": self.stripe_starter_price_id,
+            "pro": self.stripe_pro_price_id,
+            "enterprise": self.stripe_enterprise_price_id,
+            "white_label": self.stripe_white_label_price_id,
+        }
         return {tier: price for tier, price in configured.items() if price}
 
     @property
@@ -227,8 +236,9 @@ def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
         raise ConfigError(f"invalid configuration: {problems}") from None
     settings.check()
     return settings

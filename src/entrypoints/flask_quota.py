@@ -36,8 +36,9 @@ def init_billing(app: Flask, container: Container | None = None) -> Container:
     return container
 
 
-def quota_required(metric: str, amount: int = 1,
-                   org_id: Callable[[], str] | None = None) -> Callable[[F], F]:
+def quota_required(
+    metric: str, amount: int = 1, org_id: Callable[[], str] | None = None
+) -> Callable[[F], F]:
     counted = Metric(metric)
 
     def decorator(view: F) -> F:
@@ -47,14 +48,18 @@ def quota_required(metric: str, amount: int = 1,
 
             container: Container = current_app.extensions["billing"]
             org = org_id() if org_id is not None else authenticate(USE_QUOTA).org_id
-            decision = consume_quota(container.quota, org, counted, amount,
-                                     request.headers.get("Idempotency-Key"))
+            decision = consume_quota(
+                container.quota, org, counted, amount, request.headers.get("Idempotency-Key")
+            )
             if not decision.allowed:
                 # The product's app has no billing error handler: answer the refusal here.
                 return domain_error_response(decision.refusal())
             response: Response = make_response(view(*args, **kwargs))
-            response.headers.update(rate_limit_headers(decision.limit, decision.remaining,
-                                                       decision.resets_at, refused=False))
+            response.headers.update(
+                rate_limit_headers(
+                    decision.limit, decision.remaining, decision.resets_at, refused=False
+                )
+            )
             return response
 
         return wrapper  # type: ignore[return-value]

@@ -21,16 +21,20 @@ class RequestContext(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return _JsonFormatter("{asctime}{levelname}{name}{message}", style="{",
-                          rename_fields={"asctime": "ts", "levelname": "level",
-                                         "name": "logger"})
+    return _JsonFormatter(
+        "{asctime}{levelname}{name}{message}",
+        style="{",
+        rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+    )
 
 
 def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
-    if any(isinstance(h.formatter, _JsonFormatter) and isinstance(h, logging.StreamHandler)
-           for h in root.handlers):
+    if any(
+        isinstance(h.formatter, _JsonFormatter) and isinstance(h, logging.StreamHandler)
+        for h in root.handlers
+    ):
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestContext())

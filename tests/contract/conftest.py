@@ -51,8 +51,9 @@ class RecordingClient(stripe.RequestsClient):
 
     def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
-        self.sent.requests.append((method.upper(), urlsplit(url).path,
-                                   lowered.get("idempotency-key")))
+        self.sent.requests.append(
+            (method.upper(), urlsplit(url).path, lowered.get("idempotency-key"))
+        )
         return super().request(method, url, headers, post_data)
 
 
@@ -67,14 +68,18 @@ def _scrub_request(request: Any) -> Any:
             del request.headers[name]
     parts = urlsplit(request.uri)
     if parts.hostname == "127.0.0.1":
-        request.uri = f"https://api.stripe.com{parts.path}" + (f"?{parts.query}"
-                                                                 if parts.query else "")
+        request.uri = f"https://api.stripe.com{parts.path}" + (
+            f"?{parts.query}" if parts.query else ""
+        )
     return request
 
 
 def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    response["headers"] = {k: v for k, v in response["headers"].items()
-                           if k.lower() in ("content-type", "request-id", "stripe-version")}
+    response["headers"] = {
+        k: v
+        for k, v in response["headers"].items()
+        if k.lower() in ("content-type", "request-id", "stripe-version")
+    }
     return response
 
 
@@ -87,8 +92,14 @@ class Contract:
 
     def gateway(self, *, api_key: str | None = None, retries: int = 0) -> StripeGateway:
         client = RecordingClient(self.sent, timeout=20)
-        return StripeGateway(make_stripe_client(api_key or self.api_key, api_base=self.api_base,
-                                                max_network_retries=retries, http_client=client))
+        return StripeGateway(
+            make_stripe_client(
+                api_key or self.api_key,
+                api_base=self.api_base,
+                max_network_retries=retries,
+                http_client=client,
+            )
+        )
 
 
 @pytest.fixture
@@ -96,10 +107,13 @@ def contract(request: pytest.FixtureRequest) -> Iterator[Contract]:
     name = request.node.name
     cassette = CASSETTES / f"{name}.yaml"
     sent = Sent()
-    recorder = vcr.VCR(match_on=["method", "path", "query", "body"],
-                       before_record_request=_scrub_request,
-                       before_record_response=_scrub_response, decode_compressed_response=True,
-                       record_mode="none" if MODE == "replay" else "all")
+    recorder = vcr.VCR(
+        match_on=["method", "path", "query", "body"],
+        before_record_request=_scrub_request,
+        before_record_response=_scrub_response,
+        decode_compressed_response=True,
+        record_mode="none" if MODE == "replay" else "all",
+    )
     if MODE == "replay":
         assert cassette.exists(), f"missing cassette {cassette.name}: see README (contract tests)"
         with recorder.use_cassette(str(cassette)) as tape:

@@ -30,8 +30,14 @@ def _error(status: int, type_: str, message: str, **extra: Any) -> Any:
 def build_stub() -> Flask:
     app = Flask("stripe_stub")
     ids = itertools.count(1)
-    state: dict[str, dict[str, Any]] = {"products": {}, "prices": {}, "customers": {},
-                                        "subscriptions": {}, "sessions": {}, "invoices": {}}
+    state: dict[str, dict[str, Any]] = {
+        "products": {},
+        "prices": {},
+        "customers": {},
+        "subscriptions": {},
+        "sessions": {},
+        "invoices": {},
+    }
     failures: dict[str, int] = {}
 
     def new_id(prefix: str) -> str:
@@ -41,21 +47,30 @@ def build_stub() -> Flask:
         return request.form.to_dict()
 
     def metadata(values: dict[str, str], prefix: str = "metadata") -> dict[str, str]:
-        return {k[len(prefix) + 1:-1]: v for k, v in values.items() if k.startswith(prefix + "[")
-                and k.count("[") == 1}
+        return {
+            k[len(prefix) + 1 : -1]: v
+            for k, v in values.items()
+            if k.startswith(prefix + "[") and k.count("[") == 1
+        }
 
     @app.before_request
     def _auth() -> Any:
         if request.headers.get("Authorization") == f"Bearer {BAD_KEY}":
-            return _error(401, "invalid_request_error", f"Invalid API Key provided: {BAD_KEY[:8]}"
-                          "********")
+            return _error(
+                401, "invalid_request_error", f"Invalid API Key provided: {BAD_KEY[:8]}********"
+            )
         return None
 
     @app.get("/v1/products/<pid>")
     def product(pid: str) -> Any:
         if pid not in state["products"]:
-            return _error(404, "invalid_request_error", f"No such product: '{pid}'",
-                          code="resource_missing", param="id")
+            return _error(
+                404,
+                "invalid_request_error",
+                f"No such product: '{pid}'",
+                code="resource_missing",
+                param="id",
+            )
         return jsonify(state["products"][pid])
 
     @app.post("/v1/products")
@@ -67,29 +82,52 @@ def build_stub() -> Flask:
     @app.post("/v1/prices")
     def create_price() -> Any:
         data = form()
-        recurring = {"interval": data["recurring[interval]"], "interval_count": 1, "meter": None,
-                     "trial_period_days": None, "usage_type": "licensed"} \
-            if "recurring[interval]" in data else None
-        price = fixture("price", id=new_id("price"), product=data["product"],
-                        unit_amount=int(data["unit_amount"]), unit_amount_decimal=data[
-                            "unit_amount"], currency=data["currency"],
-                        lookup_key=data.get("lookup_key"), recurring=recurring, active=True,
-                        type="recurring" if recurring else "one_time", metadata=metadata(data))
+        recurring = (
+            {
+                "interval": data["recurring[interval]"],
+                "interval_count": 1,
+                "meter": None,
+                "trial_period_days": None,
+                "usage_type": "licensed",
+            }
+            if "recurring[interval]" in data
+            else None
+        )
+        price = fixture(
+            "price",
+            id=new_id("price"),
+            product=data["product"],
+            unit_amount=int(data["unit_amount"]),
+            unit_amount_decimal=data["unit_amount"],
+            currency=data["currency"],
+            lookup_key=data.get("lookup_key"),
+            recurring=recurring,
+            active=True,
+            type="recurring" if recurring else "one_time",
+            metadata=metadata(data),
+        )
         state["prices"][price["id"]] = price
         return jsonify(price)
 
     @app.get("/v1/prices")
     def list_prices() -> Any:
-        keys = set(request.args.getlist("lookup_keys[]") + [
-            v for k, v in request.args.items() if k.startswith("lookup_keys[")])
+        keys = set(
+            request.args.getlist("lookup_keys[]")
+            + [v for k, v in request.args.items() if k.startswith("lookup_keys[")]
+        )
         found = [p for p in state["prices"].values() if p["lookup_key"] in keys]
         return jsonify({"object": "list", "data": found, "has_more": False, "url": "/v1/prices"})
 
     @app.post("/v1/customers")
     def create_customer() -> Any:
         data = form()
-        customer = fixture("customer", id=new_id("cus"), email=data.get("email"),
-                           name=data.get("name"), metadata=metadata(data))
+        customer = fixture(
+            "customer",
+            id=new_id("cus"),
+            email=data.get("email"),
+            name=data.get("name"),
+            metadata=metadata(data),
+        )
         state["customers"][customer["id"]] = customer
         return jsonify(customer)
 
@@ -102,9 +140,15 @@ def build_stub() -> Flask:
     def item(sub_id: str, price_id: str) -> dict[str, Any]:
         if price_id not in state["prices"]:
             raise LookupError(price_id)
-        return fixture("subscription_item", id=new_id("si"), subscription=sub_id, quantity=1,
-                       price=state["prices"][price_id], current_period_start=1763726400,
-                       current_period_end=1766404800)
+        return fixture(
+            "subscription_item",
+            id=new_id("si"),
+            subscription=sub_id,
+            quantity=1,
+            price=state["prices"][price_id],
+            current_period_start=1763726400,
+            current_period_end=1766404800,
+        )
 
     @app.post("/v1/subscriptions")
     def create_subscription() -> Any:
@@ -116,24 +160,55 @@ def build_stub() -> Flask:
         try:
             first = item(sub_id, data["items[0][price]"])
         except LookupError:
-            return _error(400, "invalid_request_error",
-                          f"No such price: '{data['items[0][price]']}'", code="resource_missing",
-                          param="items[0][price]")
+            return _error(
+                400,
+                "invalid_request_error",
+                f"No such price: '{data['items[0][price]']}'",
+                code="resource_missing",
+                param="items[0][price]",
+            )
         if data["customer"] == "cus_card_declined":
-            return _error(402, "card_error", "Your card has insufficient funds.",
-                          code="card_declined", decline_code="insufficient_funds")
-        sub = fixture("subscription", id=sub_id, customer=data["customer"], status="incomplete",
-                      metadata=metadata(data), cancel_at_period_end=False, canceled_at=None,
-                      cancel_at=None, ended_at=None, latest_invoice=None)
-        sub["items"] = {"object": "list", "data": [first], "has_more": False,
-                        "url": f"/v1/subscription_items?subscription={sub_id}"}
+            return _error(
+                402,
+                "card_error",
+                "Your card has insufficient funds.",
+                code="card_declined",
+                decline_code="insufficient_funds",
+            )
+        sub = fixture(
+            "subscription",
+            id=sub_id,
+            customer=data["customer"],
+            status="incomplete",
+            metadata=metadata(data),
+            cancel_at_period_end=False,
+            canceled_at=None,
+            cancel_at=None,
+            ended_at=None,
+            latest_invoice=None,
+        )
+        sub["items"] = {
+            "object": "list",
+            "data": [first],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={sub_id}",
+        }
         state["subscriptions"][sub_id] = sub
-        invoice = fixture("invoice", id=new_id("in"), customer=data["customer"], status="open",
-                          confirmation_secret={"client_secret": f"pi_{sub_id}_secret_x",
-                                               "type": "payment_intent"},
-                          parent={"type": "subscription_details", "quote_details": None,
-                                  "subscription_details": {"metadata": {},
-                                                           "subscription": sub_id}})
+        invoice = fixture(
+            "invoice",
+            id=new_id("in"),
+            customer=data["customer"],
+            status="open",
+            confirmation_secret={
+                "client_secret": f"pi_{sub_id}_secret_x",
+                "type": "payment_intent",
+            },
+            parent={
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {"metadata": {}, "subscription": sub_id},
+            },
+        )
         state["invoices"][invoice["id"]] = invoice
         sub["latest_invoice"] = invoice["id"]
         return jsonify({**sub, "latest_invoice": invoice})
@@ -146,12 +221,26 @@ def build_stub() -> Flask:
     def create_invoice() -> Any:
         data = form()
         iid = new_id("in")
-        invoice = fixture("invoice", id=iid, customer=data["customer"], status="draft",
-                          currency=data["currency"], metadata=metadata(data), parent=None,
-                          amount_due=0, amount_paid=0, auto_advance=False,
-                          hosted_invoice_url=None, collection_method=data["collection_method"])
-        invoice["lines"] = {"object": "list", "data": [], "has_more": False,
-                            "url": f"/v1/invoices/{iid}/lines"}
+        invoice = fixture(
+            "invoice",
+            id=iid,
+            customer=data["customer"],
+            status="draft",
+            currency=data["currency"],
+            metadata=metadata(data),
+            parent=None,
+            amount_due=0,
+            amount_paid=0,
+            auto_advance=False,
+            hosted_invoice_url=None,
+            collection_method=data["collection_method"],
+        )
+        invoice["lines"] = {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": f"/v1/invoices/{iid}/lines",
+        }
         state["invoices"][iid] = invoice
         return jsonify(invoice)
 
@@ -159,9 +248,15 @@ def build_stub() -> Flask:
     def create_invoice_item() -> Any:
         data = form()
         invoice = state["invoices"][data["invoice"]]
-        item = fixture("invoiceitem", id=new_id("ii"), customer=data["customer"],
-                       amount=int(data["amount"]), currency=data["currency"],
-                       description=data["description"], metadata=metadata(data))
+        item = fixture(
+            "invoiceitem",
+            id=new_id("ii"),
+            customer=data["customer"],
+            amount=int(data["amount"]),
+            currency=data["currency"],
+            description=data["description"],
+            metadata=metadata(data),
+        )
         item["parent"] = None
         invoice["amount_due"] += item["amount"]
         invoice["lines"]["data"].append({"id": new_id("il"), "amount": item["amount"]})
@@ -170,8 +265,11 @@ def build_stub() -> Flask:
     @app.post("/v1/invoices/<iid>/finalize")
     def finalize_invoice(iid: str) -> Any:
         invoice = state["invoices"][iid]
-        invoice.update(status="open", auto_advance=form().get("auto_advance") == "true",
-                       hosted_invoice_url=f"https://invoice.stripe.com/i/acct_x/{iid}")
+        invoice.update(
+            status="open",
+            auto_advance=form().get("auto_advance") == "true",
+            hosted_invoice_url=f"https://invoice.stripe.com/i/acct_x/{iid}",
+        )
         return jsonify(invoice)
 
     @app.get("/v1/subscriptions/<sid>")
@@ -190,20 +288,30 @@ def build_stub() -> Flask:
 
     @app.delete("/v1/subscriptions/<sid>")
     def cancel_subscription(sid: str) -> Any:
-        state["subscriptions"][sid].update(status="canceled", canceled_at=1763730000,
-                                           ended_at=1763730000)
+        state["subscriptions"][sid].update(
+            status="canceled", canceled_at=1763730000, ended_at=1763730000
+        )
         return jsonify(state["subscriptions"][sid])
 
     @app.post("/v1/checkout/sessions")
     def create_session() -> Any:
         data = form()
         sid = new_id("cs_test")
-        session = fixture("checkout.session", id=sid, mode=data["mode"],
-                          customer=data["customer"], client_reference_id=data[
-                              "client_reference_id"], metadata=metadata(data),
-                          success_url=data["success_url"], cancel_url=data["cancel_url"],
-                          status="open", payment_status="unpaid", subscription=None,
-                          payment_intent=None, url=f"https://checkout.stripe.com/c/pay/{sid}")
+        session = fixture(
+            "checkout.session",
+            id=sid,
+            mode=data["mode"],
+            customer=data["customer"],
+            client_reference_id=data["client_reference_id"],
+            metadata=metadata(data),
+            success_url=data["success_url"],
+            cancel_url=data["cancel_url"],
+            status="open",
+            payment_status="unpaid",
+            subscription=None,
+            payment_intent=None,
+            url=f"https://checkout.stripe.com/c/pay/{sid}",
+        )
         state["sessions"][sid] = session
         return jsonify(session)
 
@@ -214,8 +322,12 @@ def build_stub() -> Flask:
     @app.post("/v1/billing_portal/sessions")
     def portal() -> Any:
         data = form()
-        session = fixture("billing_portal.session", id=new_id("bps"), customer=data["customer"],
-                          return_url=data["return_url"])
+        session = fixture(
+            "billing_portal.session",
+            id=new_id("bps"),
+            customer=data["customer"],
+            return_url=data["return_url"],
+        )
         session["url"] = f"https://billing.stripe.com/p/session/{session['id']}"
         return jsonify(session)
 

@@ -22,14 +22,16 @@ from entrypoints import migrate
 from entrypoints.config import Settings
 from tests.helpers import TEST_JWT_SECRET
 
-ADMIN_URL = os.environ.get("TEST_DATABASE_URL",
-                           "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test")
+ADMIN_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def _admin_engine() -> Engine:
-    return create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT",
-                         connect_args={"connect_timeout": 5})
+    return create_engine(
+        ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
 
 
 def create_database(prefix: str = "billing_it") -> str:
@@ -40,8 +42,11 @@ def create_database(prefix: str = "billing_it") -> str:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"Postgres is not reachable at {ADMIN_URL}: {exc}. Start it (see README) "
-                    "or set TEST_DATABASE_URL.", pytrace=False)
+        pytest.fail(
+            f"Postgres is not reachable at {ADMIN_URL}: {exc}. Start it (see README) "
+            "or set TEST_DATABASE_URL.",
+            pytrace=False,
+        )
     finally:
         admin.dispose()
     return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
@@ -110,8 +115,11 @@ def redis_client() -> Iterator[redis.Redis]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}. Start it (see README) or "
-                    "set TEST_REDIS_URL.", pytrace=False)
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL}: {exc}. Start it (see README) or "
+            "set TEST_REDIS_URL.",
+            pytrace=False,
+        )
     yield client
     client.close()
 
@@ -124,9 +132,14 @@ def clean_redis(redis_client: redis.Redis) -> redis.Redis:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, app_env="test", database_url=database_url,
-                    redis_url=REDIS_URL, jwt_secret_key=TEST_JWT_SECRET,
-                    instance_path=tmp_path / "instance")
+    return Settings(
+        _env_file=None,
+        app_env="test",
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        jwt_secret_key=TEST_JWT_SECRET,
+        instance_path=tmp_path / "instance",
+    )
 
 
 @pytest.fixture

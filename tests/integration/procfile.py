@@ -48,8 +48,12 @@ class Processes:
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         bin_dir = str(Path(sys.executable).parent)
-        self.env = {**os.environ, **env, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-                    "PYTHONPATH": str(ROOT)}
+        self.env = {
+            **os.environ,
+            **env,
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(ROOT),
+        }
         self.logs = logs
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -57,8 +61,13 @@ class Processes:
         command = procfile()[name]
         out = (self.logs / f"{name}.log").open("ab")
         self.running[name] = subprocess.Popen(
-            ["bash", "-c", f"exec {command}"], cwd=ROOT, env={**self.env, **(extra or {})},
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            ["bash", "-c", f"exec {command}"],
+            cwd=ROOT,
+            env={**self.env, **(extra or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         out.close()
 
     def alive(self) -> dict[str, bool]:
@@ -92,10 +101,24 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind",
-             "127.0.0.1", "--save", "", "--appendonly", "yes" if self.aof else "no",
-             "--appendfsync", "everysec", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.aof else "no",
+                "--appendfsync",
+                "everysec",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
 
         def answers() -> bool:
@@ -231,18 +254,24 @@ class StripeStandIn:
 
     def answer(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path.split("?", 1)[0]
-        kinds = {"subscriptions": self.stripe.subscriptions, "invoices": self.stripe.invoices,
-                 "checkout/sessions": self.stripe.sessions}
+        kinds = {
+            "subscriptions": self.stripe.subscriptions,
+            "invoices": self.stripe.invoices,
+            "checkout/sessions": self.stripe.sessions,
+        }
         found = None
         for prefix, store in kinds.items():
             if path.startswith(f"/v1/{prefix}/"):
-                object_id = path[len(f"/v1/{prefix}/"):]
+                object_id = path[len(f"/v1/{prefix}/") :]
                 found = store.get(object_id)
                 with self._lock:
                     self.refetches[object_id] += 1
         time.sleep(self.delay_s)
-        body = json.dumps(found if found is not None else {"error": {
-            "type": "invalid_request_error", "message": "No such object"}}).encode()
+        body = json.dumps(
+            found
+            if found is not None
+            else {"error": {"type": "invalid_request_error", "message": "No such object"}}
+        ).encode()
         request.send_response(200 if found is not None else 404)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(body)))

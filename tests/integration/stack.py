@@ -43,8 +43,12 @@ class Stack:
 
     def consume(self, org_id: str, amount: int = 1, key: str | None = None) -> int:
         body = {"metric": "queries", "amount": amount, **({"idempotency_key": key} if key else {})}
-        return post(WEB_PORT, "/api/v1/quota/consume", json.dumps(body).encode(),
-                    {**bearer(org_id, "service"), "Content-Type": "application/json"})
+        return post(
+            WEB_PORT,
+            "/api/v1/quota/consume",
+            json.dumps(body).encode(),
+            {**bearer(org_id, "service"), "Content-Type": "application/json"},
+        )
 
     def _ledger_table(self) -> tuple[str, str]:
         """Consumed units in Postgres: the consumption ledger table, or the one usage ledger
@@ -55,8 +59,13 @@ class Stack:
 
     def ledger(self, org_id: str) -> int:
         table, amount = self._ledger_table()
-        return int(self.scalar(f"SELECT coalesce(sum({amount}), 0) FROM {table} WHERE "
-                               "org_id = :org AND metric = 'queries'", org=org_id))
+        return int(
+            self.scalar(
+                f"SELECT coalesce(sum({amount}), 0) FROM {table} WHERE "
+                "org_id = :org AND metric = 'queries'",
+                org=org_id,
+            )
+        )
 
     def ledger_rows(self) -> int:
         table, _ = self._ledger_table()
@@ -64,17 +73,21 @@ class Stack:
 
     def in_ledger(self, key: str) -> bool:
         table, _ = self._ledger_table()
-        return bool(self.scalar(f"SELECT count(*) FROM {table} WHERE idempotency_key = :k",
-                                k=key))
+        return bool(self.scalar(f"SELECT count(*) FROM {table} WHERE idempotency_key = :k", k=key))
 
     def subscriptions_match_stripe(self) -> bool:
         with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT stripe_subscription_id, status, stripe_price_id "
-                                     "FROM subscriptions")).all()
+            rows = conn.execute(
+                text("SELECT stripe_subscription_id, status, stripe_price_id FROM subscriptions")
+            ).all()
         return len(rows) == len(self.stripe.subscriptions) and all(
-            (status, price) == (self.stripe.subscriptions[sid]["status"],
-                                self.stripe.subscriptions[sid]["items"]["data"][0]["price"]["id"])
-            for sid, status, price in rows)
+            (status, price)
+            == (
+                self.stripe.subscriptions[sid]["status"],
+                self.stripe.subscriptions[sid]["items"]["data"][0]["price"]["id"],
+            )
+            for sid, status, price in rows
+        )
 
     def statuses(self) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -91,32 +104,54 @@ class Stack:
 
 def _env(url: str, stripe: Any, extra: dict[str, str]) -> dict[str, str]:
     prices = stripe.price_ids
-    return {"APP_ENV": "test", "DATABASE_URL": url, "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
-            "JWT_SECRET_KEY": TEST_JWT_SECRET, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_SECRET_KEY": "sk_test_standin", "STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_PORT}",
-            "STRIPE_MAX_NETWORK_RETRIES": "0", "STRIPE_TIMEOUT_S": "10",
-            "STRIPE_STARTER_PRICE_ID": prices["starter"], "STRIPE_PRO_PRICE_ID": prices["pro"],
-            "STRIPE_ENTERPRISE_PRICE_ID": prices["enterprise"],
-            "PORT": str(WEB_PORT), "WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING",
-            "WEBHOOK_SWEEP_INTERVAL_S": str(SWEEP_S), "WEBHOOK_STALE_AFTER_S": "1",
-            "WEBHOOK_RETRY_STALE_AFTER_S": "5", "LEDGER_FLUSH_INTERVAL_S": "1",
-            "RECONNECT_MAX_WAIT_S": "1", "JOB_RETRY_INTERVALS_S": "2,5,10",
-            "RATE_LIMIT_ENABLED": "false", **extra}
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": url,
+        "REDIS_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
+        "JWT_SECRET_KEY": TEST_JWT_SECRET,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_SECRET_KEY": "sk_test_standin",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{STRIPE_PORT}",
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+        "STRIPE_TIMEOUT_S": "10",
+        "STRIPE_STARTER_PRICE_ID": prices["starter"],
+        "STRIPE_PRO_PRICE_ID": prices["pro"],
+        "STRIPE_ENTERPRISE_PRICE_ID": prices["enterprise"],
+        "PORT": str(WEB_PORT),
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "WARNING",
+        "WEBHOOK_SWEEP_INTERVAL_S": str(SWEEP_S),
+        "WEBHOOK_STALE_AFTER_S": "1",
+        "WEBHOOK_RETRY_STALE_AFTER_S": "5",
+        "LEDGER_FLUSH_INTERVAL_S": "1",
+        "RECONNECT_MAX_WAIT_S": "1",
+        "JOB_RETRY_INTERVALS_S": "2,5,10",
+        "RATE_LIMIT_ENABLED": "false",
+        **extra,
+    }
 
 
 @contextlib.contextmanager
-def running_stack(logs: Path, *, through_proxy: bool = False, stripe_delay_s: float = 0.0,
-                  extra_env: dict[str, str] | None = None, redis_aof: bool = False,
-                  names: tuple[str, ...] = ("web", "worker", "bulk-worker", "scheduler")
-                  ) -> Iterator[Stack]:
+def running_stack(
+    logs: Path,
+    *,
+    through_proxy: bool = False,
+    stripe_delay_s: float = 0.0,
+    extra_env: dict[str, str] | None = None,
+    redis_aof: bool = False,
+    names: tuple[str, ...] = ("web", "worker", "bulk-worker", "scheduler"),
+) -> Iterator[Stack]:
     url = create_database("billing_stack")
     stripe = make_stripe()
     redis_server = RedisServer(REDIS_PORT, aof=redis_aof)
     stand_in = StripeStandIn(stripe, STRIPE_PORT, stripe_delay_s)
     target = make_url(url)
     proxy = TcpProxy(PG_PROXY_PORT, (target.host or "127.0.0.1", target.port or 5432))
-    service_url = (target.set(host="127.0.0.1", port=PG_PROXY_PORT)
-                   .render_as_string(hide_password=False) if through_proxy else url)
+    service_url = (
+        target.set(host="127.0.0.1", port=PG_PROXY_PORT).render_as_string(hide_password=False)
+        if through_proxy
+        else url
+    )
     processes = Processes(_env(service_url, stripe, extra_env or {}), logs)
     engine = create_engine(url)
     try:

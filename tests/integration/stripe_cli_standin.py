@@ -33,11 +33,20 @@ from tests.stripe_fake import fixture
 SUBPROTOCOL = "stripecli-devproxy-v1"
 FEATURE = "webhook-payloads"
 # Real Stripe's headers on a delivery; the CLI adds none of its own.
-DELIVERY_HEADERS = {"Content-Type": "application/json; charset=utf-8",
-                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-                    "Cache-Control": "no-cache", "Accept": "*/*; q=0.5, application/xml"}
-KINDS = {"cus": "customer", "prod": "product", "price": "price", "sub": "subscription",
-         "cs": "checkout.session", "in": "invoice"}
+DELIVERY_HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+    "Cache-Control": "no-cache",
+    "Accept": "*/*; q=0.5, application/xml",
+}
+KINDS = {
+    "cus": "customer",
+    "prod": "product",
+    "price": "price",
+    "sub": "subscription",
+    "cs": "checkout.session",
+    "in": "invoice",
+}
 
 
 def nested_form(form: dict[str, str]) -> dict[str, Any]:
@@ -80,8 +89,13 @@ class StripeCliStandIn:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> StripeCliStandIn:
         self._http = make_server("127.0.0.1", self.port, self._app(), threaded=True)
-        self._ws = serve(self._socket, "127.0.0.1", self.ws_port, subprotocols=[SUBPROTOCOL],
-                         process_request=self._check_websocket_id)
+        self._ws = serve(
+            self._socket,
+            "127.0.0.1",
+            self.ws_port,
+            subprotocols=[SUBPROTOCOL],
+            process_request=self._check_websocket_id,
+        )
         for server in (self._http, self._ws):
             thread = threading.Thread(target=server.serve_forever, daemon=True)
             thread.start()
@@ -106,10 +120,17 @@ class StripeCliStandIn:
         return obj
 
     def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return fixture("event", id=self.new_id("evt"), type=type_, api_version=API_VERSION,
-                       created=int(time.time()), livemode=False, pending_webhooks=1,
-                       data={"object": obj, "previous_attributes": None},
-                       request={"id": None, "idempotency_key": None})
+        return fixture(
+            "event",
+            id=self.new_id("evt"),
+            type=type_,
+            api_version=API_VERSION,
+            created=int(time.time()),
+            livemode=False,
+            pending_webhooks=1,
+            data={"object": obj, "previous_attributes": None},
+            request={"id": None, "idempotency_key": None},
+        )
 
     def push(self, event: dict[str, Any], secret: str | None = None) -> str:
         """Send one event down the CLI's websocket, signed like Stripe signs it; answers the
@@ -117,19 +138,32 @@ class StripeCliStandIn:
         connection = self.wait_connected()
         body = json.dumps(event, indent=2)
         conversation = self.new_id("wc")
-        headers = {**DELIVERY_HEADERS,
-                   "Stripe-Signature": stripe_signature(body.encode(), secret or self.secret)}
+        headers = {
+            **DELIVERY_HEADERS,
+            "Stripe-Signature": stripe_signature(body.encode(), secret or self.secret),
+        }
         with self._changed:
             self.pushed[event["id"]] = (event["type"], conversation)
-        connection.send(json.dumps({
-            "type": "webhook_event", "webhook_id": self.new_id("we"),
-            "webhook_conversation_id": conversation, "event_payload": body,
-            "http_headers": headers, "endpoint": {"api_version": None}}))
+        connection.send(
+            json.dumps(
+                {
+                    "type": "webhook_event",
+                    "webhook_id": self.new_id("we"),
+                    "webhook_conversation_id": conversation,
+                    "event_payload": body,
+                    "http_headers": headers,
+                    "endpoint": {"api_version": None},
+                }
+            )
+        )
         return conversation
 
     def response(self, conversation: str, timeout_s: float = 30) -> dict[str, Any]:
-        return self._wait(lambda: self.responses.get(conversation), timeout_s,
-                          f"no webhook_response for {conversation}")
+        return self._wait(
+            lambda: self.responses.get(conversation),
+            timeout_s,
+            f"no webhook_response for {conversation}",
+        )
 
     def deliver(self, event: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
         return self.response(self.push(event, secret))
@@ -153,8 +187,10 @@ class StripeCliStandIn:
     # -- the websocket -----------------------------------------------------------------
     def _check_websocket_id(self, connection: ServerConnection, req: Any) -> Any:
         # What Stripe answers a websocket id it never issued (the CLI then re-authorizes).
-        if req.headers.get("Websocket-Id") not in self._websocket_ids \
-                or f"websocket_feature={FEATURE}" not in req.path:
+        if (
+            req.headers.get("Websocket-Id") not in self._websocket_ids
+            or f"websocket_feature={FEATURE}" not in req.path
+        ):
             return connection.respond(400, "Unknown WebSocket ID.")
         return None
 
@@ -196,10 +232,10 @@ class StripeCliStandIn:
         @app.after_request
         def note(response: Any) -> Any:
             if request.path.startswith("/v1/") and request.path != "/v1/stripecli/sessions":
-                caller = "cli" if "stripe-cli" in request.headers.get("User-Agent", "") \
-                    else "service"
-                self.api_calls.append((caller, request.method, request.path,
-                                       response.status_code))
+                caller = (
+                    "cli" if "stripe-cli" in request.headers.get("User-Agent", "") else "service"
+                )
+                self.api_calls.append((caller, request.method, request.path, response.status_code))
             return response
 
         @app.post("/v1/stripecli/sessions")
@@ -208,12 +244,19 @@ class StripeCliStandIn:
             self.sessions.append(form)
             websocket_id = self.new_id("wsid")
             self._websocket_ids.add(websocket_id)
-            return jsonify({
-                "secret": self.secret, "websocket_id": websocket_id,
-                "websocket_url": f"ws://127.0.0.1:{self.ws_port}/subscribe",
-                "websocket_authorized_feature": FEATURE, "reconnect_delay": 5,
-                "display_connect_filter_warning": False, "default_version": API_VERSION,
-                "latest_version": API_VERSION, "device_token": self.new_id("dvt")})
+            return jsonify(
+                {
+                    "secret": self.secret,
+                    "websocket_id": websocket_id,
+                    "websocket_url": f"ws://127.0.0.1:{self.ws_port}/subscribe",
+                    "websocket_authorized_feature": FEATURE,
+                    "reconnect_delay": 5,
+                    "display_connect_filter_warning": False,
+                    "default_version": API_VERSION,
+                    "latest_version": API_VERSION,
+                    "device_token": self.new_id("dvt"),
+                }
+            )
 
         @app.get("/v1/<path:path>")
         def retrieve(path: str) -> Any:
@@ -230,15 +273,26 @@ class StripeCliStandIn:
             elif kind == "products":
                 obj = self.put("prod", name=data["name"], description=data.get("description"))
             elif kind == "prices":
-                obj = self.put("price", product=data["product"], currency=data["currency"],
-                               unit_amount=int(data["unit_amount"]), lookup_key=None,
-                               recurring={"interval": data["recurring"]["interval"],
-                                          "interval_count": 1, "meter": None,
-                                          "trial_period_days": None, "usage_type": "licensed"}
-                               if "recurring" in data else None)
+                obj = self.put(
+                    "price",
+                    product=data["product"],
+                    currency=data["currency"],
+                    unit_amount=int(data["unit_amount"]),
+                    lookup_key=None,
+                    recurring={
+                        "interval": data["recurring"]["interval"],
+                        "interval_count": 1,
+                        "meter": None,
+                        "trial_period_days": None,
+                        "usage_type": "licensed",
+                    }
+                    if "recurring" in data
+                    else None,
+                )
             elif kind == "subscriptions":
-                obj = self.subscription(data["customer"], data["items"]["0"]["price"],
-                                        data.get("metadata", {}))
+                obj = self.subscription(
+                    data["customer"], data["items"]["0"]["price"], data.get("metadata", {})
+                )
             else:
                 return error(404, f"Unrecognized request URL (POST: /v1/{kind})")
             noun = "customer.subscription" if kind == "subscriptions" else obj["object"]
@@ -247,15 +301,34 @@ class StripeCliStandIn:
 
         return app
 
-    def subscription(self, customer: str, price_id: str, metadata: dict[str, str],
-                     status: str = "active") -> dict[str, Any]:
+    def subscription(
+        self, customer: str, price_id: str, metadata: dict[str, str], status: str = "active"
+    ) -> dict[str, Any]:
         now = int(time.time())
-        sub = self.put("sub", customer=customer, status=status, metadata=dict(metadata),
-                       cancel_at_period_end=False, canceled_at=None, cancel_at=None,
-                       ended_at=None, start_date=now)
-        item = fixture("subscription_item", id=self.new_id("si"), subscription=sub["id"],
-                       quantity=1, price=self.objects[price_id], current_period_start=now,
-                       current_period_end=now + 30 * 86400)
-        sub["items"] = {"object": "list", "data": [item], "has_more": False,
-                        "url": f"/v1/subscription_items?subscription={sub['id']}"}
+        sub = self.put(
+            "sub",
+            customer=customer,
+            status=status,
+            metadata=dict(metadata),
+            cancel_at_period_end=False,
+            canceled_at=None,
+            cancel_at=None,
+            ended_at=None,
+            start_date=now,
+        )
+        item = fixture(
+            "subscription_item",
+            id=self.new_id("si"),
+            subscription=sub["id"],
+            quantity=1,
+            price=self.objects[price_id],
+            current_period_start=now,
+            current_period_end=now + 30 * 86400,
+        )
+        sub["items"] = {
+            "object": "list",
+            "data": [item],
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={sub['id']}",
+        }
         return sub

@@ -47,8 +47,11 @@ def readme_commands() -> list[str]:
     block = re.search(r"```sh\n(.*?)```", section, re.S)
     assert block, "the README's Stripe CLI section has no sh block"
     joined = block.group(1).replace("\\\n", " ")
-    return [line.strip() for line in joined.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def readme_stripe(verb: str) -> list[list[str]]:
@@ -73,15 +76,24 @@ def cli_env(home: Path, api_base: str) -> dict[str, str]:
     """A fresh config dir; the CLI's own update check and telemetry go through a proxy on
     loopback (the stand-in refuses them), so nothing leaves the machine."""
     home.mkdir(parents=True, exist_ok=True)
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"), "STRIPE_CLI_TELEMETRY_OPTOUT": "1",
-            "HTTPS_PROXY": api_base, "HTTP_PROXY": api_base, "NO_PROXY": "127.0.0.1"}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "STRIPE_CLI_TELEMETRY_OPTOUT": "1",
+        "HTTPS_PROXY": api_base,
+        "HTTP_PROXY": api_base,
+        "NO_PROXY": "127.0.0.1",
+    }
 
 
 def require_cli() -> Path:
     if not os.access(CLI, os.X_OK):
-        pytest.fail(f"the Stripe CLI is not installed at {CLI}: run scripts/ensure-stripe-cli.sh "
-                    "(make test does)", pytrace=False)
+        pytest.fail(
+            f"the Stripe CLI is not installed at {CLI}: run scripts/ensure-stripe-cli.sh "
+            "(make test does)",
+            pytrace=False,
+        )
     return CLI
 
 
@@ -93,12 +105,19 @@ class Processes:
         self.log_dir = log_dir
         self.started: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, argv: list[str], env: dict[str, str],
-              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], cwd: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("wb")
-        process = subprocess.Popen(argv, env=env, cwd=cwd or self.log_dir, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd or self.log_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.started[name] = process
         return process
@@ -109,8 +128,9 @@ class Processes:
 
     def check_running(self, name: str) -> None:
         if self.started[name].poll() is not None:
-            pytest.fail(f"{name} exited ({self.started[name].returncode}):\n{self.log(name)}",
-                        pytrace=False)
+            pytest.fail(
+                f"{name} exited ({self.started[name].returncode}):\n{self.log(name)}", pytrace=False
+            )
 
     def stop_all(self) -> None:
         for process in self.started.values():
@@ -135,18 +155,28 @@ def wait_until_up(url: str, processes: Processes, name: str, timeout_s: float = 
                     return
         except OSError:
             time.sleep(0.2)
-    pytest.fail(f"{name} did not answer {url} within {timeout_s} s:\n{processes.log(name)}",
-                pytrace=False)
+    pytest.fail(
+        f"{name} did not answer {url} within {timeout_s} s:\n{processes.log(name)}", pytrace=False
+    )
 
 
-def service_env(database_url: str, redis_url: str, api_base: str, secret: str,
-                instance: Path) -> dict[str, str]:
+def service_env(
+    database_url: str, redis_url: str, api_base: str, secret: str, instance: Path
+) -> dict[str, str]:
     """The service's configuration as an operator sets it, with Stripe at the stand-in."""
     from tests.helpers import TEST_JWT_SECRET
 
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "APP_ENV": "test",
-            "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "JWT_SECRET_KEY": TEST_JWT_SECRET, "STRIPE_SECRET_KEY": API_KEY,
-            "STRIPE_API_BASE": api_base, "STRIPE_WEBHOOK_SECRET": secret,
-            "STRIPE_MAX_NETWORK_RETRIES": "0", "JOB_RETRY_INTERVALS_S": "1,1",
-            "INSTANCE_PATH": str(instance), "PYTHONPATH": str(REPO)}
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "JWT_SECRET_KEY": TEST_JWT_SECRET,
+        "STRIPE_SECRET_KEY": API_KEY,
+        "STRIPE_API_BASE": api_base,
+        "STRIPE_WEBHOOK_SECRET": secret,
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+        "JOB_RETRY_INTERVALS_S": "1,1",
+        "INSTANCE_PATH": str(instance),
+        "PYTHONPATH": str(REPO),
+    }

@@ -23,19 +23,28 @@ def _events(stripe, subs: int, per_sub: int) -> list[bytes]:
     for n in range(subs):
         created = stripe.put_subscription(f"cus_x{n}", prices[0], "incomplete", org_id=f"org_x{n}")
         events.append(stripe.event("customer.subscription.created", created))
-        events += [stripe.event("customer.subscription.updated",
-                                {**created, "status": rng.choice(STATUSES)})
-                   for _ in range(per_sub - 1)]
-        stripe.put_subscription(f"cus_x{n}", rng.choice(prices), rng.choice(STATUSES),
-                                org_id=f"org_x{n}", sub_id=created["id"])
+        events += [
+            stripe.event(
+                "customer.subscription.updated", {**created, "status": rng.choice(STATUSES)}
+            )
+            for _ in range(per_sub - 1)
+        ]
+        stripe.put_subscription(
+            f"cus_x{n}",
+            rng.choice(prices),
+            rng.choice(STATUSES),
+            org_id=f"org_x{n}",
+            sub_id=created["id"],
+        )
     rng.shuffle(events)
     return events
 
 
 def test_a_5000_event_burst(tmp_path):
     # The production flush interval (5 s), a Stripe answering each refetch after 20 ms.
-    with running_stack(tmp_path, stripe_delay_s=0.02,
-                       extra_env={"LEDGER_FLUSH_INTERVAL_S": "5"}) as stack:
+    with running_stack(
+        tmp_path, stripe_delay_s=0.02, extra_env={"LEDGER_FLUSH_INTERVAL_S": "5"}
+    ) as stack:
         events = _events(stack.stripe, 500, 10)
         assert stack.consume("org_meter") == 200
         wait_for(lambda: stack.ledger("org_meter") == 1, 20, "the first flush")
@@ -78,7 +87,9 @@ def test_a_5000_event_burst(tmp_path):
         assert len(lags) >= 10, lags
         assert max(lags) <= FLUSH_BOUND_S, sorted(lags)[-5:]
         refetches = sum(stack.stand_in.refetches.values())
-        print(f"\nburst: 5,000 events posted in {delivered:.1f} s, all applied after "
-              f"{drained:.1f} s with {refetches} refetches for 500 subscriptions; ledger flush "
-              f"lag over {len(lags)} samples: median {statistics.median(lags):.1f} s, "
-              f"max {max(lags):.1f} s (bound {FLUSH_BOUND_S} s)")
+        print(
+            f"\nburst: 5,000 events posted in {delivered:.1f} s, all applied after "
+            f"{drained:.1f} s with {refetches} refetches for 500 subscriptions; ledger flush "
+            f"lag over {len(lags)} samples: median {statistics.median(lags):.1f} s, "
+            f"max {max(lags):.1f} s (bound {FLUSH_BOUND_S} s)"
+        )

@@ -18,11 +18,17 @@ from tests.helpers import bearer
 from tests.integration.webhook_support import make_stripe, webhook_app
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
-CHECKS = [checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance]
-CALLERS = {"tenant_a": bearer("org_fuzz_a", "owner"), "tenant_b": bearer("org_fuzz_b", "owner"),
-           "service_a": bearer("org_fuzz_a", "service"),
-           "platform_admin": bearer("ops", "platform_admin")}
+CHECKS = [
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+CALLERS = {
+    "tenant_a": bearer("org_fuzz_a", "owner"),
+    "tenant_b": bearer("org_fuzz_b", "owner"),
+    "service_a": bearer("org_fuzz_a", "service"),
+    "platform_admin": bearer("ops", "platform_admin"),
+}
 COUNT: dict[str, int] = {"cases": 0}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -33,8 +39,13 @@ def operations(app):
 
 
 def fuzz(operation, headers, mode):
-    @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                         suppress_health_check=list(HealthCheck))
+    @hypothesis_settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         COUNT["cases"] += 1
@@ -57,9 +68,16 @@ def fuzz(operation, headers, mode):
 
 @pytest.mark.parametrize("caller", list(CALLERS))
 def test_every_operation_holds_up(caller, settings, clean_db, clean_redis):
-    app = webhook_app(settings.model_copy(update={
-        "rate_limit_enabled": False, "stripe_success_url": "https://app.example.com/ok",
-        "stripe_cancel_url": "https://app.example.com/no"}), make_stripe())
+    app = webhook_app(
+        settings.model_copy(
+            update={
+                "rate_limit_enabled": False,
+                "stripe_success_url": "https://app.example.com/ok",
+                "stripe_cancel_url": "https://app.example.com/no",
+            }
+        ),
+        make_stripe(),
+    )
     try:
         for operation in operations(app):
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
@@ -69,4 +87,5 @@ def test_every_operation_holds_up(caller, settings, clean_db, clean_redis):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "schemathesis.txt").write_text(
         f"{COUNT['cases']} cases over {len(operations(app))} operations, "
-        f"{len(CALLERS)} callers, {EXAMPLES} examples per operation and mode\n")
+        f"{len(CALLERS)} callers, {EXAMPLES} examples per operation and mode\n"
+    )

@@ -33,17 +33,24 @@ def add_events(container, org_id: str, events: list[tuple[str, Metric, int, date
     now = datetime.now(UTC)
     with container.uow() as uow:
         uow.organizations.add_if_absent(Organization.new(org_id, now))
-        uow.usage_events.add_if_absent([UsageEvent(org_id, metric, quantity, at, key, now)
-                                        for key, metric, quantity, at in events])
+        uow.usage_events.add_if_absent(
+            [
+                UsageEvent(org_id, metric, quantity, at, key, now)
+                for key, metric, quantity, at in events
+            ]
+        )
         uow.commit()
 
 
 def counts(engine) -> tuple[int, int]:
     with engine.connect() as conn:
         invoices = conn.execute(text("SELECT count(*) FROM usage_invoices")).scalar_one()
-        unbilled = conn.execute(text("SELECT count(*) FROM usage_events WHERE invoice_id IS "
-                                     "NULL AND metric IN ('stt_words', 'tts_words')")
-                                ).scalar_one()
+        unbilled = conn.execute(
+            text(
+                "SELECT count(*) FROM usage_events WHERE invoice_id IS "
+                "NULL AND metric IN ('stt_words', 'tts_words')"
+            )
+        ).scalar_one()
     return invoices, unbilled
 
 
@@ -58,8 +65,7 @@ def test_two_workers_at_once_make_one_invoice(settings, clean_db, clean_redis):
 
     def run() -> None:
         barrier.wait()
-        results.append(invoice_unbilled_usage(container.invoicing, "org_race",
-                                              datetime.now(UTC)))
+        results.append(invoice_unbilled_usage(container.invoicing, "org_race", datetime.now(UTC)))
 
     threads = [threading.Thread(target=run, daemon=True) for _ in range(4)]
     try:
@@ -84,8 +90,11 @@ def test_stripe_failing_before_finalization_then_retry(settings, clean_db, clean
     container = app.extensions["billing"]
     setup_org(container, stripe, "org_retry")
     at = datetime.now(UTC) - timedelta(hours=1)
-    add_events(container, "org_retry", [("a", Metric.STT_WORDS, 12_345, at),
-                                        ("b", Metric.TTS_WORDS, 6_789, at)])
+    add_events(
+        container,
+        "org_retry",
+        [("a", Metric.STT_WORDS, 12_345, at), ("b", Metric.TTS_WORDS, 6_789, at)],
+    )
     stripe.fail_on("invoices.finalize", PaymentProviderUnavailable("Stripe is unavailable"))
     cutoff = datetime.now(UTC)
     try:
@@ -102,8 +111,9 @@ def test_stripe_failing_before_finalization_then_retry(settings, clean_db, clean
     items = sorted(i["amount"] for i in invoice["lines"]["data"])
     assert items == [679, 1235] and invoice["amount_due"] == 1914
     with clean_db.connect() as conn:
-        lines = conn.execute(text("SELECT metric, quantity, amount_minor FROM "
-                                  "usage_invoice_lines ORDER BY metric")).all()
+        lines = conn.execute(
+            text("SELECT metric, quantity, amount_minor FROM usage_invoice_lines ORDER BY metric")
+        ).all()
     assert [tuple(r) for r in lines] == [("stt_words", 12_345, 1235), ("tts_words", 6_789, 679)]
     container.engine.dispose()
 
@@ -116,11 +126,14 @@ def test_a_leap_year_billed_month_by_month(settings, clean_db, clean_redis):
     events, total = [], 0
     for month in range(1, 13):
         first = datetime(2028, month, 1, tzinfo=UTC)
-        last_moment = datetime(2028 + (month == 12), month % 12 + 1, 1, tzinfo=UTC) - \
-            timedelta(milliseconds=1)
+        last_moment = datetime(2028 + (month == 12), month % 12 + 1, 1, tzinfo=UTC) - timedelta(
+            milliseconds=1
+        )
         assert first.month == last_moment.month
-        for key, at, words in ((f"first-{month}", first, 1000 + month),
-                               (f"last-{month}", last_moment, 2000 + month)):
+        for key, at, words in (
+            (f"first-{month}", first, 1000 + month),
+            (f"last-{month}", last_moment, 2000 + month),
+        ):
             events.append((key, Metric.STT_WORDS, words, at))
             total += words
     assert any(e[3] == datetime(2028, 2, 29, 23, 59, 59, 999000, tzinfo=UTC) for e in events)
@@ -129,8 +142,11 @@ def test_a_leap_year_billed_month_by_month(settings, clean_db, clean_redis):
     for month in range(1, 13):
         cutoff = datetime(2028 + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
         if month == 4:  # a late event for February arrives after February was invoiced
-            add_events(container, "org_year",
-                       [("late-feb", Metric.STT_WORDS, 777, datetime(2028, 2, 10, tzinfo=UTC))])
+            add_events(
+                container,
+                "org_year",
+                [("late-feb", Metric.STT_WORDS, 777, datetime(2028, 2, 10, tzinfo=UTC))],
+            )
             total += 777
         result = invoice_unbilled_usage(container.invoicing, "org_year", cutoff)
         assert result.outcome is Outcome.INVOICED, month
@@ -139,8 +155,10 @@ def test_a_leap_year_billed_month_by_month(settings, clean_db, clean_redis):
         assert line.quantity == expected, month
         assert line.event_count == (3 if month == 4 else 2)
         with container.uow() as uow:
-            keys = {e.idempotency_key for e in uow.usage_events.billed_by(
-                result.invoice.id, None, 100, 0)}
+            keys = {
+                e.idempotency_key
+                for e in uow.usage_events.billed_by(result.invoice.id, None, 100, 0)
+            }
         assert {f"first-{month}", f"last-{month}"} <= keys
         billed += line.quantity
     assert billed == total
@@ -150,17 +168,21 @@ def test_a_leap_year_billed_month_by_month(settings, clean_db, clean_redis):
 
 def test_the_scheduled_job_twice_for_a_closed_month(settings, clean_db, clean_redis):
     stripe = make_stripe()
-    app = webhook_app(settings, stripe, clock=FakeClock(datetime(2026, 11, 1, 0, 30,
-                                                                 tzinfo=UTC)))
+    app = webhook_app(settings, stripe, clock=FakeClock(datetime(2026, 11, 1, 0, 30, tzinfo=UTC)))
     container = app.extensions["billing"]
     for org in ("org_1", "org_2", "org_3"):
         setup_org(container, stripe, org)
-        add_events(container, org, [(f"{org}-a", Metric.STT_WORDS, 5000,
-                                     datetime(2026, 10, 15, tzinfo=UTC)),
-                                    (f"{org}-nov", Metric.STT_WORDS, 5000,
-                                     datetime(2026, 11, 1, 0, 10, tzinfo=UTC))])
-    add_events(container, "org_nocus", [("x", Metric.TTS_WORDS, 9000,
-                                          datetime(2026, 10, 20, tzinfo=UTC))])
+        add_events(
+            container,
+            org,
+            [
+                (f"{org}-a", Metric.STT_WORDS, 5000, datetime(2026, 10, 15, tzinfo=UTC)),
+                (f"{org}-nov", Metric.STT_WORDS, 5000, datetime(2026, 11, 1, 0, 10, tzinfo=UTC)),
+            ],
+        )
+    add_events(
+        container, "org_nocus", [("x", Metric.TTS_WORDS, 9000, datetime(2026, 10, 20, tzinfo=UTC))]
+    )
     assert schedule_monthly_invoicing(container) == 4
     drain(container)
     assert counts(clean_db) == (3, 4)  # November's 3 events wait; no customer keeps its usage
@@ -168,8 +190,7 @@ def test_the_scheduled_job_twice_for_a_closed_month(settings, clean_db, clean_re
     drain(container)
     assert counts(clean_db) == (3, 4)
     assert len(stripe.invoices) == 3
-    result = app.test_cli_runner().invoke(args=["billing", "run-invoicing", "--period",
-                                                "2026-10"])
+    result = app.test_cli_runner().invoke(args=["billing", "run-invoicing", "--period", "2026-10"])
     assert result.exit_code == 0, result.output
     assert "invoiced: 0" in result.output and "no_customer: 1" in result.output
     dry = app.test_cli_runner().invoke(args=["billing", "run-invoicing", "--dry-run"])
@@ -187,8 +208,7 @@ def test_dashboard_on_the_real_stack(settings, clean_db, clean_redis):
     app.extensions["billing"].engine.dispose()
 
 
-def test_two_monthly_runs_at_once_invoice_each_organization_once(settings, clean_db,
-                                                                  clean_redis):
+def test_two_monthly_runs_at_once_invoice_each_organization_once(settings, clean_db, clean_redis):
     stripe = make_stripe()
     app = webhook_app(settings, stripe)
     container = app.extensions["billing"]
@@ -196,8 +216,14 @@ def test_two_monthly_runs_at_once_invoice_each_organization_once(settings, clean
     orgs = [f"org_m{i}" for i in range(5)]
     for org in orgs:
         setup_org(container, stripe, org)
-        add_events(container, org, [(f"{org}-{i}", Metric.STT_WORDS, 1_000, cutoff -
-                                     timedelta(days=2, minutes=i)) for i in range(20)])
+        add_events(
+            container,
+            org,
+            [
+                (f"{org}-{i}", Metric.STT_WORDS, 1_000, cutoff - timedelta(days=2, minutes=i))
+                for i in range(20)
+            ],
+        )
     summaries, barrier = [], threading.Barrier(2)
 
     def run() -> None:

@@ -35,12 +35,17 @@ def service(request, tmp_path) -> Iterator[tuple[Any, Any]]:
         settings = request.getfixturevalue("settings")
     else:
         redis_client = None
-        settings = Settings(_env_file=None, app_env="test", jwt_secret_key=TEST_JWT_SECRET,
-                            instance_path=tmp_path / "instance")
+        settings = Settings(
+            _env_file=None,
+            app_env="test",
+            jwt_secret_key=TEST_JWT_SECRET,
+            instance_path=tmp_path / "instance",
+        )
         settings.instance_path.mkdir(parents=True)
         migrate.upgrade(settings.sqlalchemy_url)
-    settings = settings.model_copy(update={"rate_limit_enabled": False,
-                                           "redis_timeout_ms": 5000})  # correctness, not speed
+    settings = settings.model_copy(
+        update={"rate_limit_enabled": False, "redis_timeout_ms": 5000}
+    )  # correctness, not speed
     apps: list[Any] = []
 
     def start() -> Any:
@@ -61,20 +66,33 @@ def mixed_run(client: Any, rounds: int, rng: random.Random) -> dict[str, int]:
         metric = rng.choice(METRICS)
         key = f"k{rng.randrange(40)}"  # shared by consumptions and recorded events
         if rng.random() < 0.5:
-            body = {"metric": metric, "amount": rng.randint(1, 4),
-                    **({"idempotency_key": key} if rng.random() < 0.6 else {})}
-            response = client.post("/api/v1/quota/consume", json=body,
-                                   headers=bearer(ORG, "service"))
+            body = {
+                "metric": metric,
+                "amount": rng.randint(1, 4),
+                **({"idempotency_key": key} if rng.random() < 0.6 else {}),
+            }
+            response = client.post(
+                "/api/v1/quota/consume", json=body, headers=bearer(ORG, "service")
+            )
             assert response.status_code in (200, 429), response.get_json()
         elif metric == "documents" and rng.random() < 0.5:
-            response = client.post("/api/v1/quota/release", json={
-                "metric": "documents", "amount": 1}, headers=bearer(ORG, "service"))
+            response = client.post(
+                "/api/v1/quota/release",
+                json={"metric": "documents", "amount": 1},
+                headers=bearer(ORG, "service"),
+            )
             assert response.status_code == 200, response.get_json()
         else:
-            response = client.post("/api/v1/usage/events", json={"events": [
-                {"metric": metric, "quantity": rng.randint(0, 900), "idempotency_key": key},
-                {"metric": metric, "quantity": 3, "idempotency_key": f"solo-{n}"}]},
-                headers=bearer(ORG, "service"))
+            response = client.post(
+                "/api/v1/usage/events",
+                json={
+                    "events": [
+                        {"metric": metric, "quantity": rng.randint(0, 900), "idempotency_key": key},
+                        {"metric": metric, "quantity": 3, "idempotency_key": f"solo-{n}"},
+                    ]
+                },
+                headers=bearer(ORG, "service"),
+            )
             assert response.status_code == 200, response.get_json()
             accepted[metric] += response.get_json()["accepted"]
     return accepted
@@ -82,10 +100,13 @@ def mixed_run(client: Any, rounds: int, rng: random.Random) -> dict[str, int]:
 
 def ledger(container: Any, start: str, end: str) -> dict[str, int]:
     with container.engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
-            "(metric = 'documents' OR (occurred_at >= :a AND occurred_at < :b)) GROUP BY metric"),
-            {"o": ORG, "a": datetime.fromisoformat(start), "b": datetime.fromisoformat(end)})
+        rows = conn.execute(
+            text(
+                "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
+                "(metric = 'documents' OR (occurred_at >= :a AND occurred_at < :b)) GROUP BY metric"
+            ),
+            {"o": ORG, "a": datetime.fromisoformat(start), "b": datetime.fromisoformat(end)},
+        )
         return {m: int(q) for m, q in rows}
 
 
@@ -97,8 +118,15 @@ def assert_invariant(app: Any) -> None:
     used = {m["metric"]: m["used"] for m in quota["metrics"]}
     dashboard = client.get("/api/v1/billing/dashboard", headers=bearer(ORG, "member")).get_json()
     shown = {m["metric"]: m["used"] for m in dashboard["usage"]["metrics"]}
-    summary = client.get("/api/v1/usage/summary", headers=bearer(ORG, "member"), query_string={
-        "from": quota["period_start"], "to": quota["period_end"], "group_by": "metric"})
+    summary = client.get(
+        "/api/v1/usage/summary",
+        headers=bearer(ORG, "member"),
+        query_string={
+            "from": quota["period_start"],
+            "to": quota["period_end"],
+            "group_by": "metric",
+        },
+    )
     totals = {t["metric"]: t["quantity"] for t in summary.get_json()["totals"]}
     sums = ledger(container, quota["period_start"], quota["period_end"])
     for metric in METRICS:
@@ -121,8 +149,12 @@ def test_the_ledger_invariant_survives_a_redis_flush_and_a_restart(service) -> N
         uow.commit()
     accepted = mixed_run(app.test_client(), 150, rng)
     assert_invariant(app)
-    assert app.test_client().post("/api/v1/billing/generate-usage-invoice",
-                                  headers=bearer(ORG)).status_code == 200
+    assert (
+        app.test_client()
+        .post("/api/v1/billing/generate-usage-invoice", headers=bearer(ORG))
+        .status_code
+        == 200
+    )
     accepted2 = mixed_run(app.test_client(), 150, rng)
     flush_ledger(container.quota)
     if redis_client is not None:
@@ -132,16 +164,22 @@ def test_the_ledger_invariant_survives_a_redis_flush_and_a_restart(service) -> N
     accepted3 = mixed_run(app.test_client(), 100, rng)
     assert_invariant(app)
     with app.extensions["billing"].engine.connect() as conn:
-        rows = dict(conn.execute(text(
-            "SELECT metric, count(*) FROM usage_events WHERE source = 'recorded' "
-            "GROUP BY metric")).all())
-        billed = conn.execute(text(
-            "SELECT sum(quantity) FROM usage_events WHERE invoice_id IS NOT NULL")).scalar_one()
+        rows = dict(
+            conn.execute(
+                text(
+                    "SELECT metric, count(*) FROM usage_events WHERE source = 'recorded' "
+                    "GROUP BY metric"
+                )
+            ).all()
+        )
+        billed = conn.execute(
+            text("SELECT sum(quantity) FROM usage_events WHERE invoice_id IS NOT NULL")
+        ).scalar_one()
         on_lines = conn.execute(text("SELECT sum(quantity) FROM usage_invoice_lines")).scalar_one()
         voice = sum(rows.get(m, 0) for m in ("stt_words", "tts_words"))
-        voice_entries = conn.execute(text(
-            "SELECT count(*) FROM usage_events WHERE metric IN ('stt_words', 'tts_words')"
-        )).scalar_one()
+        voice_entries = conn.execute(
+            text("SELECT count(*) FROM usage_events WHERE metric IN ('stt_words', 'tts_words')")
+        ).scalar_one()
     for metric in METRICS:
         assert rows.get(metric, 0) == accepted[metric] + accepted2[metric] + accepted3[metric]
     assert billed > 0 and int(billed) == int(on_lines)  # what is billed is on a line

@@ -16,10 +16,19 @@ from tests.helpers import bearer, deliver, make_token, stripe_signature
 from tests.integration.webhook_support import make_stripe, webhook_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = next((p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
-                 if Path(p).exists()), shutil.which("chromium") or "")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM = next(
+    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()),
+    shutil.which("chromium") or "",
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DESKTOP, PHONE = {"width": 1280, "height": 900}, {"width": 390, "height": 844}
 
 
@@ -49,20 +58,32 @@ def site(settings, clean_db, clean_redis):
 def seed_paying(app, stripe) -> str:
     client = app.test_client()
     owner = bearer("org_paying", "owner")
-    cus = client.post("/api/v1/billing/customer", json={"email": "ops@example.com"},
-                      headers=owner).get_json()["stripe_customer_id"]
+    cus = client.post(
+        "/api/v1/billing/customer", json={"email": "ops@example.com"}, headers=owner
+    ).get_json()["stripe_customer_id"]
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_paying")
     deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
-    client.post("/api/v1/quota/consume", json={"metric": "queries", "amount": 42},
-                headers=bearer("org_paying", "service"))
-    client.post("/api/v1/usage/events", json={"events": [
-        {"metric": "stt_words", "quantity": 1500, "idempotency_key": "a"},
-        {"metric": "tts_words", "quantity": 1000, "idempotency_key": "b"}]},
-        headers=bearer("org_paying", "service"))
+    client.post(
+        "/api/v1/quota/consume",
+        json={"metric": "queries", "amount": 42},
+        headers=bearer("org_paying", "service"),
+    )
+    client.post(
+        "/api/v1/usage/events",
+        json={
+            "events": [
+                {"metric": "stt_words", "quantity": 1500, "idempotency_key": "a"},
+                {"metric": "tts_words", "quantity": 1000, "idempotency_key": "b"},
+            ]
+        },
+        headers=bearer("org_paying", "service"),
+    )
     invoice = client.post("/api/v1/billing/generate-usage-invoice", headers=owner).get_json()
-    client.post("/api/v1/usage/events", json={"events": [
-        {"metric": "stt_words", "quantity": 2500, "idempotency_key": "c"}]},
-        headers=bearer("org_paying", "service"))
+    client.post(
+        "/api/v1/usage/events",
+        json={"events": [{"metric": "stt_words", "quantity": 2500, "idempotency_key": "c"}]},
+        headers=bearer("org_paying", "service"),
+    )
     return invoice["invoice"]["hosted_invoice_url"]
 
 
@@ -83,10 +104,13 @@ def shot(page: Page, name: str) -> None:
 
 def test_billing_page_for_a_free_organization(browser, site):
     _, _, base = site
-    for viewport, name in ((DESKTOP, "billing-free-desktop.png"),
-                           (PHONE, "billing-free-phone.png")):
-        page, problems = open_page(browser, f"{base}/billing",
-                                   make_token("org_free", "owner"), viewport)
+    for viewport, name in (
+        (DESKTOP, "billing-free-desktop.png"),
+        (PHONE, "billing-free-phone.png"),
+    ):
+        page, problems = open_page(
+            browser, f"{base}/billing", make_token("org_free", "owner"), viewport
+        )
         assert page.inner_text("#plan-name") == "Free"
         assert "Free plan" in page.inner_text("#plan-state")
         assert page.inner_text("[data-metric=queries] .used") == "0 / 100"
@@ -102,8 +126,9 @@ def test_billing_page_for_a_free_organization(browser, site):
 def test_billing_page_for_a_paying_organization_as_member_and_owner(browser, site):
     app, stripe, base = site
     hosted = seed_paying(app, stripe)
-    page, problems = open_page(browser, f"{base}/billing", make_token("org_paying", "member"),
-                               DESKTOP)
+    page, problems = open_page(
+        browser, f"{base}/billing", make_token("org_paying", "member"), DESKTOP
+    )
     assert page.inner_text("#plan-name") == "Pro"
     assert "Renews on" in page.inner_text("#plan-state")
     assert page.inner_text("[data-metric=queries] .used") == "42 / 100,000"
@@ -117,8 +142,7 @@ def test_billing_page_for_a_paying_organization_as_member_and_owner(browser, sit
     assert problems == []
     page.close()
 
-    page, problems = open_page(browser, f"{base}/billing", make_token("org_paying", "owner"),
-                               PHONE)
+    page, problems = open_page(browser, f"{base}/billing", make_token("org_paying", "owner"), PHONE)
     assert page.is_visible("#cancel") and page.is_visible("#portal")
     assert page.inner_text("#upgrade") == "Change plan"
     page.click("#cancel")
@@ -136,16 +160,19 @@ def test_admin_page_renders_its_charts_and_the_dead_events(browser, site):
     stripe.broken.add(sub["id"])
     client = app.test_client()
     body = stripe.event("customer.subscription.updated", sub, event_id="evt_dead_1")
-    client.post("/api/v1/billing/webhook", data=body,
-                headers={"Stripe-Signature": stripe_signature(body),
-                         "Content-Type": "application/json"})
+    client.post(
+        "/api/v1/billing/webhook",
+        data=body,
+        headers={"Stripe-Signature": stripe_signature(body), "Content-Type": "application/json"},
+    )
     from domain.services.stripe_events import record_failure
 
     c = app.extensions["billing"]
     record_failure(c.uow, c.clock, "evt_dead_1", "RuntimeError: retrieving fails", final=True)
     for viewport, name in ((DESKTOP, "admin-desktop.png"), (PHONE, "admin-phone.png")):
-        page, problems = open_page(browser, f"{base}/admin",
-                                   make_token("ops", "platform_admin"), viewport)
+        page, problems = open_page(
+            browser, f"{base}/admin", make_token("ops", "platform_admin"), viewport
+        )
         page.wait_for_selector("#chart-mrr svg")
         assert page.query_selector("#chart-usage-revenue svg") is not None
         assert page.inner_text("#mrr") == "$99.00"

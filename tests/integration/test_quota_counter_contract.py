@@ -14,8 +14,7 @@ from domain.model.plans import Metric
 from domain.model.quotas import CounterStatus, QuotaWindow, calendar_month
 from tests.unit.fakes import FakeQuotaCounter
 
-LIMITS = {Metric.QUERIES: 10, Metric.DOCUMENTS: 3, Metric.STT_WORDS: None,
-          Metric.TTS_WORDS: None}
+LIMITS = {Metric.QUERIES: 10, Metric.DOCUMENTS: 3, Metric.STT_WORDS: None, Metric.TTS_WORDS: None}
 NOW = START = END = datetime.now(UTC)
 WINDOW = QuotaWindow("org_c", "free", START, END, LIMITS)
 
@@ -34,8 +33,9 @@ def real_time():
 def counter(request):
     if request.param == "fake":
         return FakeQuotaCounter()
-    client = embedded_redis() if request.param == "embedded" else request.getfixturevalue(
-        "clean_redis")
+    client = (
+        embedded_redis() if request.param == "embedded" else request.getfixturevalue("clean_redis")
+    )
     return RedisQuotaCounter(client)
 
 
@@ -46,8 +46,7 @@ def ready(counter, *metrics: Metric, used: int = 0) -> None:
 
 
 def test_without_a_window_or_a_counter_the_caller_is_told(counter):
-    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is \
-        CounterStatus.NO_WINDOW
+    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is CounterStatus.NO_WINDOW
     counter.set_window(WINDOW, datetime.now(UTC))
     reply = counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     assert reply.status is CounterStatus.NO_COUNTER
@@ -70,8 +69,13 @@ def test_a_repeated_key_is_answered_not_counted(counter):
     other_metric = counter.consume("org_c", Metric.STT_WORDS, 3, NOW, "k")
     assert other_metric.status is CounterStatus.NO_COUNTER  # keys are per metric
     (entry,) = counter.pending_ledger(10)
-    assert (entry.org_id, entry.metric, entry.amount, entry.idempotency_key,
-            entry.period_start) == ("org_c", Metric.QUERIES, 3, "k", START)
+    assert (
+        entry.org_id,
+        entry.metric,
+        entry.amount,
+        entry.idempotency_key,
+        entry.period_start,
+    ) == ("org_c", Metric.QUERIES, 3, "k", START)
 
 
 def test_seed_never_overwrites_a_counter_of_the_same_period(counter):
@@ -82,12 +86,18 @@ def test_seed_never_overwrites_a_counter_of_the_same_period(counter):
 
 def test_recorded_usage_counts_in_its_period_only_and_is_never_refused(counter):
     ready(counter, Metric.QUERIES, used=9)
-    counter.record("org_c", [(Metric.QUERIES, NOW, 5), (Metric.QUERIES, START, 1),
-                             (Metric.QUERIES, START - timedelta(seconds=1), 100),  # last month
-                             (Metric.QUERIES, END, 100)], "t1")  # next month
+    counter.record(
+        "org_c",
+        [
+            (Metric.QUERIES, NOW, 5),
+            (Metric.QUERIES, START, 1),
+            (Metric.QUERIES, START - timedelta(seconds=1), 100),  # last month
+            (Metric.QUERIES, END, 100),
+        ],
+        "t1",
+    )  # next month
     assert counter.peek("org_c", Metric.QUERIES, NOW).used == 15  # over the limit: shown
-    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is \
-        CounterStatus.REFUSED
+    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is CounterStatus.REFUSED
     counter.record("org_c", [(Metric.TTS_WORDS, NOW, 50)], "t2")  # no counter: stays missing
     assert counter.peek("org_c", Metric.TTS_WORDS, NOW).status is CounterStatus.NO_COUNTER
     assert counter.pending_ledger(10) == []  # recorded usage is stored by the caller

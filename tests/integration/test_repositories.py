@@ -42,8 +42,15 @@ def add_org(uow_factory, org_id: str = "org_a") -> None:
 
 
 def event(key: str, org_id: str = "org_a", minutes: int = 0, quantity: int = 10) -> UsageEvent:
-    return UsageEvent(org_id, Metric.STT_WORDS, quantity, NOW + timedelta(minutes=minutes), key,
-                      NOW, conversation_id="c-17")
+    return UsageEvent(
+        org_id,
+        Metric.STT_WORDS,
+        quantity,
+        NOW + timedelta(minutes=minutes),
+        key,
+        NOW,
+        conversation_id="c-17",
+    )
 
 
 def test_nothing_is_kept_without_commit(uow):
@@ -95,8 +102,19 @@ def test_customer_round_trip_and_uniqueness(uow):
 
 def test_subscription_save_inserts_then_updates(uow):
     add_org(uow)
-    sub = Subscription("org_a", "sub_1", "cus_1", SubscriptionStatus.INCOMPLETE, Tier.PRO,
-                       "price_pro", NOW, NOW + timedelta(days=30), False, None, NOW)
+    sub = Subscription(
+        "org_a",
+        "sub_1",
+        "cus_1",
+        SubscriptionStatus.INCOMPLETE,
+        Tier.PRO,
+        "price_pro",
+        NOW,
+        NOW + timedelta(days=30),
+        False,
+        None,
+        NOW,
+    )
     with uow() as u:
         u.subscriptions.save(sub)
         u.commit()
@@ -113,8 +131,16 @@ def test_subscription_save_inserts_then_updates(uow):
 
 def test_purchase_round_trip(uow):
     add_org(uow)
-    purchase = OneTimePurchase("p1", "org_a", Tier.WHITE_LABEL, Money(99900, "usd"),
-                               PurchaseStatus.PENDING, "cs_1", None, NOW)
+    purchase = OneTimePurchase(
+        "p1",
+        "org_a",
+        Tier.WHITE_LABEL,
+        Money(99900, "usd"),
+        PurchaseStatus.PENDING,
+        "cs_1",
+        None,
+        NOW,
+    )
     with uow() as u:
         u.purchases.add(purchase)
         u.commit()
@@ -140,20 +166,25 @@ def test_usage_events_are_stored_once_per_org_metric_and_key(uow):
         assert len(u.usage_events.add_if_absent([tts])) == 1  # another metric's key space
         u.commit()
     with uow() as u:
-        totals = u.usage_events.unbilled_totals("org_a", NOW + timedelta(hours=1),
-                                                [Metric.STT_WORDS])
-        by_conversation = u.usage_events.summary("org_a", NOW, NOW + timedelta(hours=1),
-                                                 "conversation")
+        totals = u.usage_events.unbilled_totals(
+            "org_a", NOW + timedelta(hours=1), [Metric.STT_WORDS]
+        )
+        by_conversation = u.usage_events.summary(
+            "org_a", NOW, NOW + timedelta(hours=1), "conversation"
+        )
         assert u.usage_events.total("org_a", Metric.STT_WORDS, NOW, None) == 30
     assert [(t.events, t.quantity) for t in totals] == [(3, 30)]
     assert [(t.group, t.metric, t.events) for t in by_conversation] == [
-        ("c-17", Metric.STT_WORDS, 3), ("c-17", Metric.TTS_WORDS, 1)]
+        ("c-17", Metric.STT_WORDS, 3),
+        ("c-17", Metric.TTS_WORDS, 1),
+    ]
 
 
 def test_counter_entries_are_stored_once_by_entry_id(uow):
     add_org(uow)
-    consumed = replace(event("k9"), idempotency_key=None, entry_id="17-0",
-                       source=UsageSource.CONSUMED)
+    consumed = replace(
+        event("k9"), idempotency_key=None, entry_id="17-0", source=UsageSource.CONSUMED
+    )
     with uow() as u:
         assert len(u.usage_events.add_if_absent([consumed, consumed])) == 1
         assert u.usage_events.add_if_absent([consumed]) == []
@@ -164,11 +195,20 @@ def test_counter_entries_are_stored_once_by_entry_id(uow):
 def test_linking_events_to_an_invoice_bills_them_once(uow):
     add_org(uow)
     with uow() as u:
-        u.usage_events.add_if_absent([event("k1", minutes=1), event("k2", minutes=2),
-                                      event("late", minutes=90)])
+        u.usage_events.add_if_absent(
+            [event("k1", minutes=1), event("k2", minutes=2), event("late", minutes=90)]
+        )
         u.commit()
-    invoice = UsageInvoice("inv_1", "org_a", InvoiceStatus.DRAFT, NOW, NOW + timedelta(hours=1),
-                           Money(1, "usd"), NOW, NOW)
+    invoice = UsageInvoice(
+        "inv_1",
+        "org_a",
+        InvoiceStatus.DRAFT,
+        NOW,
+        NOW + timedelta(hours=1),
+        Money(1, "usd"),
+        NOW,
+        NOW,
+    )
     cutoff = NOW + timedelta(hours=1)
     billed = [Metric.STT_WORDS]
     with uow() as u:
@@ -182,14 +222,17 @@ def test_linking_events_to_an_invoice_bills_them_once(uow):
         assert u.usage_events.unbilled_totals("org_a", cutoff, billed) == []
         remaining = u.usage_events.unbilled_totals("org_a", cutoff + timedelta(hours=1), billed)
         assert [t.events for t in remaining] == [1]  # the late one
-        assert [e.idempotency_key for e in u.usage_events.billed_by("inv_1", None, 10, 0)] == \
-            ["k1", "k2"]
+        assert [e.idempotency_key for e in u.usage_events.billed_by("inv_1", None, 10, 0)] == [
+            "k1",
+            "k2",
+        ]
 
 
 def test_one_claim_on_a_draft_at_a_time(uow):
     add_org(uow)
-    invoice = UsageInvoice("inv_1", "org_a", InvoiceStatus.DRAFT, NOW, NOW, Money(0, "usd"),
-                           NOW, NOW)
+    invoice = UsageInvoice(
+        "inv_1", "org_a", InvoiceStatus.DRAFT, NOW, NOW, Money(0, "usd"), NOW, NOW
+    )
     later = NOW + timedelta(minutes=10)
     with uow() as u:
         u.usage_invoices.add(invoice)
@@ -210,8 +253,11 @@ def test_usage_invoices_list_newest_first_and_per_tenant(uow):
     with uow() as u:
         for i in range(3):
             at = NOW + timedelta(days=i)
-            u.usage_invoices.add(UsageInvoice(f"inv_{i}", "org_a", InvoiceStatus.OPEN, at, at,
-                                              Money(100 * i, "usd"), at, at))
+            u.usage_invoices.add(
+                UsageInvoice(
+                    f"inv_{i}", "org_a", InvoiceStatus.OPEN, at, at, Money(100 * i, "usd"), at, at
+                )
+            )
         u.commit()
     with uow() as u:
         assert [i.id for i in u.usage_invoices.recent("org_a", limit=2)] == ["inv_2", "inv_1"]
@@ -231,8 +277,9 @@ def test_inbox_insert_if_absent_and_status_queries(uow):
     with uow() as u:
         assert u.inbox.add_if_absent(InboxEvent("evt_1", "invoice.paid", payload, NOW))
         assert not u.inbox.add_if_absent(InboxEvent("evt_1", "invoice.paid", payload, NOW))
-        u.inbox.add_if_absent(InboxEvent("evt_2", "charge.updated", {"id": "evt_2"},
-                                         NOW + timedelta(minutes=5)))
+        u.inbox.add_if_absent(
+            InboxEvent("evt_2", "charge.updated", {"id": "evt_2"}, NOW + timedelta(minutes=5))
+        )
         u.commit()
     with uow() as u:
         stored = u.inbox.get("evt_1", for_update=True)

@@ -51,8 +51,10 @@ class Stack:
 
     def inbox(self, *event_ids: str) -> dict[str, tuple[str, str | None]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(text("SELECT id, status, last_error FROM webhook_events "
-                                     "WHERE id = ANY(:ids)"), {"ids": list(event_ids)}).all()
+            rows = conn.execute(
+                text("SELECT id, status, last_error FROM webhook_events WHERE id = ANY(:ids)"),
+                {"ids": list(event_ids)},
+            ).all()
         return {row.id: (row.status, row.last_error) for row in rows}
 
     def jobs_naming(self, event_id: str) -> list[str]:
@@ -60,10 +62,16 @@ class Stack:
         finished ones for minutes) whose arguments name the event."""
         connection = redis.Redis.from_url(REDIS_URL)
         try:
-            ids = [key.decode().split(":")[2] for key in connection.scan_iter("rq:job:*")
-                   if key.count(b":") == 2]
-            return [job.id for job in Job.fetch_many(ids, connection=connection)
-                    if job is not None and event_id in job.args]
+            ids = [
+                key.decode().split(":")[2]
+                for key in connection.scan_iter("rq:job:*")
+                if key.count(b":") == 2
+            ]
+            return [
+                job.id
+                for job in Job.fetch_many(ids, connection=connection)
+                if job is not None and event_id in job.args
+            ]
         finally:
             connection.close()
 
@@ -75,8 +83,11 @@ class Stack:
                 return found
             self.processes.check_running("worker")
             time.sleep(0.2)
-        pytest.fail(f"not settled in {timeout_s} s: {self.inbox(*event_ids)}\n"
-                    f"{self.processes.log('worker')}", pytrace=False)
+        pytest.fail(
+            f"not settled in {timeout_s} s: {self.inbox(*event_ids)}\n"
+            f"{self.processes.log('worker')}",
+            pytrace=False,
+        )
 
 
 def test_readme_forwards_exactly_the_handled_events_with_the_cli_secret():
@@ -85,12 +96,14 @@ def test_readme_forwards_exactly_the_handled_events_with_the_cli_secret():
     events = listens[0][listens[0].index("--events") + 1].split(",")
     assert sorted(events) == sorted(set(events)) == sorted(HANDLERS)
     assert [["stripe", "listen", "--print-secret"]] == [
-        argv for argv in readme_stripe("listen") if "--print-secret" in argv]
+        argv for argv in readme_stripe("listen") if "--print-secret" in argv
+    ]
     assert readme_stripe("trigger"), "the README's block shows no `stripe trigger`"
 
 
-def run(answers: dict[str, str], argv: list[str], env: dict[str, str]
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    answers: dict[str, str], argv: list[str], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     answers[shlex.join(argv)] = f"exit {done.returncode}: {done.stdout}{done.stderr}".strip()
     return done
@@ -110,8 +123,7 @@ def connect_or_fail(stripe: StripeCliStandIn, processes: Processes, timeout_s: f
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory,
-          redis_client: redis.Redis) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_client: redis.Redis) -> Iterator[Stack]:
     cli = require_cli()
     root = tmp_path_factory.mktemp("stripe_cli")
     processes = Processes(root)
@@ -131,8 +143,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory,
         port = free_port()
         service = service_env(database_url, REDIS_URL, stripe.api_base, secret, root)
         venv = Path(sys.executable).parent
-        processes.start("gunicorn", [str(venv / "gunicorn"), "wsgi:app", "--bind",
-                                     f"127.0.0.1:{port}", "--workers", "1"], service)
+        processes.start(
+            "gunicorn",
+            [str(venv / "gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            service,
+        )
         processes.start("worker", [sys.executable, "-m", "entrypoints.worker"], service)
         service_url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{service_url}/healthz", processes, "gunicorn")
@@ -157,16 +172,36 @@ def test_every_handled_event_through_the_cli_is_answered_200_and_processed(stack
     price = stripe.put("price", currency="usd", unit_amount=9900, lookup_key=None)
     live = stripe.subscription(customer["id"], price["id"], {"org_id": ORG, "plan_tier": "pro"})
     ended = stripe.subscription(customer["id"], price["id"], {"org_id": ORG}, status="canceled")
-    session = stripe.put("cs", mode="subscription", status="complete", payment_status="paid",
-                         customer=customer["id"], subscription=live["id"],
-                         client_reference_id=ORG, metadata={"org_id": ORG})
-    invoice = stripe.put("in", customer=customer["id"], status="paid", parent={
-        "type": "subscription_details", "quote_details": None,
-        "subscription_details": {"metadata": {}, "subscription": live["id"]}})
-    objects = {"checkout.session.completed": session, "checkout.session.expired": session,
-               "customer.subscription.created": live, "customer.subscription.updated": live,
-               "customer.subscription.deleted": ended, "invoice.paid": invoice,
-               "invoice.payment_succeeded": invoice, "invoice.payment_failed": invoice}
+    session = stripe.put(
+        "cs",
+        mode="subscription",
+        status="complete",
+        payment_status="paid",
+        customer=customer["id"],
+        subscription=live["id"],
+        client_reference_id=ORG,
+        metadata={"org_id": ORG},
+    )
+    invoice = stripe.put(
+        "in",
+        customer=customer["id"],
+        status="paid",
+        parent={
+            "type": "subscription_details",
+            "quote_details": None,
+            "subscription_details": {"metadata": {}, "subscription": live["id"]},
+        },
+    )
+    objects = {
+        "checkout.session.completed": session,
+        "checkout.session.expired": session,
+        "customer.subscription.created": live,
+        "customer.subscription.updated": live,
+        "customer.subscription.deleted": ended,
+        "invoice.paid": invoice,
+        "invoice.payment_succeeded": invoice,
+        "invoice.payment_failed": invoice,
+    }
     assert sorted(objects) == sorted(HANDLERS)
     events = [stripe.event(type_, obj) for type_, obj in objects.items()]
     for event in events:
@@ -175,11 +210,16 @@ def test_every_handled_event_through_the_cli_is_answered_200_and_processed(stack
         assert json.loads(answer["body"])["event_id"] == event["id"]
         assert answer["request_headers"]["Stripe-Signature"].startswith("t=")
     settled = stack.settled(*(e["id"] for e in events))
-    assert {e["type"]: settled[e["id"]][0] for e in events} == dict.fromkeys(HANDLERS,
-                                                                             "processed")
+    assert {e["type"]: settled[e["id"]][0] for e in events} == dict.fromkeys(HANDLERS, "processed")
     with stack.engine.connect() as conn:
-        subs = dict(conn.execute(text("SELECT stripe_subscription_id, status FROM subscriptions "
-                                      "WHERE org_id = :org"), {"org": ORG}).all())
+        subs = dict(
+            conn.execute(
+                text(
+                    "SELECT stripe_subscription_id, status FROM subscriptions WHERE org_id = :org"
+                ),
+                {"org": ORG},
+            ).all()
+        )
     assert subs == {live["id"]: "active", ended["id"]: "canceled"}
     assert all(stack.jobs_naming(e["id"]) for e in events)
 
@@ -194,9 +234,11 @@ def test_events_outside_the_readme_list_are_not_forwarded(stack: Stack):
 
 
 def test_event_signed_with_another_secret_is_refused_and_stored_nowhere(stack: Stack):
-    sub = stack.stripe.subscription(stack.stripe.put("cus")["id"],
-                                    stack.stripe.put("price", currency="usd")["id"],
-                                    {"org_id": ORG})
+    sub = stack.stripe.subscription(
+        stack.stripe.put("cus")["id"],
+        stack.stripe.put("price", currency="usd")["id"],
+        {"org_id": ORG},
+    )
     event = stack.stripe.event("customer.subscription.updated", sub)
     answer = stack.stripe.deliver(event, secret="whsec_" + "someone_else_0123456789abcdef")
     assert answer["status"] == 400 and "webhook_signature_invalid" in answer["body"]
@@ -214,12 +256,19 @@ def test_readme_trigger_api_calls_are_answered_and_its_event_processed(stack: St
         done = run(stack.answers, localized(argv, stripe.api_base), stack.env)
         assert done.returncode == 0, done.stdout + done.stderr
         calls = [c for c in stripe.api_calls[before:] if c[0] == "cli"]
-        assert calls == [("cli", "POST", path, 200) for path in (
-            "/v1/customers", "/v1/products", "/v1/prices", "/v1/subscriptions")]
+        assert calls == [
+            ("cli", "POST", path, 200)
+            for path in ("/v1/customers", "/v1/products", "/v1/prices", "/v1/subscriptions")
+        ]
         new = {e: stripe.pushed[e] for e in stripe.pushed if e not in pushed}
-        assert sorted(t for t, _ in new.values()) == sorted([
-            "customer.created", "product.created", "price.created",
-            "customer.subscription.created"])
+        assert sorted(t for t, _ in new.values()) == sorted(
+            [
+                "customer.created",
+                "product.created",
+                "price.created",
+                "customer.subscription.created",
+            ]
+        )
         (created,) = [e for e, (t, _) in new.items() if t == "customer.subscription.created"]
         assert stripe.response(new[created][1])["status"] == 200
         settled = stack.settled(created)
@@ -227,8 +276,14 @@ def test_readme_trigger_api_calls_are_answered_and_its_event_processed(stack: St
         assert set(stack.inbox(*new)) == {created}  # the others are not in the README's list
         org = dict(a.split("=", 1) for a in argv if a.startswith("subscription:metadata."))
         with stack.engine.connect() as conn:
-            subs = conn.execute(text("SELECT org_id, status, tier FROM subscriptions WHERE "
-                                     "org_id = :org"), {"org": org["subscription:metadata.org_id"]}
-                                ).all()
-        assert [tuple(s) for s in subs] == [(org["subscription:metadata.org_id"], "active",
-                                             org.get("subscription:metadata.plan_tier"))]
+            subs = conn.execute(
+                text("SELECT org_id, status, tier FROM subscriptions WHERE org_id = :org"),
+                {"org": org["subscription:metadata.org_id"]},
+            ).all()
+        assert [tuple(s) for s in subs] == [
+            (
+                org["subscription:metadata.org_id"],
+                "active",
+                org.get("subscription:metadata.plan_tier"),
+            )
+        ]

@@ -16,8 +16,9 @@ def test_concurrent_first_calls_create_one_organization(settings, clean_db, clea
     clients = [a.test_client() for a in apps]
 
     def call(i: int) -> int:
-        response = clients[i % len(clients)].get("/api/v1/billing/status",
-                                                  headers=bearer("org_race", "member"))
+        response = clients[i % len(clients)].get(
+            "/api/v1/billing/status", headers=bearer("org_race", "member")
+        )
         return response.status_code
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -52,7 +53,8 @@ def test_readyz_answers_503_fast_when_redis_is_unreachable(settings, clean_db):
 
 def test_readyz_answers_503_when_the_database_is_unreachable(settings, clean_redis):
     broken = settings.model_copy(
-        update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"})
+        update={"database_url": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"}
+    )
     response = create_app(broken).test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": False, "redis": True}

@@ -43,15 +43,20 @@ def backend(request, tmp_path) -> Iterator[tuple[Any, Any]]:
         request.getfixturevalue("clean_redis")
         settings = request.getfixturevalue("settings")
     else:
-        settings = Settings(_env_file=None, app_env="test", jwt_secret_key=TEST_JWT_SECRET,
-                            instance_path=tmp_path / "instance")
+        settings = Settings(
+            _env_file=None,
+            app_env="test",
+            jwt_secret_key=TEST_JWT_SECRET,
+            instance_path=tmp_path / "instance",
+        )
         settings.instance_path.mkdir(parents=True)
         migrate.upgrade(settings.sqlalchemy_url)
     # Per-organization rate limits would turn most of the load into 429s (measured elsewhere),
     # and a loaded 2-core machine can hold a Redis reply past the request path's 50 ms: this
     # test is about what happens at once, not about latency.
-    app = webhook_app(settings.model_copy(update={"rate_limit_enabled": False,
-                                                  "redis_timeout_ms": 5000}), stripe)
+    app = webhook_app(
+        settings.model_copy(update={"rate_limit_enabled": False, "redis_timeout_ms": 5000}), stripe
+    )
     container = app.extensions["billing"]
     now = datetime.now(UTC)
     with container.uow() as uow:
@@ -76,10 +81,14 @@ def _batch(now: datetime) -> list[dict[str, Any]]:
     events = []
     for _ in range(random.randint(1, 60)):
         at = _late(now) if random.random() < 0.2 else now - timedelta(minutes=random.randint(0, 30))
-        events.append({"metric": random.choice(["stt_words", "tts_words"]),
-                       "quantity": random.randint(0, 5000),
-                       "idempotency_key": f"k{random.randrange(1500)}",  # repeats across batches
-                       "occurred_at": at.isoformat()})
+        events.append(
+            {
+                "metric": random.choice(["stt_words", "tts_words"]),
+                "quantity": random.randint(0, 5000),
+                "idempotency_key": f"k{random.randrange(1500)}",  # repeats across batches
+                "occurred_at": at.isoformat(),
+            }
+        )
     return events
 
 
@@ -103,8 +112,11 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
     def ingest(org: str) -> None:
         client = app.test_client()
         for _ in range(ROUNDS):
-            response = client.post("/api/v1/usage/events", json={"events": _batch(
-                datetime.now(UTC))}, headers=bearer(org, "service"))
+            response = client.post(
+                "/api/v1/usage/events",
+                json={"events": _batch(datetime.now(UTC))},
+                headers=bearer(org, "service"),
+            )
             note("ingest", response)
             if response.status_code == 200:
                 with lock:
@@ -114,27 +126,33 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
         client = app.test_client()
         for _ in range(ROUNDS):
             metric = random.choice(["stt_words", "tts_words", "queries"])
-            body = {"metric": metric,
-                    "amount": random.randint(1, 5) if metric == "queries" else random.randint(
-                        1, 3000)}
+            body = {
+                "metric": metric,
+                "amount": random.randint(1, 5) if metric == "queries" else random.randint(1, 3000),
+            }
             if random.random() < 0.5:  # check first with the key a recorded event may carry
                 body["idempotency_key"] = f"k{random.randrange(1500)}"
-            note("consume", client.post("/api/v1/quota/consume", json=body,
-                                        headers=bearer(org, "service")))
+            note(
+                "consume",
+                client.post("/api/v1/quota/consume", json=body, headers=bearer(org, "service")),
+            )
 
     def invoice_endpoint(org: str) -> None:
         client = app.test_client()
         for _ in range(ROUNDS // 4):
-            note("endpoint", client.post("/api/v1/billing/generate-usage-invoice",
-                                         headers=bearer(org)))
+            note(
+                "endpoint",
+                client.post("/api/v1/billing/generate-usage-invoice", headers=bearer(org)),
+            )
             time.sleep(random.uniform(0, 0.05))
 
     def monthly_run() -> None:
         for _ in range(ROUNDS // 8):
             cutoff = calendar_month(datetime.now(UTC))[0]
             orgs = organizations_to_invoice(container.invoicing, cutoff)
-            summary = run_invoicing(container.invoicing, cutoff, orgs, False,
-                                    actor="cli:run-invoicing")
+            summary = run_invoicing(
+                container.invoicing, cutoff, orgs, False, actor="cli:run-invoicing"
+            )
             with lock:
                 calls["monthly_run"] += 1
                 failures.extend(f"monthly run {o}: {e}" for o, e in summary.failures.items())
@@ -150,8 +168,13 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
 
     jobs: list[Callable[[], None]] = [flusher, monthly_run]
     for org in ORGS:
-        jobs += [lambda o=org: ingest(o), lambda o=org: ingest(o), lambda o=org: consume(o),
-                 lambda o=org: invoice_endpoint(o), lambda o=org: invoice_endpoint(o)]
+        jobs += [
+            lambda o=org: ingest(o),
+            lambda o=org: ingest(o),
+            lambda o=org: consume(o),
+            lambda o=org: invoice_endpoint(o),
+            lambda o=org: invoice_endpoint(o),
+        ]
     errors: list[BaseException] = []
 
     def guarded(job: Callable[[], None]) -> Callable[[], None]:
@@ -160,6 +183,7 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
                 job()
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 errors.append(exc)
+
         return run
 
     threads = [threading.Thread(target=guarded(job), daemon=True) for job in jobs]
@@ -195,13 +219,23 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
 
 def audit(container: Any, stripe: Any) -> dict[str, Any]:
     with container.engine.connect() as conn:
-        entries = conn.execute(text(
-            "SELECT org_id, metric, quantity, invoice_id, source FROM usage_events")).all()
-        invoices = {r.id: r for r in conn.execute(text(
-            "SELECT id, org_id, status, total_minor, stripe_invoice_id FROM usage_invoices"))}
-        lines = conn.execute(text(
-            "SELECT invoice_id, metric, quantity, amount_minor, event_count, "
-            "stripe_invoice_item_id FROM usage_invoice_lines")).all()
+        entries = conn.execute(
+            text("SELECT org_id, metric, quantity, invoice_id, source FROM usage_events")
+        ).all()
+        invoices = {
+            r.id: r
+            for r in conn.execute(
+                text(
+                    "SELECT id, org_id, status, total_minor, stripe_invoice_id FROM usage_invoices"
+                )
+            )
+        }
+        lines = conn.execute(
+            text(
+                "SELECT invoice_id, metric, quantity, amount_minor, event_count, "
+                "stripe_invoice_item_id FROM usage_invoice_lines"
+            )
+        ).all()
     linked: dict[tuple[str, str], list[int]] = {}
     for e in entries:
         if e.invoice_id is not None:
@@ -216,8 +250,7 @@ def audit(container: Any, stripe: Any) -> dict[str, Any]:
         assert (line.quantity, line.event_count) == (sum(words), len(words))
         assert line.amount_minor == PRICE.charge(sum(words)).amount_minor
     assert set(linked) == {(line.invoice_id, line.metric) for line in lines}  # no entry lost
-    stripe_by_local = {inv["metadata"]["usage_invoice_id"]: inv
-                       for inv in stripe.invoices.values()}
+    stripe_by_local = {inv["metadata"]["usage_invoice_id"]: inv for inv in stripe.invoices.values()}
     assert len(stripe_by_local) == len(stripe.invoices)  # one Stripe invoice per local one
     for invoice_id, invoice in invoices.items():
         mine = by_invoice[invoice_id]
@@ -232,28 +265,48 @@ def audit(container: Any, stripe: Any) -> dict[str, Any]:
     # One process at a time talks to Stripe about one invoice: no step is repeated.
     assert ops["invoices.create"] == len(invoices) == ops["invoices.finalize"]
     assert ops["invoiceitems.create"] == len(lines)
-    return {"entries": len(entries), "invoices": len(invoices), "lines": len(lines),
-            "billed_entries": sum(len(w) for w in linked.values()),
-            "unbilled_voice": sum(1 for e in entries if e.invoice_id is None
-                                  and e.metric in ("stt_words", "tts_words")),
-            "recorded": sum(1 for e in entries if e.source == "recorded"),
-            "consumed": sum(1 for e in entries if e.source == "consumed"),
-            "stripe_calls": dict(ops)}
+    return {
+        "entries": len(entries),
+        "invoices": len(invoices),
+        "lines": len(lines),
+        "billed_entries": sum(len(w) for w in linked.values()),
+        "unbilled_voice": sum(
+            1 for e in entries if e.invoice_id is None and e.metric in ("stt_words", "tts_words")
+        ),
+        "recorded": sum(1 for e in entries if e.source == "recorded"),
+        "consumed": sum(1 for e in entries if e.source == "consumed"),
+        "stripe_calls": dict(ops),
+    }
 
 
 def assert_ledger_agrees(client: Any, container: Any, org: str) -> None:
     """Once flushed: quota used = summary total = the ledger's sum, per metric and period."""
     quota = client.get("/api/v1/billing/quota", headers=bearer(org, "member")).get_json()
     used = {m["metric"]: m["used"] for m in quota["metrics"]}
-    summary = client.get("/api/v1/usage/summary", headers=bearer(org, "member"), query_string={
-        "from": quota["period_start"], "to": quota["period_end"], "group_by": "metric"})
+    summary = client.get(
+        "/api/v1/usage/summary",
+        headers=bearer(org, "member"),
+        query_string={
+            "from": quota["period_start"],
+            "to": quota["period_end"],
+            "group_by": "metric",
+        },
+    )
     totals = {t["metric"]: t["quantity"] for t in summary.get_json()["totals"]}
     with container.engine.connect() as conn:
-        ledger = dict(conn.execute(text(
-            "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
-            "occurred_at >= :a AND occurred_at < :b GROUP BY metric"),
-            {"o": org, "a": datetime.fromisoformat(quota["period_start"]),
-             "b": datetime.fromisoformat(quota["period_end"])}).all())
+        ledger = dict(
+            conn.execute(
+                text(
+                    "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
+                    "occurred_at >= :a AND occurred_at < :b GROUP BY metric"
+                ),
+                {
+                    "o": org,
+                    "a": datetime.fromisoformat(quota["period_start"]),
+                    "b": datetime.fromisoformat(quota["period_end"]),
+                },
+            ).all()
+        )
     for metric in ("stt_words", "tts_words", "queries"):
         assert used[metric] == totals.get(metric, 0) == int(ledger.get(metric, 0)), metric
 
@@ -271,9 +324,15 @@ def test_overlapping_batches_in_any_order_never_deadlock(backend) -> None:
         client = app.test_client()
         for _ in range(6):
             chosen = rng.sample(keys, 500)  # a different order every time
-            response = client.post("/api/v1/usage/events", json={"events": [
-                {"metric": "stt_words", "quantity": 1, "idempotency_key": k} for k in chosen]},
-                headers=bearer(ORGS[0], "service"))
+            response = client.post(
+                "/api/v1/usage/events",
+                json={
+                    "events": [
+                        {"metric": "stt_words", "quantity": 1, "idempotency_key": k} for k in chosen
+                    ]
+                },
+                headers=bearer(ORGS[0], "service"),
+            )
             with lock:
                 answers.append(response.status_code)
                 sent.update(chosen)

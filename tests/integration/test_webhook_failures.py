@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _rows(engine):
     with engine.connect() as conn:
-        return conn.execute(text("SELECT id, status, attempts, last_error FROM webhook_events"
-                                 )).all()
+        return conn.execute(
+            text("SELECT id, status, attempts, last_error FROM webhook_events")
+        ).all()
 
 
 def _later(seconds: int = 61) -> FakeClock:
@@ -40,13 +41,19 @@ def _set_connections(database_url: str, allowed: bool) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}'))
         if not allowed:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
     admin.dispose()
 
 
 def test_postgres_down_answers_503_then_the_redelivery_is_processed_once(
-        settings, clean_db, clean_redis, database_url):
+    settings, clean_db, clean_redis, database_url
+):
     stripe = make_stripe()
     app = webhook_app(settings, stripe)
     client = app.test_client()
@@ -68,12 +75,12 @@ def test_postgres_down_answers_503_then_the_redelivery_is_processed_once(
 
 
 def test_redis_down_after_commit_answers_200_and_the_sweep_processes_later(
-        settings, clean_db, clean_redis):
+    settings, clean_db, clean_redis
+):
     stripe = make_stripe()
     sub = stripe.put_subscription("cus_1", stripe.price_ids["pro"], "active", org_id="org_a")
     body = stripe.event("customer.subscription.updated", sub, event_id="evt_redis")
-    down = webhook_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}),
-                       stripe)
+    down = webhook_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}), stripe)
     started = time.monotonic()
     response = post_event(down.test_client(), body)
     assert response.status_code == 200 and time.monotonic() - started < 5
@@ -89,19 +96,35 @@ def test_redis_down_after_commit_answers_200_and_the_sweep_processes_later(
 
 
 def test_a_worker_killed_mid_event_leaves_it_to_be_processed_exactly_once(
-        settings, clean_db, clean_redis, database_url):
+    settings, clean_db, clean_redis, database_url
+):
     stripe = make_stripe()
     app = webhook_app(settings, stripe)
     sub = stripe.put_subscription("cus_1", stripe.price_ids["pro"], "active", org_id="org_k")
-    assert post_event(app.test_client(), stripe.event("customer.subscription.updated", sub,
-                                                      event_id="evt_kill")).status_code == 200
-    env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
-           "JWT_SECRET_KEY": TEST_JWT_SECRET, "RQ_QUEUE": settings.rq_queue,
-           "FAKE_STRIPE_SUBSCRIPTION": json.dumps(stripe.subscriptions[sub["id"]]),
-           "PYTHONPATH": str(ROOT)}
-    worker = subprocess.Popen([sys.executable, "-m", "tests.integration.worker_process"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    assert (
+        post_event(
+            app.test_client(),
+            stripe.event("customer.subscription.updated", sub, event_id="evt_kill"),
+        ).status_code
+        == 200
+    )
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "JWT_SECRET_KEY": TEST_JWT_SECRET,
+        "RQ_QUEUE": settings.rq_queue,
+        "FAKE_STRIPE_SUBSCRIPTION": json.dumps(stripe.subscriptions[sub["id"]]),
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.worker_process"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     registry = StartedJobRegistry(settings.queue_names["webhooks"], connection=clean_redis)
     deadline = time.monotonic() + 30
     while registry.count == 0 and time.monotonic() < deadline:
@@ -123,12 +146,15 @@ def test_a_worker_killed_mid_event_leaves_it_to_be_processed_exactly_once(
 
 
 def test_an_always_failing_handler_ends_dead_others_pass_and_replay_works(
-        settings, clean_db, clean_redis):
+    settings, clean_db, clean_redis
+):
     stripe = make_stripe()
     app = webhook_app(settings, stripe)
     client = app.test_client()
-    subs = [stripe.put_subscription(f"cus_{i}", stripe.price_ids["pro"], "active",
-                                    org_id=f"org_{i}") for i in range(5)]
+    subs = [
+        stripe.put_subscription(f"cus_{i}", stripe.price_ids["pro"], "active", org_id=f"org_{i}")
+        for i in range(5)
+    ]
     stripe.broken.add(subs[0]["id"])
     for i, sub in enumerate(subs):
         post_event(client, stripe.event("customer.subscription.updated", sub, event_id=f"evt_{i}"))
@@ -142,8 +168,9 @@ def test_an_always_failing_handler_ends_dead_others_pass_and_replay_works(
     dead = client.get("/api/v1/admin/webhook-events?status=dead", headers=admin).get_json()
     assert [e["id"] for e in dead["events"]] == ["evt_0"]
     stripe.broken.clear()  # the fix
-    assert client.post("/api/v1/admin/webhook-events/evt_0/replay",
-                       headers=admin).status_code == 202
+    assert (
+        client.post("/api/v1/admin/webhook-events/evt_0/replay", headers=admin).status_code == 202
+    )
     assert drain(app.extensions["billing"]) == 1
     assert {r.id: r.status for r in _rows(clean_db)}["evt_0"] == "processed"
     app.extensions["billing"].engine.dispose()
@@ -157,8 +184,9 @@ def test_replay_events_cli(settings, clean_db, clean_redis):
     post_event(app.test_client(), stripe.event("customer.subscription.updated", sub))
     drain(app.extensions["billing"])
     stripe.broken.clear()
-    result = app.test_cli_runner().invoke(args=["billing", "replay-events", "--status", "dead",
-                                                "--since", "2026-01-01T00:00:00"])
+    result = app.test_cli_runner().invoke(
+        args=["billing", "replay-events", "--status", "dead", "--since", "2026-01-01T00:00:00"]
+    )
     assert result.exit_code == 0, result.output
     assert "replayed 1 events" in result.output
     drain(app.extensions["billing"])
@@ -168,15 +196,31 @@ def test_replay_events_cli(settings, clean_db, clean_redis):
 
 def test_production_refuses_to_start_without_a_webhook_secret(database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")}
-    env.update(APP_ENV="production", DATABASE_URL=database_url, REDIS_URL=REDIS_URL,
-               JWT_SECRET_KEY=TEST_JWT_SECRET)
-    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    env.update(
+        APP_ENV="production",
+        DATABASE_URL=database_url,
+        REDIS_URL=REDIS_URL,
+        JWT_SECRET_KEY=TEST_JWT_SECRET,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "STRIPE_WEBHOOK_SECRET" in result.stderr
     env["STRIPE_WEBHOOK_SECRET"] = "whsec_production_secret"
-    started = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=60)
+    started = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert started.returncode == 0, started.stderr
 
 
@@ -191,13 +235,18 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
     register(scheduler, jobs, settings.queue_names)  # a restarted scheduler
     assert register(scheduler, jobs, settings.queue_names, only_missing=True) == []
     found = {j.id: j for j in scheduler.get_jobs()}
-    assert set(found) == {"billing-sweep-webhook-inbox", "billing-flush-quota-ledger",
-                          "billing-monthly-invoicing", "billing-dunning-check"}
+    assert set(found) == {
+        "billing-sweep-webhook-inbox",
+        "billing-flush-quota-ledger",
+        "billing-monthly-invoicing",
+        "billing-dunning-check",
+    }
     assert found["billing-sweep-webhook-inbox"].meta.get("interval") == 60
     assert found["billing-flush-quota-ledger"].meta.get("interval") == 5
     assert found["billing-flush-quota-ledger"].origin == "billing-urgent"
     assert found["billing-monthly-invoicing"].origin == "billing-bulk"
     clean_redis.flushdb()  # Redis restarted without its data
     assert sorted(register(scheduler, jobs, settings.queue_names, only_missing=True)) == sorted(
-        found)
+        found
+    )
     assert len(list(scheduler.get_jobs())) == 4

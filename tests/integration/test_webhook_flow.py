@@ -19,8 +19,9 @@ STATUSES = ["active", "trialing", "past_due", "canceled", "unpaid", "active"]
 
 def _inbox(engine, where: str = "true") -> list:
     with engine.connect() as conn:
-        return conn.execute(text(f"SELECT id, status, attempts FROM webhook_events WHERE {where}"
-                                 )).all()
+        return conn.execute(
+            text(f"SELECT id, status, attempts FROM webhook_events WHERE {where}")
+        ).all()
 
 
 def test_1000_events_sent_1300_times_shuffled_from_20_senders(settings, clean_db, clean_redis):
@@ -37,9 +38,14 @@ def test_1000_events_sent_1300_times_shuffled_from_20_senders(settings, clean_db
             update = {**created, "status": rng.choice(STATUSES)}
             events.append(stripe.event("customer.subscription.updated", update))
         # What Stripe holds at the end, whatever the events said along the way.
-        stripe.put_subscription(f"cus_{n:03d}", rng.choice(prices), rng.choice(STATUSES),
-                                org_id=org_id, sub_id=created["id"],
-                                cancel_at_period_end=rng.random() < 0.3)
+        stripe.put_subscription(
+            f"cus_{n:03d}",
+            rng.choice(prices),
+            rng.choice(STATUSES),
+            org_id=org_id,
+            sub_id=created["id"],
+            cancel_at_period_end=rng.random() < 0.3,
+        )
     deliveries = events + rng.sample(events, 300)
     rng.shuffle(deliveries)
     clients = [app.test_client() for _ in range(20)]
@@ -90,12 +96,15 @@ def test_updated_active_before_created_incomplete_ends_active(settings, clean_db
     stripe = make_stripe()
     app = webhook_app(settings, stripe)
     client = app.test_client()
-    created = stripe.put_subscription("cus_1", stripe.price_ids["pro"], "incomplete",
-                                      org_id="org_a")
-    stripe.put_subscription("cus_1", stripe.price_ids["pro"], "active", org_id="org_a",
-                            sub_id=created["id"])
-    post_event(client, stripe.event("customer.subscription.updated",
-                                    {**created, "status": "active"}))
+    created = stripe.put_subscription(
+        "cus_1", stripe.price_ids["pro"], "incomplete", org_id="org_a"
+    )
+    stripe.put_subscription(
+        "cus_1", stripe.price_ids["pro"], "active", org_id="org_a", sub_id=created["id"]
+    )
+    post_event(
+        client, stripe.event("customer.subscription.updated", {**created, "status": "active"})
+    )
     drain(app.extensions["billing"])
     post_event(client, stripe.event("customer.subscription.created", created))
     drain(app.extensions["billing"])
@@ -110,11 +119,21 @@ def _reserialised(body: bytes) -> bytes:
     return json.dumps(json.loads(body), separators=(",", ":")).encode()
 
 
-@pytest.mark.parametrize(("case", "status"), [
-    ("none", 400), ("wrong_secret", 400), ("tampered", 400), ("reserialised", 400),
-    ("v0_only", 400), ("old_301", 400), ("future_301", 400), ("old_299", 200),
-    ("rotated_old", 200), ("rotated_new", 200),
-])
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("none", 400),
+        ("wrong_secret", 400),
+        ("tampered", 400),
+        ("reserialised", 400),
+        ("v0_only", 400),
+        ("old_301", 400),
+        ("future_301", 400),
+        ("old_299", 200),
+        ("rotated_old", 200),
+        ("rotated_new", 200),
+    ],
+)
 def test_signature_cases(settings, clean_db, clean_redis, case, status):
     stripe = make_stripe()
     rotation = f"{WEBHOOK_SECRET},whsec_next_secret_after_rotation"
@@ -136,8 +155,9 @@ def test_signature_cases(settings, clean_db, clean_redis, case, status):
     }[case]
     if signature:
         headers["Stripe-Signature"] = signature
-    sent = {"tampered": body.replace(b"ch_1", b"ch_2"),
-            "reserialised": _reserialised(body)}.get(case, body)
+    sent = {"tampered": body.replace(b"ch_1", b"ch_2"), "reserialised": _reserialised(body)}.get(
+        case, body
+    )
     response = app.test_client().post("/api/v1/billing/webhook", data=sent, headers=headers)
     assert response.status_code == status, response.get_json()
     assert len(_inbox(clean_db)) == (1 if status == 200 else 0)
@@ -146,8 +166,9 @@ def test_signature_cases(settings, clean_db, clean_redis, case, status):
     app.extensions["billing"].engine.dispose()
 
 
-def test_a_checkout_and_its_subscription_applied_at_once_never_deadlock(settings, clean_db,
-                                                                        clean_redis):
+def test_a_checkout_and_its_subscription_applied_at_once_never_deadlock(
+    settings, clean_db, clean_redis
+):
     """Both events of a new checkout, applied by concurrent workers: each settles at its
     first attempt (the handlers take the subscription's lock before writing anything)."""
     from domain.model.payments import CheckoutMode, CheckoutRequest
@@ -158,14 +179,23 @@ def test_a_checkout_and_its_subscription_applied_at_once_never_deadlock(settings
     container = app.extensions["billing"]
     for n in range(30):
         org_id = f"org_co{n}"
-        request = CheckoutRequest(f"cus_co{n}", org_id, stripe.price_ids["pro"],
-                                  CheckoutMode.SUBSCRIPTION, "https://a.example/s",
-                                  "https://a.example/c", {"org_id": org_id})
+        request = CheckoutRequest(
+            f"cus_co{n}",
+            org_id,
+            stripe.price_ids["pro"],
+            CheckoutMode.SUBSCRIPTION,
+            "https://a.example/s",
+            "https://a.example/c",
+            {"org_id": org_id},
+        )
         session = stripe.create_checkout_session(request, idempotency_key=f"co{n}")
         done = stripe.complete_checkout(session.id)
-        for body in (stripe.event("checkout.session.completed", done),
-                     stripe.event("customer.subscription.created",
-                                  stripe.subscriptions[done["subscription"]])):
+        for body in (
+            stripe.event("checkout.session.completed", done),
+            stripe.event(
+                "customer.subscription.created", stripe.subscriptions[done["subscription"]]
+            ),
+        ):
             assert post_event(app.test_client(), body).status_code == 200
     with clean_db.connect() as conn:
         ids = [r.id for r in conn.execute(text("SELECT id FROM webhook_events ORDER BY id"))]

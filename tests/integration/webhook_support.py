@@ -21,10 +21,12 @@ def make_stripe() -> FakeStripe:
     return stripe
 
 
-def webhook_app(settings: Any, stripe: FakeStripe, secret: str = WEBHOOK_SECRET,
-                **overrides: Any) -> Any:
-    configured = settings.model_copy(update={"stripe_webhook_secret": secret,
-                                             "job_retry_intervals_s": "0,0"})
+def webhook_app(
+    settings: Any, stripe: FakeStripe, secret: str = WEBHOOK_SECRET, **overrides: Any
+) -> Any:
+    configured = settings.model_copy(
+        update={"stripe_webhook_secret": secret, "job_retry_intervals_s": "0,0"}
+    )
     return create_app(configured, gateway=stripe, **overrides)
 
 
@@ -45,8 +47,11 @@ class CountingWorker(SimpleWorker):
 def drain(container: Container) -> int:
     """Run an RQ worker (in this process) until the queue is empty; answer the job runs."""
     connection = redis.Redis.from_url(REDIS_URL)
-    worker = CountingWorker(list(container.settings.queue_names.values()),
-                            connection=connection, job_class=container.job_class)
+    worker = CountingWorker(
+        list(container.settings.queue_names.values()),
+        connection=connection,
+        job_class=container.job_class,
+    )
     worker.work(burst=True)
     connection.close()
     return worker.runs

@@ -24,8 +24,9 @@ def main() -> None:
     settings = load_settings()
     container = bootstrap(settings, gateway=stripe)
     connection = connect_redis(settings.redis_url or "", timeout_s=None)
-    SimpleWorker([settings.queue_names["webhooks"]], connection=connection,
-                 job_class=container.job_class).work(burst=True)
+    SimpleWorker(
+        [settings.queue_names["webhooks"]], connection=connection, job_class=container.job_class
+    ).work(burst=True)
 
 
 if __name__ == "__main__":

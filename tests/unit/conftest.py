@@ -20,12 +20,18 @@ APP = "https://app.example.com"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, app_env="test", instance_path=tmp_path / "instance",
-                    jwt_secret_key=TEST_JWT_SECRET, max_content_length=64 * 1024,
-                    stripe_public_key="pk_test_123", stripe_success_url=f"{APP}/billing/success",
-                    stripe_cancel_url=f"{APP}/billing/cancel",
-                    allowed_redirect_origins=f"{APP}, http://localhost:3000",
-                    stripe_webhook_secret=WEBHOOK_SECRET)
+    return Settings(
+        _env_file=None,
+        app_env="test",
+        instance_path=tmp_path / "instance",
+        jwt_secret_key=TEST_JWT_SECRET,
+        max_content_length=64 * 1024,
+        stripe_public_key="pk_test_123",
+        stripe_success_url=f"{APP}/billing/success",
+        stripe_cancel_url=f"{APP}/billing/cancel",
+        allowed_redirect_origins=f"{APP}, http://localhost:3000",
+        stripe_webhook_secret=WEBHOOK_SECRET,
+    )
 
 
 @pytest.fixture

@@ -68,8 +68,19 @@ class FakeStore:
     # (or lock) and held until it commits or rolls back.
     writer: threading.RLock = field(default_factory=threading.RLock)
 
-    DATA = ("organizations", "customers", "subscriptions", "purchases", "checkouts",
-            "usage_events", "usage_invoices", "inbox", "audit", "history", "claims")
+    DATA = (
+        "organizations",
+        "customers",
+        "subscriptions",
+        "purchases",
+        "checkouts",
+        "usage_events",
+        "usage_invoices",
+        "inbox",
+        "audit",
+        "history",
+        "claims",
+    )
 
     def snapshot(self) -> dict[str, Any]:
         # Stored objects are replaced, never changed in place: copying the containers is enough.
@@ -111,8 +122,9 @@ class FakeCustomers(_Repo):
         return copy.copy(self.store.customers.get(org_id))
 
     def by_stripe_id(self, stripe_customer_id: str) -> StripeCustomer | None:
-        found = [c for c in self.store.customers.values()
-                 if c.stripe_customer_id == stripe_customer_id]
+        found = [
+            c for c in self.store.customers.values() if c.stripe_customer_id == stripe_customer_id
+        ]
         return copy.copy(found[0]) if found else None
 
     def add_if_absent(self, customer: StripeCustomer) -> bool:
@@ -143,8 +155,7 @@ class FakeSubscriptions(_Repo):
         self.store.subscriptions[subscription.stripe_subscription_id] = copy.copy(subscription)
 
     def orgs_with_status(self, status: SubscriptionStatus) -> list[str]:
-        return sorted({s.org_id for s in self.store.subscriptions.values()
-                       if s.status is status})
+        return sorted({s.org_id for s in self.store.subscriptions.values() if s.status is status})
 
 
 class FakePurchases(_Repo):
@@ -153,8 +164,9 @@ class FakePurchases(_Repo):
         return sorted(found, key=lambda p: p.created_at, reverse=True)
 
     def by_checkout_session(self, session_id: str) -> OneTimePurchase | None:
-        found = [p for p in self.store.purchases.values()
-                 if p.stripe_checkout_session_id == session_id]
+        found = [
+            p for p in self.store.purchases.values() if p.stripe_checkout_session_id == session_id
+        ]
         return copy.copy(found[0]) if found else None
 
     def add(self, purchase: OneTimePurchase) -> None:
@@ -176,8 +188,11 @@ class FakeCheckouts(_Repo):
         self.store.checkouts[record.id] = copy.copy(record)
 
     def by_stripe_id(self, stripe_checkout_session_id: str) -> CheckoutRecord | None:
-        found = [r for r in self.store.checkouts.values()
-                 if r.stripe_checkout_session_id == stripe_checkout_session_id]
+        found = [
+            r
+            for r in self.store.checkouts.values()
+            if r.stripe_checkout_session_id == stripe_checkout_session_id
+        ]
         return copy.copy(found[0]) if found else None
 
 
@@ -203,28 +218,50 @@ class FakeUsageEvents(_Repo):
         wanted = set(entry_ids)
         return {e.entry_id for e in self.store.usage_events if e.entry_id in wanted}
 
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int:
-        return sum(e.quantity for e in self.store.usage_events if e.org_id == org_id
-                   and e.metric is metric and (since is None or e.occurred_at >= since)
-                   and (until is None or e.occurred_at < until))
+    def total(
+        self, org_id: str, metric: Metric, since: datetime | None, until: datetime | None
+    ) -> int:
+        return sum(
+            e.quantity
+            for e in self.store.usage_events
+            if e.org_id == org_id
+            and e.metric is metric
+            and (since is None or e.occurred_at >= since)
+            and (until is None or e.occurred_at < until)
+        )
 
-    def summary(self, org_id: str, since: datetime, until: datetime,
-                group_by: str) -> list[UsageTotal]:
-        return _summary([e for e in self.store.usage_events if e.org_id == org_id
-                         and since <= e.occurred_at < until], group_by)
+    def summary(
+        self, org_id: str, since: datetime, until: datetime, group_by: str
+    ) -> list[UsageTotal]:
+        return _summary(
+            [
+                e
+                for e in self.store.usage_events
+                if e.org_id == org_id and since <= e.occurred_at < until
+            ],
+            group_by,
+        )
 
-    def _unbilled(self, org_id: str | None, cutoff: datetime,
-                  metrics: Sequence[Metric]) -> list[UsageEvent]:
-        return [e for e in self.store.usage_events if (org_id is None or e.org_id == org_id)
-                and e.invoice_id is None and e.occurred_at < cutoff and e.metric in metrics]
+    def _unbilled(
+        self, org_id: str | None, cutoff: datetime, metrics: Sequence[Metric]
+    ) -> list[UsageEvent]:
+        return [
+            e
+            for e in self.store.usage_events
+            if (org_id is None or e.org_id == org_id)
+            and e.invoice_id is None
+            and e.occurred_at < cutoff
+            and e.metric in metrics
+        ]
 
-    def unbilled_totals(self, org_id: str, cutoff: datetime,
-                        metrics: Sequence[Metric]) -> list[LinkedTotal]:
+    def unbilled_totals(
+        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]
+    ) -> list[LinkedTotal]:
         return totals_of(self._unbilled(org_id, cutoff, metrics))
 
-    def link_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                      invoice_id: str) -> int:
+    def link_unbilled(
+        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric], invoice_id: str
+    ) -> int:
         self._w()
         with self.store.lock:
             billed = {e.id for e in self._unbilled(org_id, cutoff, metrics)}
@@ -239,18 +276,25 @@ class FakeUsageEvents(_Repo):
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         return sorted({e.org_id for e in self._unbilled(None, cutoff, metrics)})
 
-    def billed_by(self, invoice_id: str, metric: Metric | None, limit: int,
-                  offset: int) -> list[UsageEvent]:
-        found = [e for e in self.store.usage_events if e.invoice_id == invoice_id
-                 and (metric is None or e.metric is metric)]
-        return sorted(found, key=lambda e: (e.occurred_at, e.id or 0))[offset:offset + limit]
+    def billed_by(
+        self, invoice_id: str, metric: Metric | None, limit: int, offset: int
+    ) -> list[UsageEvent]:
+        found = [
+            e
+            for e in self.store.usage_events
+            if e.invoice_id == invoice_id and (metric is None or e.metric is metric)
+        ]
+        return sorted(found, key=lambda e: (e.occurred_at, e.id or 0))[offset : offset + limit]
 
 
 def _summary(events: list[UsageEvent], group_by: str) -> list[UsageTotal]:
     totals: dict[tuple[str, Metric], list[int]] = defaultdict(lambda: [0, 0])
     for e in events:
-        group = {"day": e.occurred_at.strftime("%Y-%m-%d"), "metric": e.metric.value,
-                 "conversation": e.conversation_id or ""}[group_by]
+        group = {
+            "day": e.occurred_at.strftime("%Y-%m-%d"),
+            "metric": e.metric.value,
+            "conversation": e.conversation_id or "",
+        }[group_by]
         totals[(group, e.metric)][0] += e.quantity
         totals[(group, e.metric)][1] += 1
     return [UsageTotal(g, m, q, n) for (g, m), (q, n) in sorted(totals.items())]
@@ -262,8 +306,11 @@ class FakeUsageInvoices(_Repo):
         return copy.deepcopy(invoice) if invoice and invoice.org_id == org_id else None
 
     def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
-        found = [i for i in self.store.usage_invoices.values()
-                 if i.stripe_invoice_id == stripe_invoice_id]
+        found = [
+            i
+            for i in self.store.usage_invoices.values()
+            if i.stripe_invoice_id == stripe_invoice_id
+        ]
         return copy.copy(found[0]) if found else None
 
     def add(self, invoice: UsageInvoice) -> None:
@@ -280,7 +327,7 @@ class FakeUsageInvoices(_Repo):
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
         mine = [i for i in self.store.usage_invoices.values() if i.org_id == org_id]
         mine.sort(key=lambda i: (i.created_at, i.id), reverse=True)
-        return [copy.deepcopy(i) for i in mine[offset:offset + limit]]
+        return [copy.deepcopy(i) for i in mine[offset : offset + limit]]
 
     def exists(self, invoice_id: str) -> bool:
         return invoice_id in self.store.usage_invoices
@@ -310,8 +357,7 @@ class FakeUsageInvoices(_Repo):
         return [i for i in self.recent(org_id, 10_000) if i.status is InvoiceStatus.PAST_DUE]
 
     def orgs_with_status(self, status: InvoiceStatus) -> list[str]:
-        return sorted({i.org_id for i in self.store.usage_invoices.values()
-                       if i.status is status})
+        return sorted({i.org_id for i in self.store.usage_invoices.values() if i.status is status})
 
 
 class FakeAudit(_Repo):
@@ -350,27 +396,53 @@ class FakeInbox(_Repo):
         self._w()
         self.store.inbox[event.id] = copy.deepcopy(event)
 
-    def stale(self, never_tried_before: datetime, retried_before: datetime,
-              limit: int) -> list[str]:
-        found = [e for e in self.store.inbox.values() if e.status is InboxStatus.PENDING and (
-            (e.attempts == 0 and e.received_at < never_tried_before)
-            or (e.attempts > 0 and e.last_attempt_at is not None
-                and e.last_attempt_at < retried_before))]
+    def stale(
+        self, never_tried_before: datetime, retried_before: datetime, limit: int
+    ) -> list[str]:
+        found = [
+            e
+            for e in self.store.inbox.values()
+            if e.status is InboxStatus.PENDING
+            and (
+                (e.attempts == 0 and e.received_at < never_tried_before)
+                or (
+                    e.attempts > 0
+                    and e.last_attempt_at is not None
+                    and e.last_attempt_at < retried_before
+                )
+            )
+        ]
         return [e.id for e in sorted(found, key=lambda e: e.received_at)[:limit]]
 
-    def search(self, status: InboxStatus | None, type_: str | None,
-               received_since: datetime | None, limit: int, offset: int = 0) -> list[InboxEvent]:
-        found = [copy.deepcopy(e) for e in self.store.inbox.values()
-                 if (status is None or e.status is status) and (type_ is None or e.type == type_)
-                 and (received_since is None or e.received_at >= received_since)]
+    def search(
+        self,
+        status: InboxStatus | None,
+        type_: str | None,
+        received_since: datetime | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[InboxEvent]:
+        found = [
+            copy.deepcopy(e)
+            for e in self.store.inbox.values()
+            if (status is None or e.status is status)
+            and (type_ is None or e.type == type_)
+            and (received_since is None or e.received_at >= received_since)
+        ]
         found.sort(key=lambda e: e.received_at, reverse=True)
-        return found[offset:offset + limit]
+        return found[offset : offset + limit]
 
-    def lock_pending_siblings(self, event_id: str, types: Any, object_id: str,
-                              limit: int) -> list[InboxEvent]:
-        found = [copy.deepcopy(e) for e in self.store.inbox.values()
-                 if e.status is InboxStatus.PENDING and e.type in types and e.id != event_id
-                 and e.payload["data"]["object"].get("id") == object_id]
+    def lock_pending_siblings(
+        self, event_id: str, types: Any, object_id: str, limit: int
+    ) -> list[InboxEvent]:
+        found = [
+            copy.deepcopy(e)
+            for e in self.store.inbox.values()
+            if e.status is InboxStatus.PENDING
+            and e.type in types
+            and e.id != event_id
+            and e.payload["data"]["object"].get("id") == object_id
+        ]
         return sorted(found, key=lambda e: e.received_at)[:limit]
 
 
@@ -396,8 +468,12 @@ class FakeUnitOfWork:
     def __enter__(self) -> FakeUnitOfWork:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.rollback()
 
     def begin_write(self) -> None:
@@ -454,9 +530,13 @@ class FakeProbe:
 
 def fake_ports(**extra: Any) -> dict[str, Any]:
     """Overrides for `create_app`/`bootstrap`: every port faked, nothing touches the network."""
-    ports: dict[str, Any] = {"uow": FakeUnitOfWorkFactory(), "clock": FakeClock(),
-                             "jobs": FakeJobQueue(), "quota_counter": FakeQuotaCounter(),
-                             "probes": {"database": FakeProbe(), "redis": FakeProbe()}}
+    ports: dict[str, Any] = {
+        "uow": FakeUnitOfWorkFactory(),
+        "clock": FakeClock(),
+        "jobs": FakeJobQueue(),
+        "quota_counter": FakeQuotaCounter(),
+        "probes": {"database": FakeProbe(), "redis": FakeProbe()},
+    }
     ports.update(extra)
     return ports
 
@@ -480,8 +560,9 @@ class FakeQuotaCounter:
         if self.down:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly")
 
-    def _run(self, mode: str, org_id: str, metric: Metric, amount: int, now: datetime,
-             key: str | None) -> CounterReply:
+    def _run(
+        self, mode: str, org_id: str, metric: Metric, amount: int, now: datetime, key: str | None
+    ) -> CounterReply:
         self._check()
         with self._lock:
             window = self.windows.get(org_id)
@@ -490,8 +571,9 @@ class FakeQuotaCounter:
             start, end = window.period_for(metric)
             limit = window.limits.get(metric)
             if key and (org_id, metric, key) in self.answers:
-                return CounterReply(CounterStatus.DUPLICATE, self.answers[(org_id, metric, key)],
-                                    limit, start, end)
+                return CounterReply(
+                    CounterStatus.DUPLICATE, self.answers[(org_id, metric, key)], limit, start, end
+                )
             counter = self.counters.get((org_id, metric))
             if counter is None or counter[0] != start:
                 return CounterReply(CounterStatus.NO_COUNTER, 0, limit, start, end)
@@ -503,14 +585,16 @@ class FakeQuotaCounter:
             if mode != "peek" and amount:
                 used += amount
                 self.counters[(org_id, metric)] = (start, used, counter[2])
-                self.pending.append(LedgerEntry(f"{next(self._ids)}-0", org_id, metric, amount,
-                                                now, key, start))
+                self.pending.append(
+                    LedgerEntry(f"{next(self._ids)}-0", org_id, metric, amount, now, key, start)
+                )
             if key:
                 self.answers[(org_id, metric, key)] = used
             return CounterReply(CounterStatus.OK, used, limit, start, end)
 
-    def consume(self, org_id: str, metric: Metric, amount: int, now: datetime,
-                idempotency_key: str | None) -> CounterReply:
+    def consume(
+        self, org_id: str, metric: Metric, amount: int, now: datetime, idempotency_key: str | None
+    ) -> CounterReply:
         return self._run("consume", org_id, metric, amount, now, idempotency_key)
 
     def release(self, org_id: str, metric: Metric, amount: int, now: datetime) -> CounterReply:
@@ -528,8 +612,9 @@ class FakeQuotaCounter:
         self.forgotten.append(org_id)
         self.windows.pop(org_id, None)
 
-    def seed(self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime,
-             used: int) -> None:
+    def seed(
+        self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime, used: int
+    ) -> None:
         self._check()
         with self._lock:
             start = GAUGE_PERIOD_START if metric.is_gauge else period_start
@@ -538,8 +623,9 @@ class FakeQuotaCounter:
             if current is None or current[0] != start:
                 self.counters[(org_id, metric)] = (start, used, end)
 
-    def record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-               token: str) -> None:
+    def record(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         self._check()
         with self._lock:
             if token in self.recordings:
@@ -547,21 +633,24 @@ class FakeQuotaCounter:
             self.recordings.add(token)
             self._add(org_id, usage, 1)
 
-    def undo_record(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-                    token: str) -> None:
+    def undo_record(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
+    ) -> None:
         self._check()
         with self._lock:
             if token in self.recordings:
                 self.recordings.discard(token)
                 self._add(org_id, usage, -1)
 
-    def _add(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]],
-             sign: int) -> None:
+    def _add(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], sign: int) -> None:
         for metric, at, quantity in usage:
             counter = self.counters.get((org_id, metric))
             if counter is not None and counter[0] <= at < counter[2]:
-                self.counters[(org_id, metric)] = (counter[0], counter[1] + sign * quantity,
-                                                   counter[2])
+                self.counters[(org_id, metric)] = (
+                    counter[0],
+                    counter[1] + sign * quantity,
+                    counter[2],
+                )
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         self._check()
@@ -575,7 +664,10 @@ class FakeQuotaCounter:
                 counter = self.counters.get((entry.org_id, entry.metric))
                 if entry.entry_id in present and counter and counter[0] == entry.period_start:
                     self.counters[(entry.org_id, entry.metric)] = (
-                        counter[0], counter[1] - entry.amount, counter[2])
+                        counter[0],
+                        counter[1] - entry.amount,
+                        counter[2],
+                    )
             done = set(entry_ids)
             self.pending = [e for e in self.pending if e.entry_id not in done]
 

@@ -15,12 +15,13 @@ import entrypoints.api
 from entrypoints.api.blueprint import LEGACY, Blueprint
 
 API = Path(entrypoints.api.__file__).parent
-ALIASES = {"/api/billing/customer": ("post", "/api/v1/billing/customer"),
-           "/api/billing/subscription": ("post", "/api/v1/billing/subscription"),
-           "/api/billing/generate-usage-invoice": ("post",
-                                                   "/api/v1/billing/generate-usage-invoice"),
-           "/api/billing/dashboard": ("get", "/api/v1/billing/dashboard"),
-           "/api/billing/webhook": ("post", "/api/v1/billing/webhook")}
+ALIASES = {
+    "/api/billing/customer": ("post", "/api/v1/billing/customer"),
+    "/api/billing/subscription": ("post", "/api/v1/billing/subscription"),
+    "/api/billing/generate-usage-invoice": ("post", "/api/v1/billing/generate-usage-invoice"),
+    "/api/billing/dashboard": ("get", "/api/v1/billing/dashboard"),
+    "/api/billing/webhook": ("post", "/api/v1/billing/webhook"),
+}
 
 
 def resources() -> dict[str, Blueprint]:
@@ -48,8 +49,10 @@ def test_each_blueprint_is_named_like_its_file_and_its_url_prefix(name):
         return
     prefix = words(blp.url_prefix)
     for word in name.split("_"):
-        assert word in prefix or f"{word}s" in prefix or word.removesuffix("s") in prefix, \
-            (name, blp.url_prefix)
+        assert word in prefix or f"{word}s" in prefix or word.removesuffix("s") in prefix, (
+            name,
+            blp.url_prefix,
+        )
 
 
 @pytest.mark.parametrize("name", sorted(RESOURCES))
@@ -65,8 +68,11 @@ def test_no_blueprint_imports_another_ones_module(name):
 
 
 def test_every_alias_is_on_the_legacy_blueprint(app):
-    legacy_rules = {rule.rule for rule in app.url_map.iter_rules()
-                    if rule.endpoint.startswith(f"{LEGACY.name}.")}
+    legacy_rules = {
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(f"{LEGACY.name}.")
+    }
     assert legacy_rules == set(ALIASES)
 
 

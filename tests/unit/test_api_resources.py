@@ -20,10 +20,16 @@ def test_plans_are_public_and_match_the_catalog(client):
     assert body["default_tier"] == "free"
     assert list(plans) == ["free", "starter", "pro", "enterprise", "white_label"]
     assert plans["starter"]["aliases"] == ["basic"]
-    assert plans["starter"]["price"] == {"amount_minor": 2900, "currency": "usd",
-                                         "display": "29.00 USD"}
-    assert plans["free"]["quotas"]["queries"] == {"limit": 100, "unlimited": False,
-                                                  "kind": "counter"}
+    assert plans["starter"]["price"] == {
+        "amount_minor": 2900,
+        "currency": "usd",
+        "display": "29.00 USD",
+    }
+    assert plans["free"]["quotas"]["queries"] == {
+        "limit": 100,
+        "unlimited": False,
+        "kind": "counter",
+    }
     assert plans["pro"]["quotas"]["documents"]["unlimited"] is True
     assert plans["free"]["quotas"]["documents"]["kind"] == "gauge"
     assert plans["white_label"]["interval"] == "one_time"
@@ -40,15 +46,28 @@ def test_status_is_free_by_default(client):
 
 
 def _subscription(org_id: str, status: SubscriptionStatus, now: datetime, **kw) -> Subscription:
-    return Subscription(org_id, "sub_1", "cus_1", status, Tier.PRO, "price_pro", now,
-                        now + timedelta(days=30), False, None, now, **kw)
+    return Subscription(
+        org_id,
+        "sub_1",
+        "cus_1",
+        status,
+        Tier.PRO,
+        "price_pro",
+        now,
+        now + timedelta(days=30),
+        False,
+        None,
+        now,
+        **kw,
+    )
 
 
 def test_status_follows_an_active_subscription(client, ports):
     now = ports["clock"].now()
     client.get("/api/v1/billing/status", headers=bearer("org_a"))  # creates the organization
-    ports["uow"].store.subscriptions["sub_1"] = _subscription("org_a", SubscriptionStatus.ACTIVE,
-                                                              now)
+    ports["uow"].store.subscriptions["sub_1"] = _subscription(
+        "org_a", SubscriptionStatus.ACTIVE, now
+    )
     body = client.get("/api/v1/billing/status", headers=bearer("org_a")).get_json()
     assert body["plan"]["tier"] == "pro"
     assert body["status"] == "active"
@@ -59,9 +78,12 @@ def test_past_due_keeps_the_plan_through_the_grace_period_only(client, ports):
     clock = ports["clock"]
     client.get("/api/v1/billing/status", headers=bearer("org_a"))
     ports["uow"].store.subscriptions["sub_1"] = _subscription(
-        "org_a", SubscriptionStatus.PAST_DUE, clock.now(), past_due_since=clock.now())
-    assert client.get("/api/v1/billing/status",
-                      headers=bearer()).get_json()["plan_source"] == "grace_period"
+        "org_a", SubscriptionStatus.PAST_DUE, clock.now(), past_due_since=clock.now()
+    )
+    assert (
+        client.get("/api/v1/billing/status", headers=bearer()).get_json()["plan_source"]
+        == "grace_period"
+    )
     clock.advance(days=7, seconds=1)
     body = client.get("/api/v1/billing/status", headers=bearer()).get_json()
     assert body["plan"]["tier"] == "free"
@@ -72,10 +94,19 @@ def test_a_paid_white_label_purchase_wins_for_good(client, ports):
     now = ports["clock"].now()
     client.get("/api/v1/billing/status", headers=bearer("org_a"))
     ports["uow"].store.purchases["p1"] = OneTimePurchase(
-        "p1", "org_a", Tier.WHITE_LABEL, Money(99900, "usd"), PurchaseStatus.PAID, "cs_1",
-        "pi_1", now, now)
-    ports["uow"].store.subscriptions["sub_1"] = _subscription("org_a", SubscriptionStatus.CANCELED,
-                                                              now)
+        "p1",
+        "org_a",
+        Tier.WHITE_LABEL,
+        Money(99900, "usd"),
+        PurchaseStatus.PAID,
+        "cs_1",
+        "pi_1",
+        now,
+        now,
+    )
+    ports["uow"].store.subscriptions["sub_1"] = _subscription(
+        "org_a", SubscriptionStatus.CANCELED, now
+    )
     body = client.get("/api/v1/billing/status", headers=bearer()).get_json()
     assert body["plan"]["tier"] == "white_label"
     assert body["plan_source"] == "purchase"
@@ -84,8 +115,9 @@ def test_a_paid_white_label_purchase_wins_for_good(client, ports):
 def test_tenants_see_only_their_own_status(client, ports):
     now = datetime(2026, 11, 15, tzinfo=UTC)
     client.get("/api/v1/billing/status", headers=bearer("org_a"))
-    ports["uow"].store.subscriptions["sub_1"] = _subscription("org_a", SubscriptionStatus.ACTIVE,
-                                                              now)
+    ports["uow"].store.subscriptions["sub_1"] = _subscription(
+        "org_a", SubscriptionStatus.ACTIVE, now
+    )
     body = client.get("/api/v1/billing/status", headers=bearer("org_b")).get_json()
     assert body["org_id"] == "org_b"
     assert body["plan"]["tier"] == "free"

@@ -42,8 +42,9 @@ def _unsigned(claims: dict) -> str:
 def test_alg_none_is_401(client):
     import time
 
-    token = _unsigned({"sub": "u", "org_id": "org_a", "role": "owner",
-                       "exp": int(time.time()) + 60})
+    token = _unsigned(
+        {"sub": "u", "org_id": "org_a", "role": "owner", "exp": int(time.time()) + 60}
+    )
     assert_error(client.get(STATUS, headers=auth(token)), 401, "token_invalid")
 
 
@@ -58,8 +59,9 @@ def test_garbage_token_is_401(client):
 
 @pytest.mark.parametrize("claim", ["org_id", "role", "exp", "sub"])
 def test_missing_required_claim_is_401(client, claim):
-    body = assert_error(client.get(STATUS, headers=auth(make_token(drop=(claim,)))), 401,
-                        "token_invalid")
+    body = assert_error(
+        client.get(STATUS, headers=auth(make_token(drop=(claim,)))), 401, "token_invalid"
+    )
     if claim != "sub":  # flask-jwt-extended itself refuses a token without its identity claim
         assert claim in body["message"]
 

@@ -73,10 +73,25 @@ def test_an_operator_catalog_file(tmp_path):
     from entrypoints.catalog_file import load_catalog
 
     path = tmp_path / "catalog.json"
-    path.write_text(json.dumps({"default_tier": "free", "plans": [
-        {"tier": "free", "price": "0.00", "queries": 1000, "documents": 5},
-        {"tier": "basic", "name": "Basic", "price": "19.50", "queries": 20000, "documents": None,
-         "features": ["email support"], "aliases": ["basic"]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "default_tier": "free",
+                "plans": [
+                    {"tier": "free", "price": "0.00", "queries": 1000, "documents": 5},
+                    {
+                        "tier": "basic",
+                        "name": "Basic",
+                        "price": "19.50",
+                        "queries": 20000,
+                        "documents": None,
+                        "features": ["email support"],
+                        "aliases": ["basic"],
+                    },
+                ],
+            }
+        )
+    )
     catalog = load_catalog(path, "free")
     assert catalog.default.quota(Metric.QUERIES).limit == 1000
     starter = catalog.get("basic")
@@ -93,18 +108,47 @@ def test_first_subscription_period_keeps_the_months_usage():
     from domain.model.subscriptions import Subscription, SubscriptionStatus
 
     now = datetime(2026, 11, 15, 12, tzinfo=UTC)
-    sub = Subscription("o", "s", "c", SubscriptionStatus.ACTIVE, Tier.PRO, "p", now,
-                       now + timedelta(days=30), False, None, now, started_at=now)
+    sub = Subscription(
+        "o",
+        "s",
+        "c",
+        SubscriptionStatus.ACTIVE,
+        Tier.PRO,
+        "p",
+        now,
+        now + timedelta(days=30),
+        False,
+        None,
+        now,
+        started_at=now,
+    )
     pro = default_catalog().get("pro")
     assert billing_period(Entitlement(pro, EntitlementSource.SUBSCRIPTION, sub), now) == (
-        datetime(2026, 11, 1, tzinfo=UTC), now + timedelta(days=30))
-    renewed = Subscription("o", "s", "c", SubscriptionStatus.ACTIVE, Tier.PRO, "p",
-                           now + timedelta(days=30), now + timedelta(days=60), False, None, now,
-                           started_at=now)
+        datetime(2026, 11, 1, tzinfo=UTC),
+        now + timedelta(days=30),
+    )
+    renewed = Subscription(
+        "o",
+        "s",
+        "c",
+        SubscriptionStatus.ACTIVE,
+        Tier.PRO,
+        "p",
+        now + timedelta(days=30),
+        now + timedelta(days=60),
+        False,
+        None,
+        now,
+        started_at=now,
+    )
     later = now + timedelta(days=31)
     assert billing_period(Entitlement(pro, EntitlementSource.SUBSCRIPTION, renewed), later) == (
-        now + timedelta(days=30), now + timedelta(days=60))
+        now + timedelta(days=30),
+        now + timedelta(days=60),
+    )
     default = Entitlement(default_catalog().default, EntitlementSource.DEFAULT)
     assert billing_period(default, later) == calendar_month(later)
     assert calendar_month(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == (
-        datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )

@@ -10,29 +10,52 @@ from tests.unit.test_http_errors import assert_error
 from tests.unit.test_payments_api import WRITES, post
 
 REFUSED_REDIRECTS = [
-    "//evil.com/x", "javascript:alert(1)", "https://app@evil.com/", "https://app.example.com@evil.com/",
-    "https://evil.com/", "https://app.example.com.evil.com/", "http://app.example.com/",
-    "https://app.example.com:8443/", "https://APP.example.com\\@evil.com", "ftp://app.example.com/",
-    "https:///app.example.com", "/relative/path", "https://app.example.com/\r\nSet-Cookie:x",
-    "https://app.example.com /x", "data:text/html,hi", "https://app.example.co/",
-    "https://app.example.com\t.evil.com/", "https://[::1]/", "", "https://app.example.com:99999/",
+    "//evil.com/x",
+    "javascript:alert(1)",
+    "https://app@evil.com/",
+    "https://app.example.com@evil.com/",
+    "https://evil.com/",
+    "https://app.example.com.evil.com/",
+    "http://app.example.com/",
+    "https://app.example.com:8443/",
+    "https://APP.example.com\\@evil.com",
+    "ftp://app.example.com/",
+    "https:///app.example.com",
+    "/relative/path",
+    "https://app.example.com/\r\nSet-Cookie:x",
+    "https://app.example.com /x",
+    "data:text/html,hi",
+    "https://app.example.co/",
+    "https://app.example.com\t.evil.com/",
+    "https://[::1]/",
+    "",
+    "https://app.example.com:99999/",
 ]
 
 
 @pytest.mark.parametrize("url", REFUSED_REDIRECTS)
 @pytest.mark.parametrize("field", ["success_url", "cancel_url"])
 def test_checkout_refuses_redirects_outside_the_allowlist(client, stripe, url, field):
-    response = post(client, "/api/v1/billing/create-checkout-session",
-                    {"plan_tier": "pro", field: url})
+    response = post(
+        client, "/api/v1/billing/create-checkout-session", {"plan_tier": "pro", field: url}
+    )
     assert_error(response, 400, "redirect_not_allowed")
     assert stripe.sessions == {}
 
 
-@pytest.mark.parametrize("url", [f"{APP}/done?x=1", "HTTPS://App.Example.com/ok",
-                                 "https://app.example.com:443/ok", "http://localhost:3000/cb"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{APP}/done?x=1",
+        "HTTPS://App.Example.com/ok",
+        "https://app.example.com:443/ok",
+        "http://localhost:3000/cb",
+    ],
+)
 def test_checkout_accepts_exact_origins(client, stripe, url):
-    response = post(client, "/api/v1/billing/create-checkout-session",
-                    {"plan_tier": "pro", "success_url": url})
+    response = post(
+        client, "/api/v1/billing/create-checkout-session", {"plan_tier": "pro", "success_url": url}
+    )
     assert response.status_code == 201, response.get_json()
 
 
@@ -58,8 +81,11 @@ def test_checkout_session_carries_the_organization(client, stripe, ports):
 
 def test_checkout_is_refused_with_a_live_subscription(client, stripe):
     post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"})
-    assert_error(post(client, "/api/v1/billing/create-checkout-session", {"plan_tier": "pro"}),
-                 409, "subscription_exists")
+    assert_error(
+        post(client, "/api/v1/billing/create-checkout-session", {"plan_tier": "pro"}),
+        409,
+        "subscription_exists",
+    )
 
 
 def test_white_label_purchase_is_a_payment_mode_checkout(client, stripe, ports):
@@ -82,8 +108,7 @@ def test_white_label_is_refused_once_paid(client, stripe, ports, app):
     assert_error(post(client, "/api/v1/white-label/purchase", {}), 409, "already_purchased")
 
 
-@pytest.mark.parametrize("body", [{"plan_tier": "pro"}, {"plan_tier": "white_label",
-                                                          "amount": 1}])
+@pytest.mark.parametrize("body", [{"plan_tier": "pro"}, {"plan_tier": "white_label", "amount": 1}])
 def test_white_label_validation(client, body):
     assert_error(post(client, "/api/v1/white-label/purchase", body), 422, "validation_error")
 
@@ -96,8 +121,11 @@ def test_portal_needs_a_customer_then_answers_its_url(client, stripe):
     assert response.get_json()["url"].startswith("https://billing.stripe.com/")
     again = post(client, "/api/v1/billing/portal-session", {"return_url": f"{APP}/settings"})
     assert again.get_json() == response.get_json()  # same minute, same key, same session
-    assert_error(post(client, "/api/v1/billing/portal-session",
-                      {"return_url": "https://evil.com"}), 400, "redirect_not_allowed")
+    assert_error(
+        post(client, "/api/v1/billing/portal-session", {"return_url": "https://evil.com"}),
+        400,
+        "redirect_not_allowed",
+    )
 
 
 def _subscribe(client, tier="starter"):
@@ -112,8 +140,9 @@ def test_upgrade_invoices_now_and_downgrade_credits_later(client, stripe, ports)
     sub_id = _subscribe(client)["subscription"]["stripe_subscription_id"]
     up = post(client, "/api/v1/billing/subscription/change", {"plan_tier": "pro"})
     assert up.status_code == 200 and up.get_json()["tier"] == "pro"
-    assert stripe.subscriptions[sub_id]["items"]["data"][0]["price"]["id"] == \
-        stripe.price_ids["pro"]
+    assert (
+        stripe.subscriptions[sub_id]["items"]["data"][0]["price"]["id"] == stripe.price_ids["pro"]
+    )
     assert '"always_invoice"' in stripe._replies[_last_update_params(stripe)][0]
     ports["clock"].advance(minutes=1)
     down = post(client, "/api/v1/billing/subscription/change", {"plan_tier": "starter"})
@@ -126,28 +155,45 @@ def test_changing_back_and_forth_is_not_replayed(client, stripe, ports):
     _subscribe(client)
     for tier in ("pro", "starter", "pro"):
         ports["clock"].advance(seconds=1)
-        assert post(client, "/api/v1/billing/subscription/change",
-                    {"plan_tier": tier}).get_json()["tier"] == tier
+        assert (
+            post(client, "/api/v1/billing/subscription/change", {"plan_tier": tier}).get_json()[
+                "tier"
+            ]
+            == tier
+        )
     keys = [key for op, key in stripe.writes() if op == "subscriptions.update"]
     assert len(set(keys)) == 3
 
 
 def test_change_errors(client, stripe):
-    assert_error(post(client, "/api/v1/billing/subscription/change", {"plan_tier": "pro"}), 404,
-                 "subscription_not_found")
+    assert_error(
+        post(client, "/api/v1/billing/subscription/change", {"plan_tier": "pro"}),
+        404,
+        "subscription_not_found",
+    )
     _subscribe(client, "pro")
-    assert_error(post(client, "/api/v1/billing/subscription/change", {"plan_tier": "pro"}), 409,
-                 "plan_unchanged")
-    assert_error(post(client, "/api/v1/billing/subscription/change", {"plan_tier": "free"}), 422,
-                 "plan_not_purchasable")
-    assert_error(post(client, "/api/v1/billing/subscription/change", {"plan_tier": "gold"}), 422,
-                 "unknown_plan")
+    assert_error(
+        post(client, "/api/v1/billing/subscription/change", {"plan_tier": "pro"}),
+        409,
+        "plan_unchanged",
+    )
+    assert_error(
+        post(client, "/api/v1/billing/subscription/change", {"plan_tier": "free"}),
+        422,
+        "plan_not_purchasable",
+    )
+    assert_error(
+        post(client, "/api/v1/billing/subscription/change", {"plan_tier": "gold"}),
+        422,
+        "unknown_plan",
+    )
 
 
 def test_cancel_at_period_end_then_resume(client, stripe, ports):
     sub_id = _subscribe(client)["subscription"]["stripe_subscription_id"]
-    assert_error(post(client, "/api/v1/billing/subscription/resume"), 409,
-                 "subscription_not_resumable")
+    assert_error(
+        post(client, "/api/v1/billing/subscription/resume"), 409, "subscription_not_resumable"
+    )
     canceled = post(client, "/api/v1/billing/subscription/cancel", {})
     assert canceled.status_code == 200 and canceled.get_json()["cancel_at_period_end"] is True
     assert stripe.subscriptions[sub_id]["cancel_at_period_end"] is True
@@ -172,10 +218,14 @@ def test_cancel_now(client, stripe, ports):
     body = post(client, "/api/v1/billing/subscription/cancel", {"at_period_end": False})
     assert body.get_json()["status"] == "canceled"
     assert stripe.subscriptions[sub_id]["status"] == "canceled"
-    assert_error(post(client, "/api/v1/billing/subscription/cancel", {}), 404,
-                 "subscription_not_found")
-    assert_error(post(client, "/api/v1/billing/subscription/cancel", {"at_period_end": "soon"}),
-                 422, "validation_error")
+    assert_error(
+        post(client, "/api/v1/billing/subscription/cancel", {}), 404, "subscription_not_found"
+    )
+    assert_error(
+        post(client, "/api/v1/billing/subscription/cancel", {"at_period_end": "soon"}),
+        422,
+        "validation_error",
+    )
 
 
 def test_legacy_aliases_work(client, stripe):

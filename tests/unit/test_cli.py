@@ -11,8 +11,9 @@ from tests.unit.fakes import fake_ports
 
 
 def test_minted_token_is_accepted_by_the_api(app):
-    result = app.test_cli_runner().invoke(args=["billing", "token", "--org", "acme",
-                                                "--role", "member"])
+    result = app.test_cli_runner().invoke(
+        args=["billing", "token", "--org", "acme", "--role", "member"]
+    )
     assert result.exit_code == 0, result.output
     token = result.output.strip()
     claims = jwt.decode(token, TEST_JWT_SECRET, algorithms=["HS256"])

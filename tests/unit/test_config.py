@@ -16,8 +16,9 @@ def test_nothing_set_runs_on_the_embedded_default(tmp_path: Path):
     settings.check()  # development needs nothing
 
 
-@pytest.mark.parametrize("url", ["postgres://u:p@db:5432/billing",
-                                 "postgresql://u:p@db:5432/billing"])
+@pytest.mark.parametrize(
+    "url", ["postgres://u:p@db:5432/billing", "postgresql://u:p@db:5432/billing"]
+)
 def test_postgres_urls_are_normalized_to_psycopg3(url):
     assert make(database_url=url).sqlalchemy_url == "postgresql+psycopg://u:p@db:5432/billing"
 
@@ -50,13 +51,23 @@ def test_production_refuses_defaults_and_names_everything_missing():
 
 def test_production_refuses_sqlite():
     with pytest.raises(ConfigError, match="DATABASE_URL"):
-        make(app_env="production", jwt_secret_key="k" * 64, database_url="sqlite:///x.db",
-             redis_url="redis://r", stripe_webhook_secret="whsec_1").check()
+        make(
+            app_env="production",
+            jwt_secret_key="k" * 64,
+            database_url="sqlite:///x.db",
+            redis_url="redis://r",
+            stripe_webhook_secret="whsec_1",
+        ).check()
 
 
 def test_production_starts_with_everything_set():
-    make(app_env="production", jwt_secret_key="k" * 64, database_url="postgres://u@db/b",
-         redis_url="redis://r:6379/0", stripe_webhook_secret="whsec_1").check()
+    make(
+        app_env="production",
+        jwt_secret_key="k" * 64,
+        database_url="postgres://u@db/b",
+        redis_url="redis://r:6379/0",
+        stripe_webhook_secret="whsec_1",
+    ).check()
 
 
 def test_several_webhook_secrets_for_rotation():
@@ -92,13 +103,18 @@ def test_price_ids_and_their_older_names(monkeypatch):
     monkeypatch.setenv("STRIPE_PRICE_BASIC_SUB", "price_basic")
     monkeypatch.setenv("STRIPE_PRICE_PRO_SUB", "price_pro")
     monkeypatch.setenv("STRIPE_WHITE_LABEL_PRICE_ID", "price_wl")
-    assert make().price_ids == {"starter": "price_basic", "pro": "price_pro",
-                                "white_label": "price_wl"}
+    assert make().price_ids == {
+        "starter": "price_basic",
+        "pro": "price_pro",
+        "white_label": "price_wl",
+    }
 
 
 def test_redirect_origins_default_to_the_configured_urls():
-    settings = make(stripe_success_url="https://app.example.com/ok?x=1",
-                    stripe_cancel_url="https://app.example.com:8443/no")
+    settings = make(
+        stripe_success_url="https://app.example.com/ok?x=1",
+        stripe_cancel_url="https://app.example.com:8443/no",
+    )
     assert settings.redirect_origins == ["https://app.example.com", "https://app.example.com:8443"]
     explicit = make(allowed_redirect_origins="https://a.example, http://localhost:3000")
     assert explicit.redirect_origins == ["https://a.example", "http://localhost:3000"]

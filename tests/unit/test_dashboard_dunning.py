@@ -26,27 +26,43 @@ def test_dashboard_of_a_free_organization_without_a_customer(client):
     assert body["voice"]["unbilled_words"] == 0
     assert body["voice"]["estimated_charge"]["amount_minor"] == 0
     assert body["recent_invoices"] == []
-    assert client.get("/api/billing/dashboard", headers=bearer("org_a", "member")).status_code \
-        == 200
+    assert (
+        client.get("/api/billing/dashboard", headers=bearer("org_a", "member")).status_code == 200
+    )
 
 
 def test_dashboard_of_a_paying_organization(client, ports, stripe, app):
-    client.post("/api/v1/billing/customer", json={"email": "a@example.com"},
-                headers=bearer("org_a", "owner"))
+    client.post(
+        "/api/v1/billing/customer",
+        json={"email": "a@example.com"},
+        headers=bearer("org_a", "owner"),
+    )
     cus = ports["uow"].store.customers["org_a"].stripe_customer_id
-    sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a",
-                                  cancel_at_period_end=True)
+    sub = stripe.put_subscription(
+        cus, stripe.price_ids["pro"], "active", org_id="org_a", cancel_at_period_end=True
+    )
     deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
-    client.post("/api/v1/quota/consume", json={"metric": "queries", "amount": 42},
-                headers=bearer("org_a", "service"))
-    client.post("/api/v1/usage/events", json={"events": [
-        {"metric": "stt_words", "quantity": 1500, "idempotency_key": "a"},
-        {"metric": "tts_words", "quantity": 1000, "idempotency_key": "b"}]},
-        headers=bearer("org_a", "service"))
+    client.post(
+        "/api/v1/quota/consume",
+        json={"metric": "queries", "amount": 42},
+        headers=bearer("org_a", "service"),
+    )
+    client.post(
+        "/api/v1/usage/events",
+        json={
+            "events": [
+                {"metric": "stt_words", "quantity": 1500, "idempotency_key": "a"},
+                {"metric": "tts_words", "quantity": 1000, "idempotency_key": "b"},
+            ]
+        },
+        headers=bearer("org_a", "service"),
+    )
     client.post("/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner"))
-    client.post("/api/v1/usage/events", json={"events": [
-        {"metric": "stt_words", "quantity": 2500, "idempotency_key": "c"}]},
-        headers=bearer("org_a", "service"))
+    client.post(
+        "/api/v1/usage/events",
+        json={"events": [{"metric": "stt_words", "quantity": 2500, "idempotency_key": "c"}]},
+        headers=bearer("org_a", "service"),
+    )
     body = dashboard(client)
     assert body["plan"]["tier"] == "pro" and body["status"] == "active"
     assert body["subscription"]["cancel_at_period_end"] is True
@@ -60,20 +76,25 @@ def test_dashboard_of_a_paying_organization(client, ports, stripe, app):
 
 
 def quota_limit(client, org="org_a"):
-    return client.post("/api/v1/quota/consume", json={"metric": "queries"},
-                       headers=bearer(org, "service")).get_json()["limit"]
+    return client.post(
+        "/api/v1/quota/consume", json={"metric": "queries"}, headers=bearer(org, "service")
+    ).get_json()["limit"]
 
 
 def test_payment_failed_grace_over_default_tier_then_paid_restores(client, ports, stripe, app):
-    client.post("/api/v1/billing/customer", json={"email": "a@example.com"},
-                headers=bearer("org_a", "owner"))
+    client.post(
+        "/api/v1/billing/customer",
+        json={"email": "a@example.com"},
+        headers=bearer("org_a", "owner"),
+    )
     cus = ports["uow"].store.customers["org_a"].stripe_customer_id
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a")
     deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
     assert quota_limit(client) == 100_000
 
-    stripe.put_subscription(cus, stripe.price_ids["pro"], "past_due", org_id="org_a",
-                            sub_id=sub["id"])
+    stripe.put_subscription(
+        cus, stripe.price_ids["pro"], "past_due", org_id="org_a", sub_id=sub["id"]
+    )
     failed = stripe.put_invoice(cus, sub["id"], "open")
     deliver(app.extensions["billing"], stripe.event("invoice.payment_failed", failed))
     assert ports["uow"].store.subscriptions[sub["id"]].status is SubscriptionStatus.PAST_DUE
@@ -87,8 +108,9 @@ def test_payment_failed_grace_over_default_tier_then_paid_restores(client, ports
     assert quota_limit(client) == 100  # the default tier's limit
     assert dashboard(client)["plan"]["tier"] == "free"
 
-    stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a",
-                            sub_id=sub["id"])
+    stripe.put_subscription(
+        cus, stripe.price_ids["pro"], "active", org_id="org_a", sub_id=sub["id"]
+    )
     paid = stripe.pay_invoice(failed["id"])
     deliver(app.extensions["billing"], stripe.event("invoice.paid", paid))
     assert quota_limit(client) == 100_000
@@ -96,22 +118,30 @@ def test_payment_failed_grace_over_default_tier_then_paid_restores(client, ports
     actions = [e.action for e in ports["uow"].store.audit if e.org_id == "org_a"]
     assert actions.count("subscription.changed") == 3  # created, past_due, active again
     assert [a for a in actions if a.startswith("entitlement.")] == [
-        "entitlement.downgraded", "entitlement.restored"]
+        "entitlement.downgraded",
+        "entitlement.restored",
+    ]
     causes = {e.actor.split(":")[0] for e in ports["uow"].store.audit}
     assert {"stripe", "scheduler"} <= causes
 
 
 def test_an_overdue_usage_invoice_drops_to_the_default_tier(client, ports, stripe, app):
-    client.post("/api/v1/billing/customer", json={"email": "a@example.com"},
-                headers=bearer("org_a", "owner"))
+    client.post(
+        "/api/v1/billing/customer",
+        json={"email": "a@example.com"},
+        headers=bearer("org_a", "owner"),
+    )
     cus = ports["uow"].store.customers["org_a"].stripe_customer_id
     sub = stripe.put_subscription(cus, stripe.price_ids["pro"], "active", org_id="org_a")
     deliver(app.extensions["billing"], stripe.event("customer.subscription.created", sub))
-    client.post("/api/v1/usage/events", json={"events": [
-        {"metric": "stt_words", "quantity": 10_000, "idempotency_key": "a"}]},
-        headers=bearer("org_a", "service"))
-    invoice = client.post("/api/v1/billing/generate-usage-invoice",
-                          headers=bearer("org_a", "owner")).get_json()["invoice"]
+    client.post(
+        "/api/v1/usage/events",
+        json={"events": [{"metric": "stt_words", "quantity": 10_000, "idempotency_key": "a"}]},
+        headers=bearer("org_a", "service"),
+    )
+    invoice = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()["invoice"]
     failed = stripe.pay_invoice(invoice["stripe_invoice_id"], paid=False)
     deliver(app.extensions["billing"], stripe.event("invoice.payment_failed", failed))
     stored = ports["uow"].store.usage_invoices[invoice["id"]]

@@ -39,16 +39,20 @@ def test_an_invoice_follows_stripe_and_says_when_it_changed():
     assert invoice.status is InvoiceStatus.PAID and invoice.past_due_since is None
 
 
-@pytest.mark.parametrize(("payment_status", "paid"), [
-    ("paid", True), ("unpaid", False), ("no_payment_required", False), (None, False)])
+@pytest.mark.parametrize(
+    ("payment_status", "paid"),
+    [("paid", True), ("unpaid", False), ("no_payment_required", False), (None, False)],
+)
 def test_a_checkout_session_is_paid_only_when_stripe_says_paid(payment_status, paid):
     assert CheckoutSession("cs_1", None, payment_status=payment_status).paid is paid
 
 
 def test_revenue_is_active_and_past_due_only():
     assert PAYING_STATES == {SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE}
-    assert [s for s in SubscriptionStatus if s.is_paying] == [SubscriptionStatus.ACTIVE,
-                                                              SubscriptionStatus.PAST_DUE]
+    assert [s for s in SubscriptionStatus if s.is_paying] == [
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.PAST_DUE,
+    ]
 
 
 def test_the_analytics_sql_binds_the_domains_paying_states():
@@ -58,26 +62,49 @@ def test_the_analytics_sql_binds_the_domains_paying_states():
 
 
 def subscription(status: SubscriptionStatus, updated: datetime = NOW) -> Subscription:
-    return Subscription("org_a", "sub_1", "cus_1", status, Tier.PRO, "price_pro",
-                        NOW - timedelta(days=1), NOW + timedelta(days=29), False, None, updated)
+    return Subscription(
+        "org_a",
+        "sub_1",
+        "cus_1",
+        status,
+        Tier.PRO,
+        "price_pro",
+        NOW - timedelta(days=1),
+        NOW + timedelta(days=29),
+        False,
+        None,
+        updated,
+    )
 
 
-@pytest.mark.parametrize(("status", "updated", "source"), [
-    (SubscriptionStatus.ACTIVE, NOW, EntitlementSource.SUBSCRIPTION),
-    (SubscriptionStatus.TRIALING, NOW, EntitlementSource.SUBSCRIPTION),
-    (SubscriptionStatus.PAST_DUE, NOW, EntitlementSource.GRACE_PERIOD),
-    (SubscriptionStatus.PAST_DUE, NOW - timedelta(days=30), EntitlementSource.DEFAULT),
-    (SubscriptionStatus.CANCELED, NOW, EntitlementSource.DEFAULT),
-])
+@pytest.mark.parametrize(
+    ("status", "updated", "source"),
+    [
+        (SubscriptionStatus.ACTIVE, NOW, EntitlementSource.SUBSCRIPTION),
+        (SubscriptionStatus.TRIALING, NOW, EntitlementSource.SUBSCRIPTION),
+        (SubscriptionStatus.PAST_DUE, NOW, EntitlementSource.GRACE_PERIOD),
+        (SubscriptionStatus.PAST_DUE, NOW - timedelta(days=30), EntitlementSource.DEFAULT),
+        (SubscriptionStatus.CANCELED, NOW, EntitlementSource.DEFAULT),
+    ],
+)
 def test_each_entitlement_names_its_source(status, updated, source):
-    entitlement = entitlement_for(default_catalog(), [subscription(status, updated)], [], NOW,
-                                  timedelta(days=7))
+    entitlement = entitlement_for(
+        default_catalog(), [subscription(status, updated)], [], NOW, timedelta(days=7)
+    )
     assert entitlement.source is source
 
 
 def test_overdue_usage_is_dunning_and_only_subscriptions_set_the_quota_period():
-    entitlement = entitlement_for(default_catalog(), [subscription(SubscriptionStatus.ACTIVE)],
-                                  [], NOW, timedelta(days=7), usage_overdue=True)
+    entitlement = entitlement_for(
+        default_catalog(),
+        [subscription(SubscriptionStatus.ACTIVE)],
+        [],
+        NOW,
+        timedelta(days=7),
+        usage_overdue=True,
+    )
     assert entitlement.source is EntitlementSource.DUNNING
     assert {s for s in EntitlementSource if s.follows_subscription} == {
-        EntitlementSource.SUBSCRIPTION, EntitlementSource.GRACE_PERIOD}
+        EntitlementSource.SUBSCRIPTION,
+        EntitlementSource.GRACE_PERIOD,
+    }

@@ -39,7 +39,7 @@ def domain_errors() -> list[type[DomainError]]:
 def readme_table() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("| status | codes |")
-    return text[start:text.index("\n\n", start) + 1]
+    return text[start : text.index("\n\n", start) + 1]
 
 
 def readme_statuses() -> dict[str, int]:
@@ -114,8 +114,9 @@ def raising_app(settings):
     def raise_it(name):
         cls = next(cls for cls in ERRORS if cls.__name__ == name)
         if cls is QuotaExceeded:
-            raise QuotaDecision(False, Metric.QUERIES, 100, 100,
-                                datetime(2026, 12, 1, tzinfo=UTC)).refusal()
+            raise QuotaDecision(
+                False, Metric.QUERIES, 100, 100, datetime(2026, 12, 1, tzinfo=UTC)
+            ).refusal()
         raise cls(f"{cls.code} happened", detail="kept", empty=None)
 
     return app
@@ -126,16 +127,28 @@ def test_every_domain_error_answers_in_the_shared_shape(raising_app, cls):
     response = raising_app.test_client().get(f"/api/v1/quota/raise/{cls.__name__}")
     body = assert_error(response, error_codes.DOMAIN[cls].status, cls.code)
     if cls is not QuotaExceeded:
-        assert body == {"code": cls.code, "message": f"{cls.code} happened",
-                        "status": error_codes.DOMAIN[cls].status, "detail": "kept"}
+        assert body == {
+            "code": cls.code,
+            "message": f"{cls.code} happened",
+            "status": error_codes.DOMAIN[cls].status,
+            "detail": "kept",
+        }
 
 
 def test_a_quota_refusal_answers_the_documented_body_and_headers(raising_app):
     response = raising_app.test_client().get("/api/v1/quota/raise/QuotaExceeded")
     assert response.get_json() == {
-        "code": "quota_exceeded", "status": 429, "allowed": False, "metric": "queries",
-        "used": 100, "limit": 100, "remaining": 0, "resets_at": "2026-12-01T00:00:00+00:00",
-        "duplicate": False, "message": "the plan's queries quota is used up (100 of 100)"}
+        "code": "quota_exceeded",
+        "status": 429,
+        "allowed": False,
+        "metric": "queries",
+        "used": 100,
+        "limit": 100,
+        "remaining": 0,
+        "resets_at": "2026-12-01T00:00:00+00:00",
+        "duplicate": False,
+        "message": "the plan's queries quota is used up (100 of 100)",
+    }
     assert response.headers["Retry-After"] == response.headers["RateLimit-Reset"]
     assert response.headers["RateLimit-Limit"] == "100"
     assert response.headers["RateLimit-Remaining"] == "0"

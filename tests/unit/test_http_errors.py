@@ -61,21 +61,24 @@ def test_wrong_method_is_405_in_the_common_shape(client):
 
 
 def test_body_over_the_limit_is_413(echo_app):
-    response = echo_app.test_client().post("/test-echo", data=b"x" * (65 * 1024),
-                                           content_type="application/json", headers=bearer())
+    response = echo_app.test_client().post(
+        "/test-echo", data=b"x" * (65 * 1024), content_type="application/json", headers=bearer()
+    )
     assert_error(response, 413, "payload_too_large")
 
 
 def test_body_that_is_not_json_is_415(echo_app):
-    response = echo_app.test_client().post("/test-echo", data="count=1",
-                                           content_type="application/x-www-form-urlencoded",
-                                           headers=bearer())
+    response = echo_app.test_client().post(
+        "/test-echo",
+        data="count=1",
+        content_type="application/x-www-form-urlencoded",
+        headers=bearer(),
+    )
     assert_error(response, 415, "unsupported_media_type")
 
 
 def test_invalid_body_is_422_with_field_errors(echo_app):
-    response = echo_app.test_client().post("/test-echo", json={"count": "three"},
-                                           headers=bearer())
+    response = echo_app.test_client().post("/test-echo", json={"count": "three"}, headers=bearer())
     body = assert_error(response, 422, "validation_error")
     assert "count" in body["errors"]["json"]
 
@@ -86,8 +89,9 @@ def test_invalid_query_is_422(echo_app):
 
 
 def test_malformed_json_is_400(echo_app):
-    response = echo_app.test_client().post("/test-echo", data="{not json",
-                                           content_type="application/json", headers=bearer())
+    response = echo_app.test_client().post(
+        "/test-echo", data="{not json", content_type="application/json", headers=bearer()
+    )
     assert response.status_code in (400, 422)
     assert set(response.get_json()) >= {"code", "message", "status"}
 

@@ -17,9 +17,21 @@ from tests.unit.test_http_errors import assert_error
 DOLLAR = UsagePrice(Decimal("1.00"))
 
 
-@pytest.mark.parametrize(("words", "cents"), [
-    (1, 0), (999, 100), (1_000, 100), (1_001, 100), (1_499, 150), (1_500, 150),
-    (123_456_789, 12_345_679), (5, 1), (4, 0), (0, 0)])
+@pytest.mark.parametrize(
+    ("words", "cents"),
+    [
+        (1, 0),
+        (999, 100),
+        (1_000, 100),
+        (1_001, 100),
+        (1_499, 150),
+        (1_500, 150),
+        (123_456_789, 12_345_679),
+        (5, 1),
+        (4, 0),
+        (0, 0),
+    ],
+)
 def test_rounding_once_per_line_half_up(words, cents):
     assert DOLLAR.charge(words) == Money(cents, "usd")
 
@@ -35,24 +47,43 @@ def invoicing(app):
 
 
 def record(client, *events, org="org_a"):
-    body = {"events": [{"metric": m, "quantity": q, "idempotency_key": k,
-                        **({"occurred_at": at.isoformat()} if at else {})}
-                       for k, m, q, at in events]}
-    assert client.post("/api/v1/usage/events", json=body,
-                       headers=bearer(org, "service")).status_code == 200
+    body = {
+        "events": [
+            {
+                "metric": m,
+                "quantity": q,
+                "idempotency_key": k,
+                **({"occurred_at": at.isoformat()} if at else {}),
+            }
+            for k, m, q, at in events
+        ]
+    }
+    assert (
+        client.post("/api/v1/usage/events", json=body, headers=bearer(org, "service")).status_code
+        == 200
+    )
 
 
 def customer(client, org="org_a"):
-    client.post("/api/v1/billing/customer", json={"email": "billing@example.com"},
-                headers=bearer(org, "owner"))
+    client.post(
+        "/api/v1/billing/customer",
+        json={"email": "billing@example.com"},
+        headers=bearer(org, "owner"),
+    )
 
 
 def test_generate_bills_every_unbilled_event_once(client, ports, stripe):
     customer(client)
-    record(client, ("a", "stt_words", 1_250, None), ("b", "tts_words", 800, None),
-           ("c", "stt_words", 250, None), ("q", "queries", 5, None))
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    record(
+        client,
+        ("a", "stt_words", 1_250, None),
+        ("b", "tts_words", 800, None),
+        ("c", "stt_words", 250, None),
+        ("q", "queries", 5, None),
+    )
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["outcome"] == "invoiced"
     invoice = body["invoice"]
     assert invoice["status"] == "open" and invoice["total"]["amount_minor"] == 230
@@ -64,41 +95,50 @@ def test_generate_bills_every_unbilled_event_once(client, ports, stripe):
     assert stripe_invoice["status"] == "open"
     assert sorted(item["amount"] for item in stripe_invoice["lines"]["data"]) == [80, 150]
     assert invoice["hosted_invoice_url"] == stripe_invoice["hosted_invoice_url"]
-    again = client.post("/api/v1/billing/generate-usage-invoice",
-                        headers=bearer("org_a", "owner")).get_json()
+    again = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert again == {"outcome": "nothing_to_bill", "invoice": None}
     billed = [e for e in ports["uow"].store.usage_events if e.invoice_id]
     assert len(billed) == 3  # the queries event is not billed usage
     keys = [k for op, k in stripe.writes() if op.startswith("invoice")]
-    assert keys == [f"usage-invoice:{invoice['id']}",
-                    f"usage-invoice-item:{invoice['id']}:stt_words",
-                    f"usage-invoice-item:{invoice['id']}:tts_words",
-                    f"usage-invoice-finalize:{invoice['id']}"]
+    assert keys == [
+        f"usage-invoice:{invoice['id']}",
+        f"usage-invoice-item:{invoice['id']}:stt_words",
+        f"usage-invoice-item:{invoice['id']}:tts_words",
+        f"usage-invoice-finalize:{invoice['id']}",
+    ]
 
 
 def test_an_amount_under_the_minimum_is_carried_forward(client, ports, stripe):
     customer(client)
     record(client, ("a", "stt_words", 400, None))  # $0.40 < $0.50
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["outcome"] == "below_minimum" and stripe.invoices == {}
     record(client, ("b", "stt_words", 200, None))
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["invoice"]["total"]["amount_minor"] == 60
     assert body["invoice"]["lines"][0]["event_count"] == 2
 
 
 def test_without_a_customer_usage_stays_unbilled(client, ports, stripe):
     record(client, ("a", "stt_words", 5_000, None))
-    assert_error(client.post("/api/v1/billing/generate-usage-invoice",
-                             headers=bearer("org_a", "owner")), 409, "customer_required")
+    assert_error(
+        client.post("/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")),
+        409,
+        "customer_required",
+    )
     assert all(e.invoice_id is None for e in ports["uow"].store.usage_events)
     assert stripe.invoices == {}
 
 
-def test_a_stripe_failure_before_finalizing_resumes_to_one_invoice(invoicing, client, ports,
-                                                                    stripe):
+def test_a_stripe_failure_before_finalizing_resumes_to_one_invoice(
+    invoicing, client, ports, stripe
+):
     customer(client)
     record(client, ("a", "stt_words", 2_000, None), ("b", "tts_words", 3_000, None))
     stripe.fail_on("invoices.finalize", PaymentProviderUnavailable("Stripe is unavailable"))
@@ -118,27 +158,37 @@ def test_a_stripe_failure_before_finalizing_resumes_to_one_invoice(invoicing, cl
 def test_invoice_list_detail_and_tenancy(client, ports, stripe):
     customer(client)
     record(client, ("a", "stt_words", 1_000, None), ("b", "stt_words", 1_000, None))
-    invoice = client.post("/api/v1/billing/generate-usage-invoice",
-                          headers=bearer("org_a", "owner")).get_json()["invoice"]
+    invoice = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()["invoice"]
     listed = client.get("/api/v1/billing/invoices", headers=bearer("org_a", "member")).get_json()
     assert [i["id"] for i in listed["invoices"]] == [invoice["id"]]
-    detail = client.get(f"/api/v1/billing/invoices/{invoice['id']}?events_limit=1",
-                        headers=bearer("org_a", "member")).get_json()
+    detail = client.get(
+        f"/api/v1/billing/invoices/{invoice['id']}?events_limit=1",
+        headers=bearer("org_a", "member"),
+    ).get_json()
     assert detail["lines"][0]["event_count"] == 2 and len(detail["lines"][0]["events"]) == 1
-    second = client.get(f"/api/v1/billing/invoices/{invoice['id']}?events_offset=1",
-                        headers=bearer("org_a", "member")).get_json()["lines"][0]["events"]
+    second = client.get(
+        f"/api/v1/billing/invoices/{invoice['id']}?events_offset=1",
+        headers=bearer("org_a", "member"),
+    ).get_json()["lines"][0]["events"]
     assert second[0]["idempotency_key"] != detail["lines"][0]["events"][0]["idempotency_key"]
-    assert_error(client.get(f"/api/v1/billing/invoices/{invoice['id']}",
-                            headers=bearer("org_b", "owner")), 404, "not_found")
-    assert client.get("/api/v1/billing/invoices",
-                      headers=bearer("org_b", "owner")).get_json() == {"invoices": []}
+    assert_error(
+        client.get(f"/api/v1/billing/invoices/{invoice['id']}", headers=bearer("org_b", "owner")),
+        404,
+        "not_found",
+    )
+    assert client.get("/api/v1/billing/invoices", headers=bearer("org_b", "owner")).get_json() == {
+        "invoices": []
+    }
 
 
 def test_preview_creates_nothing(client, ports, stripe):
     customer(client)
     record(client, ("a", "stt_words", 2_345, None))
-    preview = client.get("/api/v1/billing/invoices/preview",
-                         headers=bearer("org_a", "member")).get_json()
+    preview = client.get(
+        "/api/v1/billing/invoices/preview", headers=bearer("org_a", "member")
+    ).get_json()
     assert preview["outcome"] == "invoiced" and preview["total"]["amount_minor"] == 235
     assert ports["uow"].store.usage_invoices == {} and stripe.invoices == {}
 
@@ -146,8 +196,11 @@ def test_preview_creates_nothing(client, ports, stripe):
 def test_events_before_the_cutoff_only(invoicing, client, ports, stripe):
     customer(client)
     now = ports["clock"].now()
-    record(client, ("old", "stt_words", 1_000, now - timedelta(days=20)),
-           ("new", "stt_words", 1_000, now))
+    record(
+        client,
+        ("old", "stt_words", 1_000, now - timedelta(days=20)),
+        ("new", "stt_words", 1_000, now),
+    )
     cutoff = datetime(2026, 11, 1, tzinfo=UTC)
     result = invoice_unbilled_usage(invoicing, "org_a", cutoff)
     assert result.invoice.lines[0].event_count == 1
@@ -155,8 +208,14 @@ def test_events_before_the_cutoff_only(invoicing, client, ports, stripe):
 
 
 def test_only_owners_generate(client):
-    assert_error(client.post("/api/v1/billing/generate-usage-invoice",
-                             headers=bearer("org_a", "member")), 403, "forbidden_role")
-    assert client.post("/api/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()["outcome"] == \
-        "nothing_to_bill"
+    assert_error(
+        client.post("/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "member")),
+        403,
+        "forbidden_role",
+    )
+    assert (
+        client.post(
+            "/api/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+        ).get_json()["outcome"]
+        == "nothing_to_bill"
+    )

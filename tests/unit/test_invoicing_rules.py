@@ -44,28 +44,43 @@ def line(metric=Metric.STT_WORDS, amount=100, start=T1, end=T2, quantity=1_000):
 
 
 def test_a_line_describes_its_words_and_days():
-    assert line(quantity=1_500).description == \
-        "1,500 speech-to-text words (2026-11-02 to 2026-11-09)"
-    assert line(Metric.TTS_WORDS, quantity=2).description == \
-        "2 text-to-speech words (2026-11-02 to 2026-11-09)"
+    assert (
+        line(quantity=1_500).description == "1,500 speech-to-text words (2026-11-02 to 2026-11-09)"
+    )
+    assert (
+        line(Metric.TTS_WORDS, quantity=2).description
+        == "2 text-to-speech words (2026-11-02 to 2026-11-09)"
+    )
 
 
 def test_lines_come_in_the_catalogs_order_and_only_for_billed_usage():
-    events = [UsageEvent("org_a", Metric.TTS_WORDS, 700, T2, "t", NOW),
-              UsageEvent("org_a", Metric.STT_WORDS, 300, T2, "s1", NOW),
-              UsageEvent("org_a", Metric.STT_WORDS, 200, T1, "s2", NOW)]
+    events = [
+        UsageEvent("org_a", Metric.TTS_WORDS, 700, T2, "t", NOW),
+        UsageEvent("org_a", Metric.STT_WORDS, 300, T2, "s1", NOW),
+        UsageEvent("org_a", Metric.STT_WORDS, 200, T1, "s2", NOW),
+    ]
     lines = price_totals(totals_of(events), UsagePrice(Decimal("1.00")))
-    assert [(x.metric, x.quantity, x.amount, x.event_count, x.period_start, x.period_end)
-            for x in lines] == [(Metric.STT_WORDS, 500, Money(50, "usd"), 2, T1, T2),
-                                (Metric.TTS_WORDS, 700, Money(70, "usd"), 1, T2, T2)]
+    assert [
+        (x.metric, x.quantity, x.amount, x.event_count, x.period_start, x.period_end) for x in lines
+    ] == [
+        (Metric.STT_WORDS, 500, Money(50, "usd"), 2, T1, T2),
+        (Metric.TTS_WORDS, 700, Money(70, "usd"), 1, T2, T2),
+    ]
     assert price_totals(totals_of(events[:1]), UsagePrice(Decimal("1.00"))) == [
-        InvoiceLine(Metric.TTS_WORDS, 700, Money(70, "usd"), 1, T2, T2)]
+        InvoiceLine(Metric.TTS_WORDS, 700, Money(70, "usd"), 1, T2, T2)
+    ]
 
 
 def test_a_draft_is_empty_and_billing_it_totals_its_lines():
     draft = UsageInvoice.draft("uinv_1", "org_a", CUTOFF, NOW, "eur")
-    assert (draft.status, draft.period_start, draft.period_end, draft.total, draft.created_at,
-            draft.updated_at) == (InvoiceStatus.DRAFT, CUTOFF, CUTOFF, Money(0, "eur"), NOW, NOW)
+    assert (
+        draft.status,
+        draft.period_start,
+        draft.period_end,
+        draft.total,
+        draft.created_at,
+        draft.updated_at,
+    ) == (InvoiceStatus.DRAFT, CUTOFF, CUTOFF, Money(0, "eur"), NOW, NOW)
     assert not draft.finalized
     draft.bill([])
     assert (draft.total, draft.period_start) == (Money(0, "eur"), CUTOFF)
@@ -80,7 +95,10 @@ def test_holding_an_invoice_records_why_and_when():
     later = NOW + timedelta(hours=1)
     draft.hold("amount_too_large", later)
     assert (draft.status, draft.hold_reason, draft.updated_at) == (
-        InvoiceStatus.HELD, "amount_too_large", later)
+        InvoiceStatus.HELD,
+        "amount_too_large",
+        later,
+    )
     assert draft.finalized
 
 
@@ -89,7 +107,10 @@ def test_linking_stripe_keeps_a_known_hosted_url():
     draft.link_stripe("in_1", "https://invoice.example/1", NOW + timedelta(seconds=1))
     draft.link_stripe("in_1", None, NOW + timedelta(seconds=2))
     assert (draft.stripe_invoice_id, draft.hosted_invoice_url, draft.updated_at) == (
-        "in_1", "https://invoice.example/1", NOW + timedelta(seconds=2))
+        "in_1",
+        "https://invoice.example/1",
+        NOW + timedelta(seconds=2),
+    )
 
 
 def test_a_status_change_tracks_since_when_the_invoice_is_past_due():
@@ -104,7 +125,10 @@ def test_a_status_change_tracks_since_when_the_invoice_is_past_due():
     assert (invoice.past_due_since, invoice.updated_at) == (t[2], t[2])
     assert invoice.set_status(InvoiceStatus.PAID, t[4]) is True
     assert (invoice.status, invoice.past_due_since, invoice.updated_at) == (
-        InvoiceStatus.PAID, None, t[4])
+        InvoiceStatus.PAID,
+        None,
+        t[4],
+    )
 
 
 def test_an_invoice_is_overdue_once_past_due_for_the_whole_grace_period():
@@ -137,8 +161,9 @@ class Stripe(FakeStripe):
 
 @pytest.fixture
 def deps() -> InvoicingDeps:
-    return InvoicingDeps(FakeUnitOfWorkFactory(), FakeClock(NOW), Stripe(),
-                         UsagePrice(Decimal("1.00")))
+    return InvoicingDeps(
+        FakeUnitOfWorkFactory(), FakeClock(NOW), Stripe(), UsagePrice(Decimal("1.00"))
+    )
 
 
 def add_customer(deps, org="org_a") -> str:
@@ -151,8 +176,9 @@ def add_customer(deps, org="org_a") -> str:
 
 def use(deps, org="org_a", metric=Metric.STT_WORDS, words=1_000, key=None, at=NOW):
     with deps.uow() as uow:
-        uow.usage_events.add_if_absent([UsageEvent(org, metric, words, at,
-                                                   key or f"{org}-{metric}-{words}-{at}", NOW)])
+        uow.usage_events.add_if_absent(
+            [UsageEvent(org, metric, words, at, key or f"{org}-{metric}-{words}-{at}", NOW)]
+        )
         uow.commit()
 
 
@@ -160,9 +186,15 @@ def stored(deps, invoice_id) -> UsageInvoice:
     return deps.uow.store.usage_invoices[invoice_id]
 
 
-@pytest.mark.parametrize(("words", "outcome"), [
-    (490, Outcome.BELOW_MINIMUM), (500, Outcome.INVOICED), (999_999_990, Outcome.INVOICED),
-    (1_000_000_000, Outcome.HELD)])
+@pytest.mark.parametrize(
+    ("words", "outcome"),
+    [
+        (490, Outcome.BELOW_MINIMUM),
+        (500, Outcome.INVOICED),
+        (999_999_990, Outcome.INVOICED),
+        (1_000_000_000, Outcome.HELD),
+    ],
+)
 def test_the_minimum_and_maximum_charge_are_inclusive(deps, words, outcome):
     add_customer(deps)
     use(deps, words=words)
@@ -195,21 +227,41 @@ def test_an_invoice_is_one_stripe_invoice_for_the_organizations_customer(deps):
     assert ["invoicing:org_a"] in [uow.locked for uow in deps.uow.opened[opened:]]
     (sent,) = deps.gateway.invoices.values()
     assert (sent["customer"], sent["currency"], sent["metadata"]) == (
-        cid, "eur", {"usage_invoice_id": invoice.id, "org_id": "org_a"})
-    assert [(i["amount"], i["currency"], i["description"], i["metadata"])
-            for i in sent["lines"]["data"]] == [
-        (300, "eur", "1,500 speech-to-text words (2026-11-15 to 2026-11-15)",
-         {"usage_invoice_id": invoice.id, "org_id": "org_a", "metric": "stt_words"}),
-        (50, "eur", "250 text-to-speech words (2026-11-15 to 2026-11-15)",
-         {"usage_invoice_id": invoice.id, "org_id": "org_a", "metric": "tts_words"})]
+        cid,
+        "eur",
+        {"usage_invoice_id": invoice.id, "org_id": "org_a"},
+    )
+    assert [
+        (i["amount"], i["currency"], i["description"], i["metadata"]) for i in sent["lines"]["data"]
+    ] == [
+        (
+            300,
+            "eur",
+            "1,500 speech-to-text words (2026-11-15 to 2026-11-15)",
+            {"usage_invoice_id": invoice.id, "org_id": "org_a", "metric": "stt_words"},
+        ),
+        (
+            50,
+            "eur",
+            "250 text-to-speech words (2026-11-15 to 2026-11-15)",
+            {"usage_invoice_id": invoice.id, "org_id": "org_a", "metric": "tts_words"},
+        ),
+    ]
     kept = stored(deps, invoice.id)
     assert (kept.status, kept.stripe_invoice_id, kept.hosted_invoice_url, kept.updated_at) == (
-        InvoiceStatus.OPEN, sent["id"], sent["hosted_invoice_url"], NOW)
+        InvoiceStatus.OPEN,
+        sent["id"],
+        sent["hosted_invoice_url"],
+        NOW,
+    )
     assert (kept.period_start, kept.period_end, kept.created_at) == (NOW, CUTOFF, NOW)
     assert {e.org_id: e.invoice_id for e in deps.uow.store.usage_events} == {
-        "org_a": invoice.id, "org_b": None}
+        "org_a": invoice.id,
+        "org_b": None,
+    }
     assert [x.stripe_invoice_item_id for x in kept.lines] == [
-        i["id"] for i in sent["lines"]["data"]]
+        i["id"] for i in sent["lines"]["data"]
+    ]
 
 
 def test_an_invoice_paid_at_finalization_is_paid(deps):
@@ -229,7 +281,10 @@ def test_each_stripe_step_is_kept_as_soon_as_stripe_has_it(deps):
     (draft,) = deps.uow.store.usage_invoices.values()
     (sent,) = deps.gateway.invoices.values()
     assert (draft.status, draft.stripe_invoice_id, draft.updated_at) == (
-        InvoiceStatus.DRAFT, sent["id"], NOW)
+        InvoiceStatus.DRAFT,
+        sent["id"],
+        NOW,
+    )
     assert [x.stripe_invoice_item_id for x in draft.lines] == [sent["lines"]["data"][0]["id"]]
     assert deps.uow.store.claims == {}
 
@@ -243,9 +298,9 @@ def test_a_new_invoice_and_an_unfinished_one_are_both_finished(deps):
     use(deps, words=2_000)
     result = invoice_unbilled_usage(deps, "org_a", CUTOFF)
     assert result.outcome is Outcome.INVOICED and result.invoice.total == Money(200, "usd")
-    assert sorted((i.total.amount_minor, i.status) for i in
-                  deps.uow.store.usage_invoices.values()) == [(100, InvoiceStatus.OPEN),
-                                                              (200, InvoiceStatus.OPEN)]
+    assert sorted(
+        (i.total.amount_minor, i.status) for i in deps.uow.store.usage_invoices.values()
+    ) == [(100, InvoiceStatus.OPEN), (200, InvoiceStatus.OPEN)]
 
 
 def test_a_draft_that_failed_twice_is_resumed_at_once(deps):
@@ -280,12 +335,16 @@ def test_a_draft_being_finished_is_left_to_its_run_for_the_claims_ten_minutes(de
 
 def test_without_a_customer_nothing_is_linked_and_the_answer_says_so(deps):
     use(deps, org="org_b")
-    assert assign_unbilled_usage(deps, "org_a", CUTOFF, "system").outcome is \
-        Outcome.NOTHING_TO_BILL
+    assert assign_unbilled_usage(deps, "org_a", CUTOFF, "system").outcome is Outcome.NOTHING_TO_BILL
     use(deps)
     result = assign_unbilled_usage(deps, "org_a", CUTOFF, "system")
-    assert (result.outcome, result.invoice, result.lines, result.claimed,
-            result.customer_id) == (Outcome.NO_CUSTOMER, None, (), (), None)
+    assert (result.outcome, result.invoice, result.lines, result.claimed, result.customer_id) == (
+        Outcome.NO_CUSTOMER,
+        None,
+        (),
+        (),
+        None,
+    )
     assert re.fullmatch(r"claim_[0-9a-f]{32}", result.token)
     assert deps.uow.store.usage_invoices == {}
     assert all(e.invoice_id is None for e in deps.uow.store.usage_events)
@@ -337,7 +396,11 @@ def test_below_the_minimum_the_usage_is_carried_forward_and_the_answer_says_what
     use(deps, words=400)
     result = assign_unbilled_usage(deps, "org_a", CUTOFF, "system")
     assert (result.outcome, result.invoice, result.claimed, result.customer_id) == (
-        Outcome.BELOW_MINIMUM, None, (), cid)
+        Outcome.BELOW_MINIMUM,
+        None,
+        (),
+        cid,
+    )
     assert [(x.quantity, x.amount) for x in result.lines] == [(400, Money(40, "usd"))]
     assert re.fullmatch(r"claim_[0-9a-f]{32}", result.token)
     assert deps.uow.store.usage_invoices == {}
@@ -351,7 +414,11 @@ def test_an_invoice_over_the_maximum_is_held_when_it_is_made(deps):
     result = invoice_unbilled_usage(deps, "org_a", CUTOFF + timedelta(minutes=1))
     kept = stored(deps, result.invoice.id)
     assert (result.outcome, kept.status, kept.hold_reason, kept.updated_at) == (
-        Outcome.HELD, InvoiceStatus.HELD, "amount_too_large", NOW + timedelta(minutes=1))
+        Outcome.HELD,
+        InvoiceStatus.HELD,
+        "amount_too_large",
+        NOW + timedelta(minutes=1),
+    )
     assert [(x.quantity, x.amount) for x in kept.lines] == [(10**9, Money(10**8, "usd"))]
     assert result.lines == tuple(kept.lines) and result.customer_id is not None
     assert deps.gateway.invoices == {} and deps.uow.store.claims == {}
@@ -365,12 +432,27 @@ def test_each_invoice_made_or_held_is_in_the_audit_trail(deps):
     use(deps, words=10**9)
     held = invoice_unbilled_usage(deps, "org_a", CUTOFF).invoice
     assert [(e.org_id, e.at, e.actor, e.action, e.details) for e in deps.uow.store.audit] == [
-        ("org_a", NOW, "user:alice", "usage_invoice.created",
-         {"invoice_id": made.id, "total_minor": 300, "events": 2,
-          "cutoff": CUTOFF.isoformat()}),
-        ("org_a", NOW, "system", "usage_invoice.held",
-         {"invoice_id": held.id, "total_minor": 100_000_000, "events": 1,
-          "cutoff": CUTOFF.isoformat(), "reason": "amount_too_large"})]
+        (
+            "org_a",
+            NOW,
+            "user:alice",
+            "usage_invoice.created",
+            {"invoice_id": made.id, "total_minor": 300, "events": 2, "cutoff": CUTOFF.isoformat()},
+        ),
+        (
+            "org_a",
+            NOW,
+            "system",
+            "usage_invoice.held",
+            {
+                "invoice_id": held.id,
+                "total_minor": 100_000_000,
+                "events": 1,
+                "cutoff": CUTOFF.isoformat(),
+                "reason": "amount_too_large",
+            },
+        ),
+    ]
 
 
 def test_a_draft_found_without_payments_configured_is_left_for_a_later_run(deps):

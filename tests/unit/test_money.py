@@ -50,9 +50,17 @@ def test_rate_is_built_from_strings_only():
         rate("one")
 
 
-@pytest.mark.parametrize(("major", "minor"), [
-    ("0.001", 0), ("0.005", 1), ("0.015", 2), ("1.234", 123), ("1.235", 124), ("123.456789", 12346),
-])
+@pytest.mark.parametrize(
+    ("major", "minor"),
+    [
+        ("0.001", 0),
+        ("0.005", 1),
+        ("0.015", 2),
+        ("1.234", 123),
+        ("1.235", 124),
+        ("123.456789", 12346),
+    ],
+)
 def test_round_from_rounds_half_up_once(major, minor):
     assert Money.round_from(Decimal(major), "usd") == Money(minor, "usd")
 

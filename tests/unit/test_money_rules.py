@@ -90,9 +90,10 @@ def test_subtracting_never_mixes_currencies():
         Money(100, "eur") + Money(100, "usd")
 
 
-@pytest.mark.parametrize(("a", "b", "lt", "le"), [
-    (99, 100, True, True), (100, 100, False, True), (101, 100, False, False),
-    (-1, 0, True, True)])
+@pytest.mark.parametrize(
+    ("a", "b", "lt", "le"),
+    [(99, 100, True, True), (100, 100, False, True), (101, 100, False, False), (-1, 0, True, True)],
+)
 def test_comparisons_at_and_around_equality(a, b, lt, le):
     assert (Money(a, "usd") < Money(b, "usd")) is lt
     assert (Money(a, "usd") <= Money(b, "usd")) is le
@@ -119,8 +120,9 @@ def test_rounding_to_minor_units_of_a_zero_decimal_currency():
     assert Money.round_from(Decimal("0.125"), "eur") == Money(13, "eur")
 
 
-@pytest.mark.parametrize(("currency", "minimum"), [
-    ("usd", 50), ("jpy", 50), ("gbp", 30), ("czk", 1500), ("thb", 1000)])
+@pytest.mark.parametrize(
+    ("currency", "minimum"), [("usd", 50), ("jpy", 50), ("gbp", 30), ("czk", 1500), ("thb", 1000)]
+)
 def test_stripes_minimum_charge_per_currency(currency, minimum):
     assert minimum_charge(currency) == Money(minimum, currency)
 
@@ -137,7 +139,8 @@ def test_an_unsupported_currency_is_refused_naming_the_supported_ones():
         with pytest.raises(UnsupportedCurrency) as caught:
             refuse("xyz")
         message = str(caught.value)
-        assert message.startswith("usage invoices cannot be billed in 'xyz': choose one of "
-                                  "aed, aud, bgn, brl, cad, chf, czk, dkk, eur, gbp, ")
-        assert message.endswith(", sgd, thb, usd (currencies with a known Stripe minimum "
-                                "charge)")
+        assert message.startswith(
+            "usage invoices cannot be billed in 'xyz': choose one of "
+            "aed, aud, bgn, brl, cad, chf, czk, dkk, eur, gbp, "
+        )
+        assert message.endswith(", sgd, thb, usd (currencies with a known Stripe minimum charge)")

@@ -15,9 +15,12 @@ def test_entrypoints_is_the_billing_package():
 
 
 def test_installed_resolution_outside_the_checkout_finds_ours(tmp_path):
-    code = "import entrypoints, domain, adapters; print(entrypoints.__file__); " \
-           "print(entrypoints.BILLING_SERVICE_PACKAGE)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, check=True).stdout.split()
+    code = (
+        "import entrypoints, domain, adapters; print(entrypoints.__file__); "
+        "print(entrypoints.BILLING_SERVICE_PACKAGE)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert Path(out[0]).resolve().parent == SRC / "entrypoints"
     assert out[1] == "True"

@@ -24,16 +24,18 @@ def post(client, path, body=None, role="owner", org="org_a"):
     return client.post(path, json=body if body is not None else {}, headers=bearer(org, role))
 
 
-WRITES = [("/api/v1/billing/customer", {"email": "a@example.com"}),
-          ("/api/v1/billing/subscription", {"plan_tier": "pro"}),
-          ("/api/v1/billing/create-checkout-session", {"plan_tier": "pro"}),
-          ("/api/v1/white-label/purchase", {"plan_tier": "white_label"}),
-          ("/api/v1/billing/portal-session", {}),
-          ("/api/v1/billing/subscription/change", {"plan_tier": "pro"}),
-          ("/api/v1/billing/subscription/cancel", {}),
-          ("/api/v1/billing/subscription/resume", {}),
-          ("/api/billing/customer", {"email": "a@example.com"}),
-          ("/api/billing/subscription", {"plan_tier": "pro"})]
+WRITES = [
+    ("/api/v1/billing/customer", {"email": "a@example.com"}),
+    ("/api/v1/billing/subscription", {"plan_tier": "pro"}),
+    ("/api/v1/billing/create-checkout-session", {"plan_tier": "pro"}),
+    ("/api/v1/white-label/purchase", {"plan_tier": "white_label"}),
+    ("/api/v1/billing/portal-session", {}),
+    ("/api/v1/billing/subscription/change", {"plan_tier": "pro"}),
+    ("/api/v1/billing/subscription/cancel", {}),
+    ("/api/v1/billing/subscription/resume", {}),
+    ("/api/billing/customer", {"email": "a@example.com"}),
+    ("/api/billing/subscription", {"plan_tier": "pro"}),
+]
 
 
 @pytest.mark.parametrize(("path", "body"), WRITES)
@@ -60,6 +62,7 @@ def test_without_a_stripe_key_payments_answer_503_and_the_rest_works(settings, p
 
 # -- customer -----------------------------------------------------------------------------
 
+
 def test_customer_is_created_once_and_updated_on_change(client, stripe):
     first = post(client, "/api/v1/billing/customer", {"email": "a@example.com", "name": "A"})
     assert first.status_code == 200 and first.get_json()["created"] is True
@@ -72,14 +75,21 @@ def test_customer_is_created_once_and_updated_on_change(client, stripe):
     cid = changed["stripe_customer_id"]
     assert stripe.customers[cid]["email"] == "b@example.com"
     assert stripe.customers[cid]["metadata"] == {"org_id": "org_a"}
-    assert [op for op, _ in stripe.writes()] == ["customers.create", "customers.update",
-                                                 "customers.update"]
+    assert [op for op, _ in stripe.writes()] == [
+        "customers.create",
+        "customers.update",
+        "customers.update",
+    ]
 
 
 def test_two_concurrent_first_calls_create_one_customer(client, stripe, ports):
     with ThreadPoolExecutor(max_workers=8) as pool:
-        responses = list(pool.map(lambda _: post(client, "/api/v1/billing/customer",
-                                                 {"email": "a@example.com"}), range(8)))
+        responses = list(
+            pool.map(
+                lambda _: post(client, "/api/v1/billing/customer", {"email": "a@example.com"}),
+                range(8),
+            )
+        )
     assert {r.status_code for r in responses} == {200}
     assert len({r.get_json()["stripe_customer_id"] for r in responses}) == 1
     assert len(stripe.customers) == 1
@@ -87,10 +97,17 @@ def test_two_concurrent_first_calls_create_one_customer(client, stripe, ports):
     assert sum(r.get_json()["created"] for r in responses) == 1
 
 
-@pytest.mark.parametrize("body", [{}, {"email": "not-an-email"}, {"email": "a@example.com",
-                                                                "org_id": "org_b"},
-                                  {"email": "a@example.com", "stripe_customer_id": "cus_x"},
-                                  {"email": "a@example.com", "name": ""}, {"email": 5}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"email": "not-an-email"},
+        {"email": "a@example.com", "org_id": "org_b"},
+        {"email": "a@example.com", "stripe_customer_id": "cus_x"},
+        {"email": "a@example.com", "name": ""},
+        {"email": 5},
+    ],
+)
 def test_customer_validation(client, stripe, body):
     assert_error(post(client, "/api/v1/billing/customer", body), 422, "validation_error")
     assert stripe.writes() == []
@@ -103,6 +120,7 @@ def test_tenants_get_their_own_customers(client, stripe):
 
 
 # -- direct subscription ------------------------------------------------------------------
+
 
 def test_subscription_is_created_incomplete_with_a_client_secret(client, stripe, ports):
     response = post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"})
@@ -120,8 +138,12 @@ def test_subscription_is_created_incomplete_with_a_client_secret(client, stripe,
 
 
 def test_subscription_by_catalog_price_id_and_basic_alias(client, stripe):
-    by_price = post(client, "/api/v1/billing/subscription",
-                    {"stripe_price_id": stripe.price_ids["starter"]}, org="org_p")
+    by_price = post(
+        client,
+        "/api/v1/billing/subscription",
+        {"stripe_price_id": stripe.price_ids["starter"]},
+        org="org_p",
+    )
     assert by_price.get_json()["subscription"]["tier"] == "starter"
     by_alias = post(client, "/api/v1/billing/subscription", {"plan_tier": "basic"}, org="org_q")
     assert by_alias.get_json()["subscription"]["tier"] == "starter"
@@ -129,22 +151,28 @@ def test_subscription_by_catalog_price_id_and_basic_alias(client, stripe):
 
 def test_second_live_subscription_is_refused(client, stripe):
     assert post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"}).status_code == 201
-    error = assert_error(post(client, "/api/v1/billing/subscription", {"plan_tier": "starter"}),
-                         409, "subscription_exists")
+    error = assert_error(
+        post(client, "/api/v1/billing/subscription", {"plan_tier": "starter"}),
+        409,
+        "subscription_exists",
+    )
     assert error["subscription_id"].startswith("sub_")
     assert len(stripe.subscriptions) == 1
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({}, "validation_error"),
-    ({"plan_tier": "pro", "stripe_price_id": "price_x"}, "validation_error"),
-    ({"plan_tier": "platinum"}, "unknown_plan"),
-    ({"plan_tier": "free"}, "plan_not_purchasable"),
-    ({"plan_tier": "white_label"}, "plan_not_purchasable"),
-    ({"stripe_price_id": "price_not_ours"}, "unknown_price"),
-    ({"plan_tier": "pro", "status": "active"}, "validation_error"),
-    ({"plan_tier": 7}, "validation_error"),
-])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "validation_error"),
+        ({"plan_tier": "pro", "stripe_price_id": "price_x"}, "validation_error"),
+        ({"plan_tier": "platinum"}, "unknown_plan"),
+        ({"plan_tier": "free"}, "plan_not_purchasable"),
+        ({"plan_tier": "white_label"}, "plan_not_purchasable"),
+        ({"stripe_price_id": "price_not_ours"}, "unknown_price"),
+        ({"plan_tier": "pro", "status": "active"}, "validation_error"),
+        ({"plan_tier": 7}, "validation_error"),
+    ],
+)
 def test_subscription_validation(client, stripe, body, code):
     assert_error(post(client, "/api/v1/billing/subscription", body), 422, code)
     assert [op for op, _ in stripe.writes()] == []
@@ -155,32 +183,52 @@ def test_configured_price_ids_are_used_without_a_lookup(settings, stripe):
     configured = settings.model_copy(update={"stripe_pro_price_id": legacy})
     client = create_app(configured, **fake_ports(gateway=stripe)).test_client()
     body = post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"}).get_json()
-    assert stripe.subscriptions[body["subscription"]["stripe_subscription_id"]]["items"]["data"][
-        0]["price"]["id"] == legacy
+    assert (
+        stripe.subscriptions[body["subscription"]["stripe_subscription_id"]]["items"]["data"][0][
+            "price"
+        ]["id"]
+        == legacy
+    )
 
 
 def test_a_plan_without_a_price_says_what_to_set(settings):
     empty = FakeStripe()  # no prices in the account
     client = create_app(settings, **fake_ports(gateway=empty)).test_client()
-    error = assert_error(post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"}), 422,
-                         "plan_not_purchasable")
+    error = assert_error(
+        post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"}),
+        422,
+        "plan_not_purchasable",
+    )
     assert "STRIPE_PRO_PRICE_ID" in error["message"] and "stripe-sync" in error["message"]
 
 
-@pytest.mark.parametrize(("failure", "status", "code"), [
-    (PaymentDeclined("Your card was declined.", decline_code="insufficient_funds"), 402,
-     "card_declined"),
-    (PaymentProviderAuthFailed("Stripe refused the configured API key"), 502,
-     "stripe_auth_failed"),
-    (PaymentProviderUnavailable("Stripe is unavailable right now"), 503, "stripe_unavailable"),
-    (PaymentProviderRejected("Stripe rejected the request: No such price"), 502,
-     "stripe_rejected"),
-])
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (
+            PaymentDeclined("Your card was declined.", decline_code="insufficient_funds"),
+            402,
+            "card_declined",
+        ),
+        (
+            PaymentProviderAuthFailed("Stripe refused the configured API key"),
+            502,
+            "stripe_auth_failed",
+        ),
+        (PaymentProviderUnavailable("Stripe is unavailable right now"), 503, "stripe_unavailable"),
+        (
+            PaymentProviderRejected("Stripe rejected the request: No such price"),
+            502,
+            "stripe_rejected",
+        ),
+    ],
+)
 def test_stripe_failures_answer_their_codes(client, stripe, failure, status, code):
     post(client, "/api/v1/billing/customer", {"email": "a@example.com"})
     stripe.fail_next(failure)
-    body = assert_error(post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"}),
-                        status, code)
+    body = assert_error(
+        post(client, "/api/v1/billing/subscription", {"plan_tier": "pro"}), status, code
+    )
     if code == "card_declined":
         assert body["decline_code"] == "insufficient_funds"
     assert stripe.subscriptions == {}

@@ -21,8 +21,12 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 currencies = st.sampled_from(SUPPORTED_CURRENCIES)
 words = st.integers(min_value=0, max_value=MAX_WORDS)
 # Rates as operators write them: up to 6 integer digits and up to 12 decimals.
-rates = st.builds(lambda units, fraction, places: Decimal(units) + Decimal(fraction).scaleb(
-    -places), st.integers(0, 999_999), st.integers(0, 10**12 - 1), st.integers(0, 12))
+rates = st.builds(
+    lambda units, fraction, places: Decimal(units) + Decimal(fraction).scaleb(-places),
+    st.integers(0, 999_999),
+    st.integers(0, 10**12 - 1),
+    st.integers(0, 12),
+)
 
 
 def half_up(value: Fraction) -> int:
@@ -52,21 +56,31 @@ def test_more_words_never_cost_less(a, b, rate, currency):
     assert price.charge(low).amount_minor <= price.charge(high).amount_minor
 
 
-@given(st.lists(st.tuples(st.sampled_from(BILLED_METRICS), st.integers(0, 10**9)),
-                min_size=1, max_size=40), rates, currencies)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(BILLED_METRICS), st.integers(0, 10**9)), min_size=1, max_size=40
+    ),
+    rates,
+    currencies,
+)
 def test_lines_round_once_per_metric_not_per_event(usage, rate, currency):
-    events = [UsageEvent("org", metric, q, T0 + timedelta(seconds=i), f"k{i}", T0)
-              for i, (metric, q) in enumerate(usage)]
+    events = [
+        UsageEvent("org", metric, q, T0 + timedelta(seconds=i), f"k{i}", T0)
+        for i, (metric, q) in enumerate(usage)
+    ]
     lines = price_totals(totals_of(events), UsagePrice(rate, currency))
-    assert [line.metric for line in lines] == [m for m in BILLED_METRICS
-                                               if any(e.metric is m for e in events)]
+    assert [line.metric for line in lines] == [
+        m for m in BILLED_METRICS if any(e.metric is m for e in events)
+    ]
     for line in lines:
         mine = [e for e in events if e.metric is line.metric]
         assert line.quantity == sum(e.quantity for e in mine)
         assert line.event_count == len(mine)
         assert line.amount.amount_minor == half_up(exact_minor(line.quantity, rate, currency))
-        assert (line.period_start, line.period_end) == (min(e.occurred_at for e in mine),
-                                                        max(e.occurred_at for e in mine))
+        assert (line.period_start, line.period_end) == (
+            min(e.occurred_at for e in mine),
+            max(e.occurred_at for e in mine),
+        )
 
 
 def test_every_supported_currency_has_a_minimum_in_its_own_minor_units():

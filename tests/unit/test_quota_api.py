@@ -25,8 +25,18 @@ def consume(client, metric="queries", amount=1, key=None, org="org_a", role="ser
 def subscribe(app, ports, org_id: str, tier: Tier, status=SubscriptionStatus.ACTIVE, days=30):
     now = ports["clock"].now()
     ports["uow"].store.subscriptions[f"sub_{org_id}"] = Subscription(
-        org_id, f"sub_{org_id}", "cus_1", status, tier, "price_x", now - timedelta(days=1),
-        now + timedelta(days=days), False, None, now)
+        org_id,
+        f"sub_{org_id}",
+        "cus_1",
+        status,
+        tier,
+        "price_x",
+        now - timedelta(days=1),
+        now + timedelta(days=days),
+        False,
+        None,
+        now,
+    )
     app.extensions["billing"].payments.plan_changed(org_id)
 
 
@@ -86,8 +96,11 @@ def test_documents_are_a_gauge(client):
     for _ in range(5):
         assert consume(client, "documents").status_code == 200
     assert_error(consume(client, "documents"), 429, "quota_exceeded")
-    released = client.post("/api/v1/quota/release", json={"metric": "documents", "amount": 1},
-                           headers=bearer("org_a", "service"))
+    released = client.post(
+        "/api/v1/quota/release",
+        json={"metric": "documents", "amount": 1},
+        headers=bearer("org_a", "service"),
+    )
     assert released.get_json()["used"] == 4
     assert consume(client, "documents").status_code == 200
     body = consume(client, "documents").get_json()
@@ -95,10 +108,20 @@ def test_documents_are_a_gauge(client):
 
 
 def test_release_is_for_gauges_only_and_never_below_zero(client):
-    assert_error(client.post("/api/v1/quota/release", json={"metric": "queries", "amount": 1},
-                             headers=bearer("org_a", "service")), 422, "validation_error")
-    body = client.post("/api/v1/quota/release", json={"metric": "documents", "amount": 50},
-                       headers=bearer("org_a", "service")).get_json()
+    assert_error(
+        client.post(
+            "/api/v1/quota/release",
+            json={"metric": "queries", "amount": 1},
+            headers=bearer("org_a", "service"),
+        ),
+        422,
+        "validation_error",
+    )
+    body = client.post(
+        "/api/v1/quota/release",
+        json={"metric": "documents", "amount": 50},
+        headers=bearer("org_a", "service"),
+    ).get_json()
     assert body["used"] == 0
 
 
@@ -116,18 +139,29 @@ def test_counter_unavailable_is_503_or_allowed_when_failing_open(app, client, po
 
     ports["quota_counter"].down = True
     assert_error(consume(client), 503, "quota_unavailable")
-    open_app = create_app(settings.model_copy(update={"quota_fail_open": True}),
-                          **{**ports, "uow": ports["uow"]})
-    body = open_app.test_client().post(CONSUME, json={"metric": "queries"},
-                                       headers=bearer("org_a", "service")).get_json()
+    open_app = create_app(
+        settings.model_copy(update={"quota_fail_open": True}), **{**ports, "uow": ports["uow"]}
+    )
+    body = (
+        open_app.test_client()
+        .post(CONSUME, json={"metric": "queries"}, headers=bearer("org_a", "service"))
+        .get_json()
+    )
     assert body["allowed"] is True and body["used"] is None
 
 
-@pytest.mark.parametrize("body", [{}, {"metric": "gold"}, {"metric": "queries", "amount": 0},
-                                  {"metric": "queries", "amount": 1.5},
-                                  {"metric": "queries", "amount": "2"},
-                                  {"metric": "queries", "amount": -1},
-                                  {"metric": "queries", "org_id": "org_b"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"metric": "gold"},
+        {"metric": "queries", "amount": 0},
+        {"metric": "queries", "amount": 1.5},
+        {"metric": "queries", "amount": "2"},
+        {"metric": "queries", "amount": -1},
+        {"metric": "queries", "org_id": "org_b"},
+    ],
+)
 def test_consume_validation(client, body):
     response = client.post(CONSUME, json=body, headers=bearer("org_a", "service"))
     assert_error(response, 422, "validation_error")
@@ -145,7 +179,8 @@ def test_quota_overview(client):
     metrics = {m["metric"]: m for m in body["metrics"]}
     assert body["plan"] == "free"
     assert body["period_start"].startswith("2026-11-01") and body["period_end"].startswith(
-        "2026-12-01")
+        "2026-12-01"
+    )
     assert metrics["queries"]["used"] == 7 and metrics["queries"]["remaining"] == 93
     assert metrics["documents"]["used"] == 2 and metrics["documents"]["limit"] == 5
     assert metrics["stt_words"]["limit"] is None

@@ -29,8 +29,9 @@ MONTH_END = datetime(2026, 12, 1, tzinfo=UTC)
 
 @pytest.fixture
 def deps() -> QuotaDeps:
-    return QuotaDeps(FakeUnitOfWorkFactory(), FakeClock(NOW), default_catalog(),
-                     FakeQuotaCounter(), GRACE)
+    return QuotaDeps(
+        FakeUnitOfWorkFactory(), FakeClock(NOW), default_catalog(), FakeQuotaCounter(), GRACE
+    )
 
 
 def ledger(deps, metric=None):
@@ -39,11 +40,14 @@ def ledger(deps, metric=None):
 
 def test_a_consumption_of_one_by_default_within_the_free_plan(deps):
     assert consume_quota(deps, "org_a", Metric.QUERIES) == QuotaDecision(
-        True, Metric.QUERIES, 1, 100, MONTH_END)
+        True, Metric.QUERIES, 1, 100, MONTH_END
+    )
     assert consume_quota(deps, "org_a", Metric.QUERIES, 99) == QuotaDecision(
-        True, Metric.QUERIES, 100, 100, MONTH_END)
+        True, Metric.QUERIES, 100, 100, MONTH_END
+    )
     assert consume_quota(deps, "org_a", Metric.QUERIES) == QuotaDecision(
-        False, Metric.QUERIES, 100, 100, MONTH_END)
+        False, Metric.QUERIES, 100, 100, MONTH_END
+    )
 
 
 def test_a_repeated_key_is_allowed_as_a_duplicate_counted_once(deps):
@@ -55,12 +59,14 @@ def test_a_repeated_key_is_allowed_as_a_duplicate_counted_once(deps):
 def test_a_gauge_never_resets(deps):
     assert consume_quota(deps, "org_a", Metric.DOCUMENTS, 2).resets_at is None
     assert release_quota(deps, "org_a", Metric.DOCUMENTS, 1) == QuotaDecision(
-        True, Metric.DOCUMENTS, 1, 5, None)
+        True, Metric.DOCUMENTS, 1, 5, None
+    )
 
 
 def test_only_a_gauge_is_released_and_the_refusal_says_why(deps):
-    message = ("queries counts per billing period and cannot be released; only gauges "
-               "(documents) can")
+    message = (
+        "queries counts per billing period and cannot be released; only gauges (documents) can"
+    )
     with pytest.raises(NotAGauge) as caught:
         release_quota(deps, "org_a", Metric.QUERIES, 1)
     assert str(caught.value) == message
@@ -72,7 +78,8 @@ def test_without_the_counter_a_consumption_fails_or_is_allowed_degraded(deps):
         consume_quota(deps, "org_a", Metric.QUERIES)
     open_deps = QuotaDeps(deps.uow, deps.clock, deps.catalog, deps.counter, GRACE, True)
     assert consume_quota(open_deps, "org_a", Metric.QUERIES) == QuotaDecision(
-        True, Metric.QUERIES, None, None, None, degraded=True)
+        True, Metric.QUERIES, None, None, None, degraded=True
+    )
 
 
 class WindowlessCounter(FakeQuotaCounter):
@@ -117,8 +124,10 @@ def test_a_release_reaches_the_ledger_as_a_negative_release(deps):
     consume_quota(deps, "org_a", Metric.DOCUMENTS, 3)
     release_quota(deps, "org_a", Metric.DOCUMENTS, 1)
     assert flush_ledger(deps, size=5) == 2
-    assert [(e.quantity, e.source) for e in ledger(deps)] == [(3, UsageSource.CONSUMED),
-                                                              (-1, UsageSource.RELEASED)]
+    assert [(e.quantity, e.source) for e in ledger(deps)] == [
+        (3, UsageSource.CONSUMED),
+        (-1, UsageSource.RELEASED),
+    ]
     assert [e.entry_id for e in ledger(deps)] == ["1-0", "2-0"]
 
 
@@ -144,9 +153,14 @@ def test_an_entry_flushed_before_a_lost_acknowledgement_is_not_given_back(deps):
 
 
 def test_a_lost_counter_is_rebuilt_from_this_organizations_period_under_its_lock(deps):
-    record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 30, "a"),
-                                 UsageInput(Metric.QUERIES, 7, "old",
-                                            NOW - timedelta(days=40))])
+    record_usage(
+        deps,
+        "org_a",
+        [
+            UsageInput(Metric.QUERIES, 30, "a"),
+            UsageInput(Metric.QUERIES, 7, "old", NOW - timedelta(days=40)),
+        ],
+    )
     record_usage(deps, "org_b", [UsageInput(Metric.QUERIES, 50, "b")])
     deps.counter.lose_counters()
     opened = len(deps.uow.opened)
@@ -156,9 +170,14 @@ def test_a_lost_counter_is_rebuilt_from_this_organizations_period_under_its_lock
 
 
 def test_a_lost_gauge_is_rebuilt_from_every_document_in_the_ledger(deps):
-    record_usage(deps, "org_a", [UsageInput(Metric.DOCUMENTS, 2, "doc-1",
-                                            datetime(1969, 12, 31, tzinfo=UTC)),
-                                 UsageInput(Metric.DOCUMENTS, 1, "doc-2")])
+    record_usage(
+        deps,
+        "org_a",
+        [
+            UsageInput(Metric.DOCUMENTS, 2, "doc-1", datetime(1969, 12, 31, tzinfo=UTC)),
+            UsageInput(Metric.DOCUMENTS, 1, "doc-2"),
+        ],
+    )
     record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 1, "q")])
     record_usage(deps, "org_b", [UsageInput(Metric.DOCUMENTS, 1, "doc-1")])
     deps.counter.lose_counters()
@@ -167,8 +186,9 @@ def test_a_lost_gauge_is_rebuilt_from_every_document_in_the_ledger(deps):
 
 def test_a_counter_rebuilt_below_zero_starts_at_zero(deps):
     with deps.uow() as uow:
-        uow.usage_events.add_if_absent([LedgerEntry("9-0", "org_a", Metric.DOCUMENTS, -2,
-                                                    NOW).as_usage(NOW)])
+        uow.usage_events.add_if_absent(
+            [LedgerEntry("9-0", "org_a", Metric.DOCUMENTS, -2, NOW).as_usage(NOW)]
+        )
         uow.commit()
     assert consume_quota(deps, "org_a", Metric.DOCUMENTS).used == 1
 
@@ -179,7 +199,11 @@ def test_the_status_peeks_every_metric_of_this_organizations_window(deps):
     report = quota_status(deps, "org_a")
     assert report.window.org_id == "org_a" and report.window.tier == "free"
     assert {d.metric: d.used for d in report.decisions} == {
-        Metric.QUERIES: 10, Metric.DOCUMENTS: 0, Metric.STT_WORDS: 0, Metric.TTS_WORDS: 0}
+        Metric.QUERIES: 10,
+        Metric.DOCUMENTS: 0,
+        Metric.STT_WORDS: 0,
+        Metric.TTS_WORDS: 0,
+    }
     assert all(d.allowed for d in report.decisions)
 
 
@@ -195,16 +219,23 @@ def test_a_counter_reply_without_a_period_is_refused_before_any_seed(deps):
 
 def test_recorded_usage_is_stored_once_and_counted_at_once(deps):
     consume_quota(deps, "org_a", Metric.STT_WORDS, 0)  # the counter has a window
-    receipt = record_usage(deps, "org_a", [
-        UsageInput(Metric.STT_WORDS, 100, "a", conversation_id="c1"),
-        UsageInput(Metric.STT_WORDS, 0, "z"),
-        UsageInput(Metric.STT_WORDS, 100, "a")])
+    receipt = record_usage(
+        deps,
+        "org_a",
+        [
+            UsageInput(Metric.STT_WORDS, 100, "a", conversation_id="c1"),
+            UsageInput(Metric.STT_WORDS, 0, "z"),
+            UsageInput(Metric.STT_WORDS, 100, "a"),
+        ],
+    )
     assert receipt == UsageReceipt(2, 1)
     assert deps.counter.counters[("org_a", Metric.STT_WORDS)][1] == 100
     record_usage(deps, "org_a", [UsageInput(Metric.STT_WORDS, 50, "b")])
     assert deps.counter.counters[("org_a", Metric.STT_WORDS)][1] == 150
     assert [uow.locked for uow in deps.uow.opened if uow.committed][-2:] == [
-        [usage_lock("org_a")], [usage_lock("org_a")]]
+        [usage_lock("org_a")],
+        [usage_lock("org_a")],
+    ]
     (first, _, zero) = sorted(ledger(deps), key=lambda e: e.idempotency_key)
     assert (first.occurred_at, first.received_at, first.conversation_id) == (NOW, NOW, "c1")
     assert zero.quantity == 0
@@ -219,6 +250,7 @@ def test_usage_kept_nowhere_is_taken_back_from_the_counter(deps):
 
             def commit():
                 raise RuntimeError("the database went away")
+
             uow.commit = commit
             return uow
 
@@ -231,8 +263,7 @@ def test_usage_kept_nowhere_is_taken_back_from_the_counter(deps):
     assert deps.counter.recordings == set()
 
 
-def test_usage_kept_nowhere_with_the_counter_gone_too_fails_with_the_first_error(deps,
-                                                                                 monkeypatch):
+def test_usage_kept_nowhere_with_the_counter_gone_too_fails_with_the_first_error(deps, monkeypatch):
     monkeypatch.setattr("domain.services.metering.time.sleep", lambda _: None)
     consume_quota(deps, "org_a", Metric.QUERIES, 1)
 
@@ -243,6 +274,7 @@ def test_usage_kept_nowhere_with_the_counter_gone_too_fails_with_the_first_error
             def commit():
                 deps.counter.down = True
                 raise RuntimeError("the database went away")
+
             uow.commit = commit
             return uow
 
@@ -262,8 +294,9 @@ def test_a_counter_away_refuses_the_batch_unless_failing_open(deps, monkeypatch)
         record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 5, "x")])
     assert ledger(deps) == []
     open_deps = QuotaDeps(deps.uow, deps.clock, deps.catalog, deps.counter, GRACE, True)
-    assert record_usage(open_deps, "org_a", [UsageInput(Metric.QUERIES, 5, "x")]) == \
-        UsageReceipt(1, 0)
+    assert record_usage(open_deps, "org_a", [UsageInput(Metric.QUERIES, 5, "x")]) == UsageReceipt(
+        1, 0
+    )
 
 
 def test_a_slow_counter_moment_is_ridden_out_with_short_pauses(deps, monkeypatch):
@@ -278,14 +311,15 @@ def test_a_slow_counter_moment_is_ridden_out_with_short_pauses(deps, monkeypatch
         original(org_id, usage, token)
 
     deps.counter.record = flaky
-    assert record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 5, "x")]) == \
-        UsageReceipt(1, 0)
+    assert record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 5, "x")]) == UsageReceipt(1, 0)
     assert pauses == [0.02, 0.08]
     assert deps.counter.counters[("org_a", Metric.QUERIES)][1] == 5
 
 
-@pytest.mark.parametrize(("quantity", "ok"), [(0, True), (MAX_QUANTITY, True), (-1, False),
-                                              (MAX_QUANTITY + 1, False), (True, False)])
+@pytest.mark.parametrize(
+    ("quantity", "ok"),
+    [(0, True), (MAX_QUANTITY, True), (-1, False), (MAX_QUANTITY + 1, False), (True, False)],
+)
 def test_quantities_from_zero_to_the_largest_exact_integer(deps, quantity, ok):
     batch = [UsageInput(Metric.QUERIES, quantity, "k")]
     if ok:
@@ -294,17 +328,27 @@ def test_quantities_from_zero_to_the_largest_exact_integer(deps, quantity, ok):
     with pytest.raises(UsageRejected) as caught:
         record_usage(deps, "org_a", batch)
     assert str(caught.value) == "some events are invalid; nothing was stored"
-    assert caught.value.details == {"errors": {"json": {"events": {"0": {"quantity": [
-        f"must be an integer from 0 to {MAX_QUANTITY}"]}}}}}
+    assert caught.value.details == {
+        "errors": {
+            "json": {
+                "events": {"0": {"quantity": [f"must be an integer from 0 to {MAX_QUANTITY}"]}}
+            }
+        }
+    }
 
 
 def test_up_to_five_minutes_ahead_is_accepted(deps):
-    skewed = [UsageInput(Metric.QUERIES, 1, "k", NOW + timedelta(minutes=5)),
-              UsageInput(Metric.QUERIES, 1, "l", NOW + timedelta(minutes=5, seconds=1))]
+    skewed = [
+        UsageInput(Metric.QUERIES, 1, "k", NOW + timedelta(minutes=5)),
+        UsageInput(Metric.QUERIES, 1, "l", NOW + timedelta(minutes=5, seconds=1)),
+    ]
     with pytest.raises(UsageRejected) as caught:
         record_usage(deps, "org_a", skewed)
-    assert caught.value.details == {"errors": {"json": {"events": {"1": {"occurred_at": [
-        "is more than 5 minutes in the future"]}}}}}
+    assert caught.value.details == {
+        "errors": {
+            "json": {"events": {"1": {"occurred_at": ["is more than 5 minutes in the future"]}}}
+        }
+    }
     assert record_usage(deps, "org_a", skewed[:1]).accepted == 1
 
 
@@ -327,23 +371,30 @@ def test_a_window_is_set_as_of_now(deps):
             super().set_window(window, now)
 
     counter = Windows()
-    consume_quota(QuotaDeps(deps.uow, deps.clock, deps.catalog, counter, GRACE), "org_a",
-                  Metric.QUERIES)
+    consume_quota(
+        QuotaDeps(deps.uow, deps.clock, deps.catalog, counter, GRACE), "org_a", Metric.QUERIES
+    )
     assert counter.set_at == NOW
 
 
 def test_a_rebuilt_counter_counts_its_half_open_period_only(deps):
     with deps.uow() as uow:
-        uow.usage_events.add_if_absent([
-            UsageEvent("org_a", Metric.QUERIES, 3, MONTH_END - timedelta(seconds=1), "last",
-                       NOW),
-            UsageEvent("org_a", Metric.QUERIES, 40, MONTH_END, "next", NOW)])
+        uow.usage_events.add_if_absent(
+            [
+                UsageEvent(
+                    "org_a", Metric.QUERIES, 3, MONTH_END - timedelta(seconds=1), "last", NOW
+                ),
+                UsageEvent("org_a", Metric.QUERIES, 40, MONTH_END, "next", NOW),
+            ]
+        )
         uow.commit()
     assert consume_quota(deps, "org_a", Metric.QUERIES).used == 4
 
 
-@pytest.mark.parametrize(("amount", "source"), [
-    (-1, UsageSource.RELEASED), (0, UsageSource.CONSUMED), (1, UsageSource.CONSUMED)])
+@pytest.mark.parametrize(
+    ("amount", "source"),
+    [(-1, UsageSource.RELEASED), (0, UsageSource.CONSUMED), (1, UsageSource.CONSUMED)],
+)
 def test_only_a_negative_entry_is_a_release(amount, source):
     entry = LedgerEntry("1-0", "org_a", Metric.DOCUMENTS, amount, NOW, "k", NOW)
     assert entry.as_usage(NOW).source is source

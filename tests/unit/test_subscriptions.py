@@ -8,12 +8,20 @@ NOW = datetime(2026, 11, 15, tzinfo=UTC)
 GRACE = timedelta(days=7)
 
 
-def snapshot(status: SubscriptionStatus, tier: Tier | None = Tier.PRO,
-             **kw) -> SubscriptionSnapshot:
-    values = dict(stripe_subscription_id="sub_1", stripe_customer_id="cus_1", status=status,
-                  tier=tier, stripe_price_id="price_pro", current_period_start=NOW,
-                  current_period_end=NOW + timedelta(days=30), cancel_at_period_end=False,
-                  canceled_at=None)
+def snapshot(
+    status: SubscriptionStatus, tier: Tier | None = Tier.PRO, **kw
+) -> SubscriptionSnapshot:
+    values = dict(
+        stripe_subscription_id="sub_1",
+        stripe_customer_id="cus_1",
+        status=status,
+        tier=tier,
+        stripe_price_id="price_pro",
+        current_period_start=NOW,
+        current_period_end=NOW + timedelta(days=30),
+        cancel_at_period_end=False,
+        canceled_at=None,
+    )
     values.update(kw)
     return SubscriptionSnapshot(**values)
 
@@ -45,9 +53,13 @@ def test_a_snapshot_without_tier_keeps_the_known_tier():
 
 def test_entitlements_follow_status():
     catalog = default_catalog()
-    for status, tier in [(SubscriptionStatus.ACTIVE, "pro"), (SubscriptionStatus.TRIALING, "pro"),
-                         (SubscriptionStatus.CANCELED, "free"), (SubscriptionStatus.UNPAID, "free"),
-                         (SubscriptionStatus.INCOMPLETE, "free")]:
+    for status, tier in [
+        (SubscriptionStatus.ACTIVE, "pro"),
+        (SubscriptionStatus.TRIALING, "pro"),
+        (SubscriptionStatus.CANCELED, "free"),
+        (SubscriptionStatus.UNPAID, "free"),
+        (SubscriptionStatus.INCOMPLETE, "free"),
+    ]:
         sub = Subscription.from_snapshot("org_a", snapshot(status), NOW)
         assert entitlement_for(catalog, [sub], [], NOW, GRACE).plan.tier.value == tier, status
 

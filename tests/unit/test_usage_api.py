@@ -45,11 +45,20 @@ def test_keys_are_per_organization(client, ports):
 
 
 BAD = [
-    ("quantity", -1), ("quantity", 1.5), ("quantity", "10"), ("quantity", 2**53),
-    ("quantity", True), ("quantity", None), ("metric", "gpu_seconds"), ("metric", None),
-    ("idempotency_key", ""), ("idempotency_key", "x" * 256), ("occurred_at", "yesterday"),
+    ("quantity", -1),
+    ("quantity", 1.5),
+    ("quantity", "10"),
+    ("quantity", 2**53),
+    ("quantity", True),
+    ("quantity", None),
+    ("metric", "gpu_seconds"),
+    ("metric", None),
+    ("idempotency_key", ""),
+    ("idempotency_key", "x" * 256),
+    ("occurred_at", "yesterday"),
     ("occurred_at", "2026-11-15T12:00:00"),  # no timezone
-    ("conversation_id", ""), ("org_id", "org_b"),
+    ("conversation_id", ""),
+    ("org_id", "org_b"),
 ]
 
 
@@ -63,13 +72,17 @@ def test_one_bad_event_refuses_the_batch_naming_index_and_field(client, ports, f
     assert ports["uow"].store.usage_events == []
 
 
-@pytest.mark.parametrize("raw", [b'{"events": [{"metric": "stt_words", "quantity": NaN, '
-                                 b'"idempotency_key": "n"}]}',
-                                 b'{"events": [{"metric": "stt_words", "quantity": Infinity, '
-                                 b'"idempotency_key": "n"}]}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"events": [{"metric": "stt_words", "quantity": NaN, "idempotency_key": "n"}]}',
+        b'{"events": [{"metric": "stt_words", "quantity": Infinity, "idempotency_key": "n"}]}',
+    ],
+)
 def test_nan_and_infinity_are_refused(client, ports, raw):
-    response = client.post(EVENTS, data=raw, content_type="application/json",
-                           headers=bearer("org_a", "service"))
+    response = client.post(
+        EVENTS, data=raw, content_type="application/json", headers=bearer("org_a", "service")
+    )
     assert response.status_code in (400, 422)
     assert ports["uow"].store.usage_events == []
 
@@ -78,9 +91,11 @@ def test_timestamps_more_than_five_minutes_ahead_are_refused(client, ports):
     now = ports["clock"].now()
     ahead = (now + timedelta(minutes=5, seconds=1)).isoformat()
     close = (now + timedelta(minutes=4)).isoformat()
-    error = assert_error(post(client, {"events": [event("a", occurred_at=close),
-                                                  event("b", occurred_at=ahead)]}), 422,
-                         "validation_error")
+    error = assert_error(
+        post(client, {"events": [event("a", occurred_at=close), event("b", occurred_at=ahead)]}),
+        422,
+        "validation_error",
+    )
     assert "occurred_at" in error["errors"]["json"]["events"]["1"]
     assert ports["uow"].store.usage_events == []
 
@@ -101,29 +116,46 @@ def test_only_service_and_owner_record_usage(client, role):
 def test_summary_groups_by_day_metric_and_conversation(client, ports):
     now = ports["clock"].now()
     yesterday = (now - timedelta(days=1)).isoformat()
-    post(client, {"events": [event("a", 100, conversation_id="c1"),
-                             event("b", 50, "tts_words", conversation_id="c1"),
-                             event("c", 7, conversation_id="c2", occurred_at=yesterday)]})
+    post(
+        client,
+        {
+            "events": [
+                event("a", 100, conversation_id="c1"),
+                event("b", 50, "tts_words", conversation_id="c1"),
+                event("c", 7, conversation_id="c2", occurred_at=yesterday),
+            ]
+        },
+    )
     post(client, {"events": [event("z", 999)]}, org="org_b")
 
     def summary(group_by):
-        return client.get(f"/api/v1/usage/summary?group_by={group_by}",
-                          headers=bearer("org_a", "member")).get_json()["totals"]
+        return client.get(
+            f"/api/v1/usage/summary?group_by={group_by}", headers=bearer("org_a", "member")
+        ).get_json()["totals"]
 
     assert summary("metric") == [
         {"group": "stt_words", "metric": "stt_words", "quantity": 107, "events": 2},
-        {"group": "tts_words", "metric": "tts_words", "quantity": 50, "events": 1}]
+        {"group": "tts_words", "metric": "tts_words", "quantity": 50, "events": 1},
+    ]
     days = summary("day")
     assert [(d["group"], d["metric"], d["quantity"]) for d in days] == [
-        ("2026-11-14", "stt_words", 7), ("2026-11-15", "stt_words", 100),
-        ("2026-11-15", "tts_words", 50)]
+        ("2026-11-14", "stt_words", 7),
+        ("2026-11-15", "stt_words", 100),
+        ("2026-11-15", "tts_words", 50),
+    ]
     conversations = {(c["group"], c["metric"]): c["quantity"] for c in summary("conversation")}
-    assert conversations == {("c1", "stt_words"): 100, ("c1", "tts_words"): 50,
-                             ("c2", "stt_words"): 7}
+    assert conversations == {
+        ("c1", "stt_words"): 100,
+        ("c1", "tts_words"): 50,
+        ("c2", "stt_words"): 7,
+    }
 
 
 def test_summary_window_and_validation(client):
     url = "/api/v1/usage/summary?from=2026-11-20T00:00:00Z&to=2026-11-10T00:00:00Z"
     assert_error(client.get(url, headers=bearer("org_a", "member")), 422, "validation_error")
-    assert_error(client.get("/api/v1/usage/summary?group_by=hour",
-                            headers=bearer("org_a", "member")), 422, "validation_error")
+    assert_error(
+        client.get("/api/v1/usage/summary?group_by=hour", headers=bearer("org_a", "member")),
+        422,
+        "validation_error",
+    )

@@ -29,8 +29,9 @@ def used(client, metric, org="org_a"):
 
 
 def summary_total(client, metric, org="org_a"):
-    body = client.get("/api/v1/usage/summary?group_by=metric",
-                      headers=bearer(org, "member")).get_json()
+    body = client.get(
+        "/api/v1/usage/summary?group_by=metric", headers=bearer(org, "member")
+    ).get_json()
     return sum(t["quantity"] for t in body["totals"] if t["metric"] == metric)
 
 
@@ -50,8 +51,9 @@ def test_consumed_voice_words_are_billed(client, app, ports):
     customer(client)
     assert consume(client, "stt_words", 1_500).status_code == 200
     flush_ledger(app.extensions["billing"].quota)
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["outcome"] == "invoiced"
     assert body["invoice"]["lines"][0]["quantity"] == 1_500
 
@@ -59,9 +61,11 @@ def test_consumed_voice_words_are_billed(client, app, ports):
 def test_a_key_consumed_then_recorded_is_one_unit(client, app):
     assert consume(client, "stt_words", 700, key="conv-1").status_code == 200
     flush_ledger(app.extensions["billing"].quota)
-    reply = client.post("/api/v1/usage/events", json={"events": [
-        {"metric": "stt_words", "quantity": 700, "idempotency_key": "conv-1"}]},
-        headers=bearer("org_a", "service")).get_json()
+    reply = client.post(
+        "/api/v1/usage/events",
+        json={"events": [{"metric": "stt_words", "quantity": 700, "idempotency_key": "conv-1"}]},
+        headers=bearer("org_a", "service"),
+    ).get_json()
     assert reply == {"accepted": 0, "duplicates": 1}
     assert used(client, "stt_words") == 700 == summary_total(client, "stt_words")
 
@@ -96,25 +100,40 @@ def test_late_usage_counts_in_its_own_period_and_is_billed_next_time(client, app
     now = ports["clock"].now()
     record(client, ("late", "stt_words", 2_000, now - timedelta(days=40)))
     assert used(client, "stt_words") == 0  # not this period's usage
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["invoice"]["lines"][0]["quantity"] == 2_000
 
 
-@pytest.mark.parametrize(("currency", "words", "outcome"), [
-    ("eur", 1, "below_minimum"), ("eur", 500, "invoiced"), ("gbp", 294, "below_minimum"),
-    ("gbp", 300, "invoiced"), ("jpy", 1, "below_minimum"), ("jpy", 49_000, "below_minimum"),
-    ("jpy", 50_000, "invoiced")])
+@pytest.mark.parametrize(
+    ("currency", "words", "outcome"),
+    [
+        ("eur", 1, "below_minimum"),
+        ("eur", 500, "invoiced"),
+        ("gbp", 294, "below_minimum"),
+        ("gbp", 300, "invoiced"),
+        ("jpy", 1, "below_minimum"),
+        ("jpy", 49_000, "below_minimum"),
+        ("jpy", 50_000, "invoiced"),
+    ],
+)
 def test_the_minimum_charge_of_each_currency(tmp_path, ports, stripe, currency, words, outcome):
     from entrypoints.api.app import create_app
 
-    settings = Settings(_env_file=None, app_env="test", instance_path=tmp_path,
-                        jwt_secret_key=TEST_JWT_SECRET, usage_currency=currency)
+    settings = Settings(
+        _env_file=None,
+        app_env="test",
+        instance_path=tmp_path,
+        jwt_secret_key=TEST_JWT_SECRET,
+        usage_currency=currency,
+    )
     client = create_app(settings, **ports).test_client()
     customer(client)
     record(client, ("a", "stt_words", words, None))
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["outcome"] == outcome
     assert len(stripe.invoices) == (outcome == "invoiced")
 
@@ -122,18 +141,21 @@ def test_the_minimum_charge_of_each_currency(tmp_path, ports, stripe, currency, 
 def test_an_invoice_over_stripes_maximum_is_held_not_sent(client, ports, stripe):
     customer(client)
     record(client, ("huge", "stt_words", 2**53 - 1, None))
-    body = client.post("/api/v1/billing/generate-usage-invoice",
-                       headers=bearer("org_a", "owner")).get_json()
+    body = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert body["outcome"] == "held" and stripe.invoices == {}
     assert body["invoice"]["status"] == "held"
     assert body["invoice"]["hold_reason"] == "amount_too_large"
-    again = client.post("/api/v1/billing/generate-usage-invoice",
-                        headers=bearer("org_a", "owner")).get_json()
+    again = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()
     assert again["outcome"] == "nothing_to_bill" and stripe.invoices == {}  # never retried
 
 
 def test_a_caller_that_finds_a_draft_being_finished_calls_stripe_for_nothing(
-        client, app, ports, stripe):
+    client, app, ports, stripe
+):
     customer(client)
     record(client, ("a", "stt_words", 5_000, None))
     deps = app.extensions["billing"].invoicing
@@ -148,8 +170,9 @@ def test_a_caller_that_finds_a_draft_being_finished_calls_stripe_for_nothing(
     stripe.create_invoice = slow_create
     cutoff = ports["clock"].now() + timedelta(minutes=5)
     results = []
-    first = threading.Thread(target=lambda: results.append(
-        invoice_unbilled_usage(deps, "org_a", cutoff)), daemon=True)
+    first = threading.Thread(
+        target=lambda: results.append(invoice_unbilled_usage(deps, "org_a", cutoff)), daemon=True
+    )
     try:
         first.start()
         assert started.wait(10)
@@ -183,8 +206,9 @@ def test_resuming_an_unfinished_draft_is_claimed_too(client, app, ports, stripe)
     stripe.finalize_invoice = slow_finalize
     before = len(stripe.calls)
     results = []
-    first = threading.Thread(target=lambda: results.append(
-        invoice_unbilled_usage(deps, "org_a", cutoff)), daemon=True)
+    first = threading.Thread(
+        target=lambda: results.append(invoice_unbilled_usage(deps, "org_a", cutoff)), daemon=True
+    )
     try:
         first.start()
         assert started.wait(10)
@@ -197,29 +221,48 @@ def test_resuming_an_unfinished_draft_is_claimed_too(client, app, ports, stripe)
     assert [op for op, _ in stripe.calls[before:]] == ["invoices.finalize"]
 
 
-@pytest.mark.parametrize("amount", ["9" * 5000, "-" + "9" * 5000, str(2**63), "1.5", '"12"',
-                                    "1e999"])
+@pytest.mark.parametrize(
+    "amount", ["9" * 5000, "-" + "9" * 5000, str(2**63), "1.5", '"12"', "1e999"]
+)
 def test_numbers_out_of_range_answer_422_naming_the_field(client, amount):
     body = '{"metric": "stt_words", "amount": ' + amount + "}"
-    response = client.post("/api/v1/quota/consume", data=body, content_type="application/json",
-                           headers=bearer("org_a", "service"))
+    response = client.post(
+        "/api/v1/quota/consume",
+        data=body,
+        content_type="application/json",
+        headers=bearer("org_a", "service"),
+    )
     assert_error(response, 422, "validation_error")
     assert "amount" in str(response.get_json()["errors"])
 
 
 def test_a_huge_quantity_in_a_batch_names_its_index(client):
-    events = ('{"events": [{"metric": "stt_words", "quantity": 1, "idempotency_key": "a"}, '
-              '{"metric": "stt_words", "quantity": ' + "7" * 5000 + ', "idempotency_key": "b"}]}')
-    response = client.post("/api/v1/usage/events", data=events, content_type="application/json",
-                           headers=bearer("org_a", "service"))
+    events = (
+        '{"events": [{"metric": "stt_words", "quantity": 1, "idempotency_key": "a"}, '
+        '{"metric": "stt_words", "quantity": ' + "7" * 5000 + ', "idempotency_key": "b"}]}'
+    )
+    response = client.post(
+        "/api/v1/usage/events",
+        data=events,
+        content_type="application/json",
+        headers=bearer("org_a", "service"),
+    )
     assert_error(response, 422, "validation_error")
     assert response.get_json()["errors"]["json"]["events"]["1"]["quantity"]
     assert summary_total(client, "stt_words") == 0  # nothing stored
 
 
-@pytest.mark.parametrize("query", ["events_offset=" + "9" * 5000, "events_offset=1e3",
-                                   "events_limit=-1", "events_offset=2000000000"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "events_offset=" + "9" * 5000,
+        "events_offset=1e3",
+        "events_limit=-1",
+        "events_offset=2000000000",
+    ],
+)
 def test_query_numbers_out_of_range_answer_422(client, query):
-    response = client.get(f"/api/v1/billing/invoices/missing?{query}",
-                          headers=bearer("org_a", "member"))
+    response = client.get(
+        f"/api/v1/billing/invoices/missing?{query}", headers=bearer("org_a", "member")
+    )
     assert_error(response, 422, "validation_error")

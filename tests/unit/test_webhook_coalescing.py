@@ -14,8 +14,9 @@ pytestmark = pytest.mark.usefixtures("real_time")
 
 
 def _store(ports, body: bytes) -> str:
-    return receive_stripe_event(ports["uow"], ports["jobs"], ports["clock"], body,
-                                stripe_signature(body), [WEBHOOK_SECRET]).event_id
+    return receive_stripe_event(
+        ports["uow"], ports["jobs"], ports["clock"], body, stripe_signature(body), [WEBHOOK_SECRET]
+    ).event_id
 
 
 def _refetches(stripe) -> int:
@@ -25,16 +26,19 @@ def _refetches(stripe) -> int:
 def test_ten_pending_events_of_one_subscription_take_one_refetch(app, ports, stripe):
     deps = app.extensions["billing"].payments
     store = ports["uow"].store
-    created = stripe.put_subscription("cus_1", stripe.price_ids["starter"], "incomplete",
-                                      org_id="org_a")
+    created = stripe.put_subscription(
+        "cus_1", stripe.price_ids["starter"], "incomplete", org_id="org_a"
+    )
     ids = [_store(ports, stripe.event("customer.subscription.created", created))]
-    ids += [_store(ports, stripe.event("customer.subscription.updated",
-                                       {**created, "status": status}))
-            for status in ["active", "past_due", "canceled"] * 3]
+    ids += [
+        _store(ports, stripe.event("customer.subscription.updated", {**created, "status": status}))
+        for status in ["active", "past_due", "canceled"] * 3
+    ]
     other = stripe.put_subscription("cus_2", stripe.price_ids["pro"], "active", org_id="org_b")
     other_id = _store(ports, stripe.event("customer.subscription.updated", other))
-    stripe.put_subscription("cus_1", stripe.price_ids["pro"], "active", org_id="org_a",
-                            sub_id=created["id"])  # what Stripe holds at the end
+    stripe.put_subscription(
+        "cus_1", stripe.price_ids["pro"], "active", org_id="org_a", sub_id=created["id"]
+    )  # what Stripe holds at the end
     before = _refetches(stripe)
 
     assert handle_stripe_event(deps, ids[5]) is InboxStatus.PROCESSED  # any of them first

@@ -17,8 +17,9 @@ from domain.errors import (
 from domain.model.webhook_signature import signature_header, verify
 from tests.helpers import WEBHOOK_SECRET, stripe_signature
 
-BODY = json.dumps({"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}},
-                  indent=2).encode()
+BODY = json.dumps(
+    {"id": "evt_1", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}}, indent=2
+).encode()
 
 
 def now_dt() -> datetime:
@@ -42,15 +43,18 @@ def test_missing_signature(header):
         verify(BODY, header, [WEBHOOK_SECRET], now_dt())
 
 
-@pytest.mark.parametrize("header", [
-    lambda: stripe_signature(BODY, "whsec_wrong"),
-    lambda: stripe_signature(BODY + b" "),
-    lambda: stripe_signature(json.dumps(json.loads(BODY)).encode()),  # re-serialised
-    lambda: stripe_signature(BODY, scheme="v0"),
-    lambda: "t=abc,v1=00",
-    lambda: "v1=" + "0" * 64,
-    lambda: "garbage",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        lambda: stripe_signature(BODY, "whsec_wrong"),
+        lambda: stripe_signature(BODY + b" "),
+        lambda: stripe_signature(json.dumps(json.loads(BODY)).encode()),  # re-serialised
+        lambda: stripe_signature(BODY, scheme="v0"),
+        lambda: "t=abc,v1=00",
+        lambda: "v1=" + "0" * 64,
+        lambda: "garbage",
+    ],
+)
 def test_invalid_signatures(header):
     with pytest.raises(WebhookSignatureInvalid):
         verify(BODY, header(), [WEBHOOK_SECRET], now_dt())
@@ -62,8 +66,9 @@ def test_tampered_body_fails():
         verify(BODY.replace(b"in_1", b"in_2"), header, [WEBHOOK_SECRET], now_dt())
 
 
-@pytest.mark.parametrize(("offset", "ok"), [(-299, True), (299, True), (-301, False),
-                                            (301, False), (-86400, False)])
+@pytest.mark.parametrize(
+    ("offset", "ok"), [(-299, True), (299, True), (-301, False), (301, False), (-86400, False)]
+)
 def test_tolerance_is_300_seconds_both_ways(offset, ok):
     now = int(time.time())
     header = stripe_signature(BODY, timestamp=now + offset)

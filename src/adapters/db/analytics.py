@@ -40,27 +40,36 @@ class SqlAnalytics:
 
     def paying_at(self, t: datetime) -> list[tuple[str, str, int]]:
         """(org_id, tier, monthly amount) of every paying subscription at t."""
-        return [(r.org_id, r.tier, int(r.monthly_amount_minor))
-                for r in self._rows(_STATE_AT, t=t)]
+        return [(r.org_id, r.tier, int(r.monthly_amount_minor)) for r in self._rows(_STATE_AT, t=t)]
 
     def usage_revenue(self, since: datetime, until: datetime) -> int:
-        rows = self._rows("SELECT coalesce(sum(total_minor), 0) AS v FROM usage_invoices WHERE "
-                          "created_at >= :a AND created_at < :b AND status NOT IN "
-                          "('draft', 'void')", a=since, b=until)
+        rows = self._rows(
+            "SELECT coalesce(sum(total_minor), 0) AS v FROM usage_invoices WHERE "
+            "created_at >= :a AND created_at < :b AND status NOT IN "
+            "('draft', 'void')",
+            a=since,
+            b=until,
+        )
         return int(rows[0].v)
 
     def one_time_revenue(self, since: datetime, until: datetime) -> int:
-        rows = self._rows("SELECT coalesce(sum(amount_minor), 0) AS v FROM one_time_purchases "
-                          "WHERE status = 'paid' AND paid_at >= :a AND paid_at < :b",
-                          a=since, b=until)
+        rows = self._rows(
+            "SELECT coalesce(sum(amount_minor), 0) AS v FROM one_time_purchases "
+            "WHERE status = 'paid' AND paid_at >= :a AND paid_at < :b",
+            a=since,
+            b=until,
+        )
         return int(rows[0].v)
 
     def checkouts(self, since: datetime, until: datetime) -> list[tuple[str, int, int]]:
         """(tier, sessions created, of them completed) for sessions created in the period."""
-        rows = self._rows("SELECT tier, count(*) AS created, sum(CASE WHEN status = 'complete' "
-                          "THEN 1 ELSE 0 END) AS completed FROM checkout_sessions WHERE "
-                          "created_at >= :a AND created_at < :b GROUP BY tier ORDER BY tier",
-                          a=since, b=until)
+        rows = self._rows(
+            "SELECT tier, count(*) AS created, sum(CASE WHEN status = 'complete' "
+            "THEN 1 ELSE 0 END) AS completed FROM checkout_sessions WHERE "
+            "created_at >= :a AND created_at < :b GROUP BY tier ORDER BY tier",
+            a=since,
+            b=until,
+        )
         return [(r.tier, int(r.created), int(r.completed or 0)) for r in rows]
 
     def signups_and_conversions(self, since: datetime, until: datetime) -> tuple[int, int]:
@@ -71,7 +80,9 @@ class SqlAnalytics:
             "subscription_history h WHERE h.org_id = o.id AND h.at < :b AND h.status IN :paying "
             "AND h.monthly_amount_minor > 0) THEN 1 ELSE 0 END) AS paid "
             "FROM organizations o WHERE o.created_at >= :a AND o.created_at < :b",
-            a=since, b=until)
+            a=since,
+            b=until,
+        )
         return int(rows[0].created), int(rows[0].paid or 0)
 
     def plan_moves(self, since: datetime, until: datetime) -> tuple[int, int]:
@@ -85,18 +96,22 @@ class SqlAnalytics:
             " FROM subscription_history WINDOW w AS (PARTITION BY stripe_subscription_id "
             "  ORDER BY at, id)) moves "
             "WHERE at >= :a AND at < :b AND status IN :paying AND prev_status IN :paying",
-            a=since, b=until)
+            a=since,
+            b=until,
+        )
         return int(rows[0].up or 0), int(rows[0].down or 0)
 
-    def usage_by_org(self, metric: str, since: datetime,
-                     until: datetime) -> list[tuple[str, int]]:
-        sql = ("SELECT org_id, sum(quantity) AS used FROM usage_events WHERE metric = :m AND "
-               "occurred_at >= :a AND occurred_at < :b GROUP BY org_id ORDER BY used DESC, "
-               "org_id")
+    def usage_by_org(self, metric: str, since: datetime, until: datetime) -> list[tuple[str, int]]:
+        sql = (
+            "SELECT org_id, sum(quantity) AS used FROM usage_events WHERE metric = :m AND "
+            "occurred_at >= :a AND occurred_at < :b GROUP BY org_id ORDER BY used DESC, "
+            "org_id"
+        )
         return [(r.org_id, int(r.used)) for r in self._rows(sql, m=metric, a=since, b=until)]
 
-    def usage_by_time(self, metric: str, since: datetime,
-                      until: datetime) -> tuple[list[int], list[int]]:
+    def usage_by_time(
+        self, metric: str, since: datetime, until: datetime
+    ) -> tuple[list[int], list[int]]:
         """Consumption by hour of day (0-23, UTC) and by ISO weekday (1 = Monday ... 7)."""
         if self._dialect() == "postgresql":
             hour = "EXTRACT(HOUR FROM occurred_at AT TIME ZONE 'UTC')"
@@ -104,12 +119,16 @@ class SqlAnalytics:
         else:
             hour = "CAST(strftime('%H', occurred_at) AS INTEGER)"
             day = "((CAST(strftime('%w', occurred_at) AS INTEGER) + 6) % 7) + 1"
-        rows = self._rows(f"SELECT {hour} AS h, {day} AS d, sum(quantity) AS used FROM "  # noqa: S608
-                          "usage_events WHERE metric = :m AND occurred_at >= :a AND "
-                          "occurred_at < :b GROUP BY h, d", m=metric, a=since, b=until)
+        rows = self._rows(
+            f"SELECT {hour} AS h, {day} AS d, sum(quantity) AS used FROM "  # noqa: S608
+            "usage_events WHERE metric = :m AND occurred_at >= :a AND "
+            "occurred_at < :b GROUP BY h, d",
+            m=metric,
+            a=since,
+            b=until,
+        )
         hours, days = [0] * 24, [0] * 7
         for r in rows:
             hours[int(r.h)] += int(r.used)
             days[int(r.d) - 1] += int(r.used)
         return hours, days
-

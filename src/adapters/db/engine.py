@@ -17,8 +17,15 @@ def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int | Non
         connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
     # Pre-ping costs a round trip per checkout but keeps a Postgres restart from failing the
     # first request on every pooled connection.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
-                         pool_recycle=1800, pool_timeout=5, connect_args=connect_args)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=5,
+        connect_args=connect_args,
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -40,8 +40,11 @@ class SqlOrganizationRepository(_Repository):
         return Organization(**row) if row else None
 
     def add_if_absent(self, organization: Organization) -> bool:
-        values = {"id": organization.id, "name": organization.name,
-                  "created_at": organization.created_at}
+        values = {
+            "id": organization.id,
+            "name": organization.name,
+            "created_at": organization.created_at,
+        }
         return insert_if_absent(self.conn, organizations, [values], ["id"]) == 1
 
 
@@ -52,13 +55,15 @@ class SqlCustomerRepository(_Repository):
 
     def by_stripe_id(self, stripe_customer_id: str) -> StripeCustomer | None:
         stmt = select(stripe_customers).where(
-            stripe_customers.c.stripe_customer_id == stripe_customer_id)
+            stripe_customers.c.stripe_customer_id == stripe_customer_id
+        )
         row = self._one(stmt)
         return StripeCustomer(**row) if row else None
 
     def add_if_absent(self, customer: StripeCustomer) -> bool:
-        if insert_if_absent(self.conn, stripe_customers, [vars(customer)], ["org_id"],
-                            any_conflict=True):
+        if insert_if_absent(
+            self.conn, stripe_customers, [vars(customer)], ["org_id"], any_conflict=True
+        ):
             return True
         if self.for_org(customer.org_id) is not None:
             return False  # the organization has its customer (a concurrent first call's)
@@ -66,21 +71,27 @@ class SqlCustomerRepository(_Repository):
         return insert_if_absent(self.conn, stripe_customers, [vars(customer)], ["org_id"]) == 1
 
     def save(self, customer: StripeCustomer) -> None:
-        self.conn.execute(update(stripe_customers)
-                          .where(stripe_customers.c.org_id == customer.org_id)
-                          .values(email=customer.email, name=customer.name))
+        self.conn.execute(
+            update(stripe_customers)
+            .where(stripe_customers.c.org_id == customer.org_id)
+            .values(email=customer.email, name=customer.name)
+        )
 
 
 class SqlSubscriptionRepository(_Repository):
     def get(self, stripe_subscription_id: str) -> Subscription | None:
         stmt = select(subscriptions).where(
-            subscriptions.c.stripe_subscription_id == stripe_subscription_id)
+            subscriptions.c.stripe_subscription_id == stripe_subscription_id
+        )
         row = self._one(stmt)
         return rows.subscription(row) if row else None
 
     def for_org(self, org_id: str) -> list[Subscription]:
-        stmt = (select(subscriptions).where(subscriptions.c.org_id == org_id)
-                .order_by(subscriptions.c.updated_at.desc()))
+        stmt = (
+            select(subscriptions)
+            .where(subscriptions.c.org_id == org_id)
+            .order_by(subscriptions.c.updated_at.desc())
+        )
         return [rows.subscription(r) for r in self.conn.execute(stmt).mappings()]
 
     def save(self, subscription: Subscription) -> None:
@@ -88,25 +99,32 @@ class SqlSubscriptionRepository(_Repository):
         key = subscription.stripe_subscription_id
         if insert_if_absent(self.conn, subscriptions, [values], ["stripe_subscription_id"]):
             return
-        self.conn.execute(update(subscriptions)
-                          .where(subscriptions.c.stripe_subscription_id == key).values(**values))
-
+        self.conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.stripe_subscription_id == key)
+            .values(**values)
+        )
 
     def orgs_with_status(self, status: SubscriptionStatus) -> list[str]:
-        stmt = (select(subscriptions.c.org_id).distinct()
-                .where(subscriptions.c.status == status.value))
+        stmt = (
+            select(subscriptions.c.org_id).distinct().where(subscriptions.c.status == status.value)
+        )
         return list(self.conn.execute(stmt).scalars())
 
 
 class SqlPurchaseRepository(_Repository):
     def for_org(self, org_id: str) -> list[OneTimePurchase]:
-        stmt = (select(one_time_purchases).where(one_time_purchases.c.org_id == org_id)
-                .order_by(one_time_purchases.c.created_at.desc()))
+        stmt = (
+            select(one_time_purchases)
+            .where(one_time_purchases.c.org_id == org_id)
+            .order_by(one_time_purchases.c.created_at.desc())
+        )
         return [rows.purchase(r) for r in self.conn.execute(stmt).mappings()]
 
     def by_checkout_session(self, session_id: str) -> OneTimePurchase | None:
         stmt = select(one_time_purchases).where(
-            one_time_purchases.c.stripe_checkout_session_id == session_id)
+            one_time_purchases.c.stripe_checkout_session_id == session_id
+        )
         row = self._one(stmt)
         return rows.purchase(row) if row else None
 
@@ -114,9 +132,11 @@ class SqlPurchaseRepository(_Repository):
         self.conn.execute(one_time_purchases.insert().values(**rows.purchase_values(purchase)))
 
     def save(self, purchase: OneTimePurchase) -> None:
-        self.conn.execute(update(one_time_purchases)
-                          .where(one_time_purchases.c.id == purchase.id)
-                          .values(**rows.purchase_values(purchase)))
+        self.conn.execute(
+            update(one_time_purchases)
+            .where(one_time_purchases.c.id == purchase.id)
+            .values(**rows.purchase_values(purchase))
+        )
 
 
 class SqlCheckoutRepository(_Repository):
@@ -124,12 +144,16 @@ class SqlCheckoutRepository(_Repository):
         self.conn.execute(checkout_sessions.insert().values(**rows.checkout_values(record)))
 
     def save(self, record: CheckoutRecord) -> None:
-        self.conn.execute(update(checkout_sessions).where(checkout_sessions.c.id == record.id)
-                          .values(**rows.checkout_values(record)))
+        self.conn.execute(
+            update(checkout_sessions)
+            .where(checkout_sessions.c.id == record.id)
+            .values(**rows.checkout_values(record))
+        )
 
     def by_stripe_id(self, stripe_checkout_session_id: str) -> CheckoutRecord | None:
         stmt = select(checkout_sessions).where(
-            checkout_sessions.c.stripe_checkout_session_id == stripe_checkout_session_id)
+            checkout_sessions.c.stripe_checkout_session_id == stripe_checkout_session_id
+        )
         row = self._one(stmt)
         return rows.checkout(row) if row else None
 
@@ -147,20 +171,38 @@ class SqlWebhookInbox(_Repository):
         return rows.inbox_event(row) if row else None
 
     def save(self, event: InboxEvent) -> None:
-        self.conn.execute(update(webhook_events).where(webhook_events.c.id == event.id)
-                          .values(**rows.inbox_values(event)))
+        self.conn.execute(
+            update(webhook_events)
+            .where(webhook_events.c.id == event.id)
+            .values(**rows.inbox_values(event))
+        )
 
-    def stale(self, never_tried_before: datetime, retried_before: datetime,
-              limit: int) -> list[str]:
+    def stale(
+        self, never_tried_before: datetime, retried_before: datetime, limit: int
+    ) -> list[str]:
         c = webhook_events.c
-        stmt = (select(c.id).where(c.status == InboxStatus.PENDING.value).where(
-            or_(and_(c.attempts == 0, c.received_at < never_tried_before),
-                and_(c.attempts > 0, c.last_attempt_at < retried_before)))
-            .order_by(c.received_at).limit(limit))
+        stmt = (
+            select(c.id)
+            .where(c.status == InboxStatus.PENDING.value)
+            .where(
+                or_(
+                    and_(c.attempts == 0, c.received_at < never_tried_before),
+                    and_(c.attempts > 0, c.last_attempt_at < retried_before),
+                )
+            )
+            .order_by(c.received_at)
+            .limit(limit)
+        )
         return list(self.conn.execute(stmt).scalars())
 
-    def search(self, status: InboxStatus | None, type_: str | None,
-               received_since: datetime | None, limit: int, offset: int = 0) -> list[InboxEvent]:
+    def search(
+        self,
+        status: InboxStatus | None,
+        type_: str | None,
+        received_since: datetime | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[InboxEvent]:
         c = webhook_events.c
         stmt = select(webhook_events)
         if status is not None:
@@ -172,11 +214,18 @@ class SqlWebhookInbox(_Repository):
         stmt = stmt.order_by(c.received_at.desc(), c.id).limit(limit).offset(offset)
         return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]
 
-    def lock_pending_siblings(self, event_id: str, types: Sequence[str], object_id: str,
-                              limit: int) -> list[InboxEvent]:
+    def lock_pending_siblings(
+        self, event_id: str, types: Sequence[str], object_id: str, limit: int
+    ) -> list[InboxEvent]:
         c = webhook_events.c
-        stmt = (select(webhook_events).where(c.status == InboxStatus.PENDING.value)
-                .where(c.type.in_(list(types))).where(c.id != event_id)
-                .where(c.payload[("data", "object", "id")].as_string() == object_id)
-                .order_by(c.received_at).limit(limit).with_for_update(skip_locked=True))
+        stmt = (
+            select(webhook_events)
+            .where(c.status == InboxStatus.PENDING.value)
+            .where(c.type.in_(list(types)))
+            .where(c.id != event_id)
+            .where(c.payload[("data", "object", "id")].as_string() == object_id)
+            .order_by(c.received_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]

@@ -44,8 +44,12 @@ def purchase(row: Row) -> OneTimePurchase:
 def purchase_values(p: OneTimePurchase) -> dict[str, Any]:
     values = vars(p).copy()
     amount = values.pop("amount")
-    values.update(amount_minor=amount.amount_minor, currency=amount.currency,
-                  tier=p.tier.value, status=p.status.value)
+    values.update(
+        amount_minor=amount.amount_minor,
+        currency=amount.currency,
+        tier=p.tier.value,
+        status=p.status.value,
+    )
     return values
 
 
@@ -71,18 +75,30 @@ def utc(value: datetime) -> datetime:
 
 
 def invoice_line(row: Row) -> InvoiceLine:
-    return InvoiceLine(Metric(row["metric"]), row["quantity"],
-                       Money(row["amount_minor"], row["currency"]), row["event_count"],
-                       row["period_start"], row["period_end"], row["stripe_invoice_item_id"],
-                       row["id"])
+    return InvoiceLine(
+        Metric(row["metric"]),
+        row["quantity"],
+        Money(row["amount_minor"], row["currency"]),
+        row["event_count"],
+        row["period_start"],
+        row["period_end"],
+        row["stripe_invoice_item_id"],
+        row["id"],
+    )
 
 
 def invoice_line_values(invoice_id: str, line: InvoiceLine) -> dict[str, Any]:
-    return {"invoice_id": invoice_id, "metric": line.metric.value, "quantity": line.quantity,
-            "amount_minor": line.amount.amount_minor, "currency": line.amount.currency,
-            "event_count": line.event_count, "period_start": line.period_start,
-            "period_end": line.period_end,
-            "stripe_invoice_item_id": line.stripe_invoice_item_id}
+    return {
+        "invoice_id": invoice_id,
+        "metric": line.metric.value,
+        "quantity": line.quantity,
+        "amount_minor": line.amount.amount_minor,
+        "currency": line.amount.currency,
+        "event_count": line.event_count,
+        "period_start": line.period_start,
+        "period_end": line.period_end,
+        "stripe_invoice_item_id": line.stripe_invoice_item_id,
+    }
 
 
 def usage_invoice(row: Row) -> UsageInvoice:
@@ -97,8 +113,9 @@ def usage_invoice_values(invoice: UsageInvoice) -> dict[str, Any]:
     values = vars(invoice).copy()
     values.pop("lines")
     total = values.pop("total")
-    values.update(total_minor=total.amount_minor, currency=total.currency,
-                  status=invoice.status.value)
+    values.update(
+        total_minor=total.amount_minor, currency=total.currency, status=invoice.status.value
+    )
     return values
 
 
@@ -116,8 +133,11 @@ def inbox_values(event: InboxEvent) -> dict[str, Any]:
 
 def checkout(row: Row) -> CheckoutRecord:
     values = dict(row)
-    values.update(tier=Tier(values["tier"]), mode=CheckoutMode(values["mode"]),
-                  status=CheckoutStatus(values["status"]))
+    values.update(
+        tier=Tier(values["tier"]),
+        mode=CheckoutMode(values["mode"]),
+        status=CheckoutStatus(values["status"]),
+    )
     return CheckoutRecord(**values)
 
 

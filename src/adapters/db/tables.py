@@ -3,41 +3,45 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-                        BigInteger,
-                        Boolean,
-                        Column,
-                        ForeignKey,
-                        Index,
-                        Integer,
-                        MetaData,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
-                        text,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
 )
 
 from adapters.db.types import JsonDocument, UtcDateTime
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 ORG_ID = String(64)
 
 organizations = Table(
-    "organizations", metadata,
+    "organizations",
+    metadata,
     Column("id", ORG_ID, primary_key=True),
     Column("name", String(200)),
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
 stripe_customers = Table(
-    "stripe_customers", metadata,
+    "stripe_customers",
+    metadata,
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
     Column("stripe_customer_id", String(255), nullable=False, unique=True),
     Column("email", String(320)),
@@ -46,7 +50,8 @@ stripe_customers = Table(
 )
 
 subscriptions = Table(
-    "subscriptions", metadata,
+    "subscriptions",
+    metadata,
     Column("stripe_subscription_id", String(255), primary_key=True),
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
     Column("stripe_customer_id", String(255), nullable=False),
@@ -65,7 +70,8 @@ subscriptions = Table(
 )
 
 one_time_purchases = Table(
-    "one_time_purchases", metadata,
+    "one_time_purchases",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False, index=True),
     Column("tier", String(32), nullable=False),
@@ -79,7 +85,8 @@ one_time_purchases = Table(
 )
 
 checkout_sessions = Table(
-    "checkout_sessions", metadata,
+    "checkout_sessions",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
     Column("tier", String(32), nullable=False),
@@ -95,7 +102,8 @@ checkout_sessions = Table(
 )
 
 usage_invoices = Table(
-    "usage_invoices", metadata,
+    "usage_invoices",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
     Column("status", String(16), nullable=False),
@@ -119,9 +127,11 @@ usage_invoices = Table(
 )
 
 usage_invoice_lines = Table(
-    "usage_invoice_lines", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    "usage_invoice_lines",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("invoice_id", String(64), ForeignKey("usage_invoices.id"), nullable=False),
     Column("metric", String(32), nullable=False),
     Column("quantity", BigInteger, nullable=False),
@@ -135,9 +145,11 @@ usage_invoice_lines = Table(
 )
 
 subscription_history = Table(
-    "subscription_history", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    "subscription_history",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("org_id", ORG_ID, nullable=False),
     Column("stripe_subscription_id", String(255), nullable=False),
     Column("at", UtcDateTime(), nullable=False),
@@ -151,9 +163,11 @@ subscription_history = Table(
 )
 
 billing_audit = Table(
-    "billing_audit", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    "billing_audit",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("org_id", ORG_ID, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
     Column("actor", String(255), nullable=False),
@@ -165,9 +179,11 @@ billing_audit = Table(
 
 # The usage ledger: every consumption, release and recorded event (domain.model.metering).
 usage_events = Table(
-    "usage_events", metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    "usage_events",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
     Column("metric", String(32), nullable=False),
     Column("quantity", BigInteger, nullable=False),  # negative for a released gauge
@@ -182,26 +198,37 @@ usage_events = Table(
     UniqueConstraint("org_id", "metric", "idempotency_key"),
     # A flushed counter entry is stored once, however many flushes see it (recorded events,
     # most of the ledger, have none and cost this index nothing).
-    Index("uq_usage_events_entry_id", "entry_id", unique=True,
-          postgresql_where=text("entry_id IS NOT NULL"), sqlite_where=text("entry_id IS NOT NULL")),
+    Index(
+        "uq_usage_events_entry_id",
+        "entry_id",
+        unique=True,
+        postgresql_where=text("entry_id IS NOT NULL"),
+        sqlite_where=text("entry_id IS NOT NULL"),
+    ),
     # Usage summaries and counter rebuilds: an organization's usage by time.
     Index(None, "org_id", "occurred_at"),
     # Invoicing: the organization's unbilled usage up to a cutoff.
-    Index("ix_usage_events_unbilled", "org_id", "occurred_at",
-          postgresql_where=text("invoice_id IS NULL")),
+    Index(
+        "ix_usage_events_unbilled",
+        "org_id",
+        "occurred_at",
+        postgresql_where=text("invoice_id IS NULL"),
+    ),
     # Invoice detail: the entries one invoice bills.
     Index(None, "invoice_id"),
 )
 
 # The embedded database has one writer lock; a unit of work takes it early by writing here.
 write_locks = Table(
-    "write_locks", metadata,
+    "write_locks",
+    metadata,
     Column("key", String(255), primary_key=True),
     Column("taken", BigInteger, nullable=False, server_default=text("0")),
 )
 
 webhook_events = Table(
-    "webhook_events", metadata,
+    "webhook_events",
+    metadata,
     Column("id", String(255), primary_key=True),  # Stripe's event id: the insert-if-absent key
     Column("type", String(100), nullable=False),
     Column("api_version", String(64)),

@@ -13,8 +13,10 @@ from domain.errors import StorageConflict
 
 # Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
 RACE_SQLSTATES = frozenset({"40P01", "40001"})
-TAKE_WRITE_LOCK = text("INSERT INTO write_locks (key, taken) VALUES (:key, 1) "
-                       "ON CONFLICT (key) DO UPDATE SET taken = write_locks.taken + 1")
+TAKE_WRITE_LOCK = text(
+    "INSERT INTO write_locks (key, taken) VALUES (:key, 1) "
+    "ON CONFLICT (key) DO UPDATE SET taken = write_locks.taken + 1"
+)
 
 
 def lost_a_race(exc: BaseException) -> bool:
@@ -53,8 +55,12 @@ class SqlUnitOfWork:
         self.audit = usage.SqlAuditLog(conn)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         assert self._conn is not None
         try:
             self.rollback()  # a no-op after commit(); otherwise nothing is kept
@@ -62,8 +68,7 @@ class SqlUnitOfWork:
             self._conn.close()
             self._conn = None
         if exc is not None and lost_a_race(exc):
-            raise StorageConflict("the database aborted a concurrent transaction; "
-                                  "retry") from exc
+            raise StorageConflict("the database aborted a concurrent transaction; retry") from exc
 
     @property
     def connection(self) -> Connection:
@@ -76,8 +81,9 @@ class SqlUnitOfWork:
             self.connection.commit()
         except DBAPIError as exc:
             if lost_a_race(exc):
-                raise StorageConflict("the database aborted a concurrent transaction; "
-                                      "retry") from exc
+                raise StorageConflict(
+                    "the database aborted a concurrent transaction; retry"
+                ) from exc
             raise
 
     def rollback(self) -> None:
@@ -93,8 +99,9 @@ class SqlUnitOfWork:
 
     def _lock(self, key: str, function: str) -> None:
         if self.connection.dialect.name == "postgresql":
-            self.connection.execute(text(f"SELECT {function}(hashtextextended(:key, 0))"),
-                                    {"key": key})
+            self.connection.execute(
+                text(f"SELECT {function}(hashtextextended(:key, 0))"), {"key": key}
+            )
         else:
             self.connection.execute(TAKE_WRITE_LOCK, {"key": key})
 

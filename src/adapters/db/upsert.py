@@ -14,11 +14,17 @@ def _insert(conn: Connection, table: Table, conflict_columns: Sequence[str] | No
     stmt = dialect.insert(table)
     # No target: a row that collides on any unique constraint is skipped.
     return stmt.on_conflict_do_nothing(
-        index_elements=list(conflict_columns) if conflict_columns else None)
+        index_elements=list(conflict_columns) if conflict_columns else None
+    )
 
 
-def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-                     conflict_columns: Sequence[str], any_conflict: bool = False) -> int:
+def insert_if_absent(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict_columns: Sequence[str],
+    any_conflict: bool = False,
+) -> int:
     """Insert the rows whose key is new; answer how many rows this statement inserted. With
     `any_conflict`, a row colliding on any unique constraint is skipped (two concurrent inserts
     of one row may collide first on another unique index than the key's, which a targeted
@@ -36,8 +42,9 @@ def insert_if_absent(conn: Connection, table: Table, rows: Sequence[Mapping[str,
 IDENTITY = ("metric", "idempotency_key", "entry_id")
 
 
-def insert_new_rows(conn: Connection, table: Table,
-                    rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+def insert_new_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
     """Insert the rows that collide with no unique constraint, in the order given; answer
     the identity (metric, idempotency key, entry id) of each row stored."""
     if not rows:
@@ -48,8 +55,17 @@ def insert_new_rows(conn: Connection, table: Table,
     return [tuple(found) for found in conn.execute(stmt, shaped)]
 
 
-USAGE_COLUMNS = ("org_id", "metric", "quantity", "occurred_at", "received_at", "idempotency_key",
-                 "conversation_id", "source", "entry_id")
+USAGE_COLUMNS = (
+    "org_id",
+    "metric",
+    "quantity",
+    "occurred_at",
+    "received_at",
+    "idempotency_key",
+    "conversation_id",
+    "source",
+    "entry_id",
+)
 
 
 def copy_new_usage(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
@@ -59,10 +75,12 @@ def copy_new_usage(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[
     parses again on every call."""
     columns = ", ".join(USAGE_COLUMNS)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS usage_ledger_staging (position bigint, "
-                   "org_id text, metric text, quantity bigint, occurred_at timestamptz, "
-                   "received_at timestamptz, idempotency_key text, conversation_id text, "
-                   "source text, entry_id text) ON COMMIT DELETE ROWS")
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS usage_ledger_staging (position bigint, "
+        "org_id text, metric text, quantity bigint, occurred_at timestamptz, "
+        "received_at timestamptz, idempotency_key text, conversation_id text, "
+        "source text, entry_id text) ON COMMIT DELETE ROWS"
+    )
     cursor.execute("TRUNCATE usage_ledger_staging")
     with cursor.copy(f"COPY usage_ledger_staging (position, {columns}) FROM STDIN") as copy:
         for position, row in enumerate(rows):
@@ -72,5 +90,6 @@ def copy_new_usage(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[
     cursor.execute(
         f"INSERT INTO usage_events ({columns}) SELECT {columns} "  # noqa: S608
         "FROM usage_ledger_staging ORDER BY position ON CONFLICT DO NOTHING "
-        "RETURNING metric, idempotency_key, entry_id")
+        "RETURNING metric, idempotency_key, entry_id"
+    )
     return [tuple(found) for found in cursor.fetchall()]

@@ -43,11 +43,13 @@ class SqlUsageEventRepository(_Repository):
         stmt = select(c.entry_id).where(c.entry_id.in_(list(entry_ids)))
         return {str(found) for found in self.conn.execute(stmt).scalars()}
 
-    def total(self, org_id: str, metric: Metric, since: datetime | None,
-              until: datetime | None) -> int:
+    def total(
+        self, org_id: str, metric: Metric, since: datetime | None, until: datetime | None
+    ) -> int:
         c = usage_events.c
         stmt = select(func.coalesce(func.sum(c.quantity), 0)).where(
-            c.org_id == org_id, c.metric == metric.value)
+            c.org_id == org_id, c.metric == metric.value
+        )
         if since is not None:
             stmt = stmt.where(c.occurred_at >= since)
         if until is not None:
@@ -56,24 +58,44 @@ class SqlUsageEventRepository(_Repository):
 
     def _unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]) -> Any:
         c = usage_events.c
-        return (c.org_id == org_id, c.invoice_id.is_(None), c.occurred_at < cutoff,
-                c.metric.in_([m.value for m in metrics]))
+        return (
+            c.org_id == org_id,
+            c.invoice_id.is_(None),
+            c.occurred_at < cutoff,
+            c.metric.in_([m.value for m in metrics]),
+        )
 
     def _totals(self, *where: Any) -> list[LinkedTotal]:
         c = usage_events.c
-        stmt = (select(c.metric, func.sum(c.quantity), func.count(), func.min(c.occurred_at),
-                       func.max(c.occurred_at)).where(*where).group_by(c.metric))
-        return [LinkedTotal(Metric(m), int(q), int(n), rows.utc(lo), rows.utc(hi))
-                for m, q, n, lo, hi in self.conn.execute(stmt)]
+        stmt = (
+            select(
+                c.metric,
+                func.sum(c.quantity),
+                func.count(),
+                func.min(c.occurred_at),
+                func.max(c.occurred_at),
+            )
+            .where(*where)
+            .group_by(c.metric)
+        )
+        return [
+            LinkedTotal(Metric(m), int(q), int(n), rows.utc(lo), rows.utc(hi))
+            for m, q, n, lo, hi in self.conn.execute(stmt)
+        ]
 
-    def unbilled_totals(self, org_id: str, cutoff: datetime,
-                        metrics: Sequence[Metric]) -> list[LinkedTotal]:
+    def unbilled_totals(
+        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]
+    ) -> list[LinkedTotal]:
         return self._totals(*self._unbilled(org_id, cutoff, metrics))
 
-    def link_unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric],
-                      invoice_id: str) -> int:
-        stmt = (update(usage_events).where(*self._unbilled(org_id, cutoff, metrics))
-                .values(invoice_id=invoice_id))
+    def link_unbilled(
+        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric], invoice_id: str
+    ) -> int:
+        stmt = (
+            update(usage_events)
+            .where(*self._unbilled(org_id, cutoff, metrics))
+            .values(invoice_id=invoice_id)
+        )
         return self.conn.execute(stmt).rowcount
 
     def linked_totals(self, invoice_id: str) -> list[LinkedTotal]:
@@ -81,13 +103,21 @@ class SqlUsageEventRepository(_Repository):
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         c = usage_events.c
-        stmt = (select(c.org_id).distinct()
-                .where(c.invoice_id.is_(None), c.occurred_at < cutoff,
-                       c.metric.in_([m.value for m in metrics])).order_by(c.org_id))
+        stmt = (
+            select(c.org_id)
+            .distinct()
+            .where(
+                c.invoice_id.is_(None),
+                c.occurred_at < cutoff,
+                c.metric.in_([m.value for m in metrics]),
+            )
+            .order_by(c.org_id)
+        )
         return list(self.conn.execute(stmt).scalars())
 
-    def billed_by(self, invoice_id: str, metric: Metric | None, limit: int,
-                  offset: int) -> list[UsageEvent]:
+    def billed_by(
+        self, invoice_id: str, metric: Metric | None, limit: int, offset: int
+    ) -> list[UsageEvent]:
         c = usage_events.c
         stmt = select(usage_events).where(c.invoice_id == invoice_id)
         if metric is not None:
@@ -95,22 +125,29 @@ class SqlUsageEventRepository(_Repository):
         stmt = stmt.order_by(c.occurred_at, c.id).limit(limit).offset(offset)
         return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
 
-    def summary(self, org_id: str, since: datetime, until: datetime,
-                group_by: str) -> list[UsageTotal]:
+    def summary(
+        self, org_id: str, since: datetime, until: datetime, group_by: str
+    ) -> list[UsageTotal]:
         c = usage_events.c
         if group_by == "day":
-            group = (func.to_char(func.timezone("UTC", c.occurred_at), "YYYY-MM-DD")
-                     if self.conn.dialect.name == "postgresql"
-                     else func.strftime("%Y-%m-%d", c.occurred_at))
+            group = (
+                func.to_char(func.timezone("UTC", c.occurred_at), "YYYY-MM-DD")
+                if self.conn.dialect.name == "postgresql"
+                else func.strftime("%Y-%m-%d", c.occurred_at)
+            )
         elif group_by == "conversation":
             group = func.coalesce(c.conversation_id, "")
         else:
             group = func.coalesce(c.metric, "")  # a column as an expression of the same type
-        stmt = (select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
-                .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
-                .group_by(group, c.metric).order_by(group, c.metric))
-        return [UsageTotal(str(g), Metric(m), int(q), int(n))
-                for g, m, q, n in self.conn.execute(stmt)]
+        stmt = (
+            select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
+            .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
+            .group_by(group, c.metric)
+            .order_by(group, c.metric)
+        )
+        return [
+            UsageTotal(str(g), Metric(m), int(q), int(n)) for g, m, q, n in self.conn.execute(stmt)
+        ]
 
 
 class SqlUsageInvoiceRepository(_Repository):
@@ -118,9 +155,11 @@ class SqlUsageInvoiceRepository(_Repository):
         if not found:
             return found
         by_id = {invoice.id: invoice for invoice in found}
-        stmt = (select(usage_invoice_lines)
-                .where(usage_invoice_lines.c.invoice_id.in_(list(by_id)))
-                .order_by(usage_invoice_lines.c.id))
+        stmt = (
+            select(usage_invoice_lines)
+            .where(usage_invoice_lines.c.invoice_id.in_(list(by_id)))
+            .order_by(usage_invoice_lines.c.id)
+        )
         for row in self.conn.execute(stmt).mappings():
             by_id[row["invoice_id"]].lines.append(rows.invoice_line(row))
         return found
@@ -130,12 +169,10 @@ class SqlUsageInvoiceRepository(_Repository):
         stmt = select(usage_invoices).where(*where).order_by(c.created_at.desc(), c.id.desc())
         if limit is not None:
             stmt = stmt.limit(limit).offset(offset)
-        return self._with_lines([rows.usage_invoice(r)
-                                 for r in self.conn.execute(stmt).mappings()])
+        return self._with_lines([rows.usage_invoice(r) for r in self.conn.execute(stmt).mappings()])
 
     def get(self, org_id: str, invoice_id: str) -> UsageInvoice | None:
-        found = self._select(usage_invoices.c.id == invoice_id,
-                             usage_invoices.c.org_id == org_id)
+        found = self._select(usage_invoices.c.id == invoice_id, usage_invoices.c.org_id == org_id)
         return found[0] if found else None
 
     def by_stripe_id(self, stripe_invoice_id: str) -> UsageInvoice | None:
@@ -145,8 +182,11 @@ class SqlUsageInvoiceRepository(_Repository):
     def _add_lines(self, invoice: UsageInvoice) -> None:
         for line in invoice.lines:
             if line.id is None:
-                inserted = self.conn.execute(usage_invoice_lines.insert().values(
-                    **rows.invoice_line_values(invoice.id, line))).inserted_primary_key
+                inserted = self.conn.execute(
+                    usage_invoice_lines.insert().values(
+                        **rows.invoice_line_values(invoice.id, line)
+                    )
+                ).inserted_primary_key
                 assert inserted is not None
                 line.id = int(inserted[0])
 
@@ -155,31 +195,42 @@ class SqlUsageInvoiceRepository(_Repository):
         self._add_lines(invoice)
 
     def save(self, invoice: UsageInvoice, lines: bool = False) -> None:
-        self.conn.execute(update(usage_invoices).where(usage_invoices.c.id == invoice.id)
-                          .values(**rows.usage_invoice_values(invoice)))
+        self.conn.execute(
+            update(usage_invoices)
+            .where(usage_invoices.c.id == invoice.id)
+            .values(**rows.usage_invoice_values(invoice))
+        )
         if not lines:
             return
         for line in invoice.lines:
             if line.id is not None:
-                self.conn.execute(update(usage_invoice_lines)
-                                  .where(usage_invoice_lines.c.id == line.id)
-                                  .values(stripe_invoice_item_id=line.stripe_invoice_item_id))
+                self.conn.execute(
+                    update(usage_invoice_lines)
+                    .where(usage_invoice_lines.c.id == line.id)
+                    .values(stripe_invoice_item_id=line.stripe_invoice_item_id)
+                )
         self._add_lines(invoice)
 
     def claim(self, invoice_id: str, token: str, now: datetime, until: datetime) -> bool:
         c = usage_invoices.c
-        stmt = (update(usage_invoices)
-                .where(c.id == invoice_id, c.status == InvoiceStatus.DRAFT.value,
-                       or_(c.claim_token.is_(None), c.claim_token == token,
-                           c.claimed_until <= now))
-                .values(claim_token=token, claimed_until=until))
+        stmt = (
+            update(usage_invoices)
+            .where(
+                c.id == invoice_id,
+                c.status == InvoiceStatus.DRAFT.value,
+                or_(c.claim_token.is_(None), c.claim_token == token, c.claimed_until <= now),
+            )
+            .values(claim_token=token, claimed_until=until)
+        )
         return self.conn.execute(stmt).rowcount == 1
 
     def release(self, invoice_id: str, token: str) -> None:
         c = usage_invoices.c
-        self.conn.execute(update(usage_invoices)
-                          .where(c.id == invoice_id, c.claim_token == token)
-                          .values(claim_token=None, claimed_until=None))
+        self.conn.execute(
+            update(usage_invoices)
+            .where(c.id == invoice_id, c.claim_token == token)
+            .values(claim_token=None, claimed_until=None)
+        )
 
     def recent(self, org_id: str, limit: int, offset: int = 0) -> list[UsageInvoice]:
         return self._select(usage_invoices.c.org_id == org_id, limit=limit, offset=offset)
@@ -189,39 +240,56 @@ class SqlUsageInvoiceRepository(_Repository):
         return self._one(stmt) is not None
 
     def unfinalized(self, org_id: str) -> list[UsageInvoice]:
-        return self._select(usage_invoices.c.org_id == org_id,
-                            usage_invoices.c.status == InvoiceStatus.DRAFT.value)[::-1]
+        return self._select(
+            usage_invoices.c.org_id == org_id, usage_invoices.c.status == InvoiceStatus.DRAFT.value
+        )[::-1]
 
     def orgs_with_status(self, status: InvoiceStatus) -> list[str]:
-        stmt = (select(usage_invoices.c.org_id).distinct()
-                .where(usage_invoices.c.status == status.value))
+        stmt = (
+            select(usage_invoices.c.org_id)
+            .distinct()
+            .where(usage_invoices.c.status == status.value)
+        )
         return list(self.conn.execute(stmt).scalars())
 
     def past_due(self, org_id: str) -> list[UsageInvoice]:
-        return self._select(usage_invoices.c.org_id == org_id,
-                            usage_invoices.c.status == InvoiceStatus.PAST_DUE.value)
+        return self._select(
+            usage_invoices.c.org_id == org_id,
+            usage_invoices.c.status == InvoiceStatus.PAST_DUE.value,
+        )
 
 
 class SqlAuditLog(_Repository):
     def record(self, entry: AuditEntry) -> None:
-        self.conn.execute(billing_audit.insert().values(
-            org_id=entry.org_id, at=entry.at, actor=entry.actor, action=entry.action,
-            details=entry.details))
+        self.conn.execute(
+            billing_audit.insert().values(
+                org_id=entry.org_id,
+                at=entry.at,
+                actor=entry.actor,
+                action=entry.action,
+                details=entry.details,
+            )
+        )
 
     def _entries(self, *where: Any, limit: int) -> list[AuditEntry]:
         c = billing_audit.c
-        stmt = (select(billing_audit).where(*where).order_by(c.at.desc(), c.id.desc())
-                .limit(limit))
-        return [AuditEntry(r["org_id"], rows.utc(r["at"]), r["actor"], r["action"],
-                           dict(r["details"]), r["id"])
-                for r in self.conn.execute(stmt).mappings()]
+        stmt = select(billing_audit).where(*where).order_by(c.at.desc(), c.id.desc()).limit(limit)
+        return [
+            AuditEntry(
+                r["org_id"], rows.utc(r["at"]), r["actor"], r["action"], dict(r["details"]), r["id"]
+            )
+            for r in self.conn.execute(stmt).mappings()
+        ]
 
     def for_org(self, org_id: str, limit: int) -> list[AuditEntry]:
         return self._entries(billing_audit.c.org_id == org_id, limit=limit)
 
     def last(self, org_id: str, action_prefix: str) -> AuditEntry | None:
-        found = self._entries(billing_audit.c.org_id == org_id,
-                              billing_audit.c.action.startswith(action_prefix), limit=1)
+        found = self._entries(
+            billing_audit.c.org_id == org_id,
+            billing_audit.c.action.startswith(action_prefix),
+            limit=1,
+        )
         return found[0] if found else None
 
     def record_change(self, change: SubscriptionChange) -> None:

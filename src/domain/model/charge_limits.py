@@ -13,10 +13,29 @@ from domain.errors import UnsupportedCurrency
 from domain.model.money import Money
 
 MINIMUM_CHARGE_MINOR: dict[str, int] = {
-    "usd": 50, "aed": 200, "aud": 50, "bgn": 100, "brl": 50, "cad": 50, "chf": 50,
-    "czk": 1500, "dkk": 250, "eur": 50, "gbp": 30, "hkd": 400, "inr": 50, "jpy": 50,
-    "mxn": 1000, "myr": 200, "nok": 300, "nzd": 50, "pln": 200, "ron": 200, "sek": 300,
-    "sgd": 50, "thb": 1000,
+    "usd": 50,
+    "aed": 200,
+    "aud": 50,
+    "bgn": 100,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "czk": 1500,
+    "dkk": 250,
+    "eur": 50,
+    "gbp": 30,
+    "hkd": 400,
+    "inr": 50,
+    "jpy": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "nzd": 50,
+    "pln": 200,
+    "ron": 200,
+    "sek": 300,
+    "sgd": 50,
+    "thb": 1000,
 }
 # "The amount value supports up to eight digits" (99999999 = $999,999.99 for USD).
 MAXIMUM_AMOUNT_MINOR = 99_999_999
@@ -28,7 +47,8 @@ def check_currency(currency: str) -> str:
     if currency not in MINIMUM_CHARGE_MINOR:
         raise UnsupportedCurrency(
             f"usage invoices cannot be billed in {currency!r}: choose one of "
-            f"{', '.join(SUPPORTED_CURRENCIES)} (currencies with a known Stripe minimum charge)")
+            f"{', '.join(SUPPORTED_CURRENCIES)} (currencies with a known Stripe minimum charge)"
+        )
     return currency
 
 

@@ -17,7 +17,8 @@ class StripeCustomer:
     def update_contact(self, email: str | None, name: str | None) -> bool:
         """Record a changed email or name; answer whether Stripe needs updating."""
         changed = (email is not None and email != self.email) or (
-            name is not None and name != self.name)
+            name is not None and name != self.name
+        )
         if email is not None:
             self.email = email
         if name is not None:

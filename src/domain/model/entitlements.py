@@ -35,9 +35,14 @@ class Entitlement:
     subscription: Subscription | None = None
 
 
-def entitlement_for(catalog: Catalog, subscriptions: Iterable[Subscription],
-                    purchases: Iterable[OneTimePurchase], now: datetime,
-                    grace: timedelta, usage_overdue: bool = False) -> Entitlement:
+def entitlement_for(
+    catalog: Catalog,
+    subscriptions: Iterable[Subscription],
+    purchases: Iterable[OneTimePurchase],
+    now: datetime,
+    grace: timedelta,
+    usage_overdue: bool = False,
+) -> Entitlement:
     """A paid one-time purchase wins for good; a usage invoice past due beyond the grace period
     drops the rest to the default tier (dunning); then the best-standing subscription; else
     the default."""

@@ -70,15 +70,20 @@ class InvoiceLine:
     @property
     def description(self) -> str:
         words = "speech-to-text" if self.metric is Metric.STT_WORDS else "text-to-speech"
-        return (f"{self.quantity:,} {words} words "
-                f"({self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d})")
+        return (
+            f"{self.quantity:,} {words} words "
+            f"({self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d})"
+        )
 
 
 def price_totals(totals: Iterable[LinkedTotal], price: UsagePrice) -> list[InvoiceLine]:
     """One line per billed metric, in the catalog's order, priced from exactly these totals."""
     by_metric = {total.metric: total for total in totals}
-    return [InvoiceLine(metric, t.quantity, price.charge(t.quantity), t.events, t.first, t.last)
-            for metric in BILLED_METRICS if (t := by_metric.get(metric)) is not None]
+    return [
+        InvoiceLine(metric, t.quantity, price.charge(t.quantity), t.events, t.first, t.last)
+        for metric in BILLED_METRICS
+        if (t := by_metric.get(metric)) is not None
+    ]
 
 
 def totals_of(events: Iterable[UsageEvent]) -> list[LinkedTotal]:
@@ -86,9 +91,16 @@ def totals_of(events: Iterable[UsageEvent]) -> list[LinkedTotal]:
     by_metric: dict[Metric, list[UsageEvent]] = {}
     for event in events:
         by_metric.setdefault(event.metric, []).append(event)
-    return [LinkedTotal(metric, sum(e.quantity for e in found), len(found),
-                        min(e.occurred_at for e in found), max(e.occurred_at for e in found))
-            for metric, found in by_metric.items()]
+    return [
+        LinkedTotal(
+            metric,
+            sum(e.quantity for e in found),
+            len(found),
+            min(e.occurred_at for e in found),
+            max(e.occurred_at for e in found),
+        )
+        for metric, found in by_metric.items()
+    ]
 
 
 @dataclass
@@ -108,11 +120,13 @@ class UsageInvoice:
     lines: list[InvoiceLine] = field(default_factory=list)
 
     @classmethod
-    def draft(cls, invoice_id: str, org_id: str, cutoff: datetime, now: datetime,
-              currency: str) -> UsageInvoice:
+    def draft(
+        cls, invoice_id: str, org_id: str, cutoff: datetime, now: datetime, currency: str
+    ) -> UsageInvoice:
         """An empty draft: the usage it bills is linked to it, then `bill` prices that."""
-        return cls(invoice_id, org_id, InvoiceStatus.DRAFT, cutoff, cutoff,
-                   Money.zero(currency), now, now)
+        return cls(
+            invoice_id, org_id, InvoiceStatus.DRAFT, cutoff, cutoff, Money.zero(currency), now, now
+        )
 
     def bill(self, lines: Sequence[InvoiceLine]) -> None:
         self.lines = list(lines)
@@ -137,8 +151,9 @@ class UsageInvoice:
         """The Stripe invoice item that bills this line: created once, never again."""
         line.stripe_invoice_item_id = stripe_invoice_item_id
 
-    def follow_stripe(self, stripe_status: str | None, unpaid: InvoiceStatus,
-                      now: datetime) -> bool:
+    def follow_stripe(
+        self, stripe_status: str | None, unpaid: InvoiceStatus, now: datetime
+    ) -> bool:
         """Take the status Stripe reports; answer whether ours changed."""
         return self.set_status(status_from_stripe(stripe_status, unpaid), now)
 

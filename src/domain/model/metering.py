@@ -65,5 +65,4 @@ class UsageEvent:
     @property
     def lock_order(self) -> tuple[str, str, str, str]:
         """Writers insert in this order so that overlapping batches never deadlock."""
-        return (self.org_id, self.metric.value, self.idempotency_key or "",
-                self.entry_id or "")
+        return (self.org_id, self.metric.value, self.idempotency_key or "", self.entry_id or "")

@@ -11,8 +11,26 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from domain.errors import CurrencyMismatch, InvalidMoney
 
 # Minor units per major unit for the currencies the catalog uses; Stripe lists zero-decimal ones.
-_ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
-                           "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+_ZERO_DECIMAL = frozenset(
+    {
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    }
+)
 
 
 def minor_units_per_major(currency: str) -> int:
@@ -60,7 +78,8 @@ class Money:
         """Round a Decimal major amount once to minor units, half up (the invoice line rule)."""
         minor = (major * minor_units_per_major(currency)).quantize(
             Decimal(1),  # pragma: no mutate (quantize reads only its exponent: whole units)
-            ROUND_HALF_UP)
+            ROUND_HALF_UP,
+        )
         return cls(int(minor), currency)
 
     def _same_currency(self, other: Money) -> None:

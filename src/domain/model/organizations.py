@@ -16,7 +16,8 @@ _ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 def validate_org_id(org_id: object) -> str:
     if not isinstance(org_id, str) or not _ORG_ID.match(org_id):
         raise InvalidOrganization(
-            "org_id must be 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+            "org_id must be 1-64 characters of letters, digits, '_', '.', ':' or '-'"
+        )
     return org_id
 
 

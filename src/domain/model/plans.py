@@ -122,24 +122,61 @@ def parse_tier(name: str | Tier) -> Tier:
 
 
 def _quotas(queries: int | None, documents: int | None) -> dict[Metric, Quota]:
-    return {Metric.QUERIES: Quota(Metric.QUERIES, queries),
-            Metric.DOCUMENTS: Quota(Metric.DOCUMENTS, documents)}
+    return {
+        Metric.QUERIES: Quota(Metric.QUERIES, queries),
+        Metric.DOCUMENTS: Quota(Metric.DOCUMENTS, documents),
+    }
 
 
 def default_plans() -> list[Plan]:
     """The default catalog of DESIGN §1; operators may configure another."""
     return [
-        Plan(Tier.FREE, "Free", Money(0, "usd"), Interval.MONTH, _quotas(100, 5),
-             ("basic support",), "billing_free"),
-        Plan(Tier.STARTER, "Starter", Money(2900, "usd"), Interval.MONTH, _quotas(5_000, 5),
-             ("email support",), "billing_starter_monthly", ("basic",)),
-        Plan(Tier.PRO, "Pro", Money(9900, "usd"), Interval.MONTH, _quotas(100_000, None),
-             ("priority support", "API access"), "billing_pro_monthly"),
-        Plan(Tier.ENTERPRISE, "Enterprise", Money(29900, "usd"), Interval.MONTH,
-             _quotas(None, None), ("24/7 support", "custom integrations"),
-             "billing_enterprise_monthly"),
-        Plan(Tier.WHITE_LABEL, "White-Label", Money(99900, "usd"), Interval.ONE_TIME,
-             _quotas(None, None), ("full white-label",), "billing_white_label_once"),
+        Plan(
+            Tier.FREE,
+            "Free",
+            Money(0, "usd"),
+            Interval.MONTH,
+            _quotas(100, 5),
+            ("basic support",),
+            "billing_free",
+        ),
+        Plan(
+            Tier.STARTER,
+            "Starter",
+            Money(2900, "usd"),
+            Interval.MONTH,
+            _quotas(5_000, 5),
+            ("email support",),
+            "billing_starter_monthly",
+            ("basic",),
+        ),
+        Plan(
+            Tier.PRO,
+            "Pro",
+            Money(9900, "usd"),
+            Interval.MONTH,
+            _quotas(100_000, None),
+            ("priority support", "API access"),
+            "billing_pro_monthly",
+        ),
+        Plan(
+            Tier.ENTERPRISE,
+            "Enterprise",
+            Money(29900, "usd"),
+            Interval.MONTH,
+            _quotas(None, None),
+            ("24/7 support", "custom integrations"),
+            "billing_enterprise_monthly",
+        ),
+        Plan(
+            Tier.WHITE_LABEL,
+            "White-Label",
+            Money(99900, "usd"),
+            Interval.ONE_TIME,
+            _quotas(None, None),
+            ("full white-label",),
+            "billing_white_label_once",
+        ),
     ]
 
 

@@ -18,8 +18,11 @@ class PriceBook:
         return self._by_tier.get(plan.tier)
 
     def unresolved_lookup_keys(self) -> list[str]:
-        return [p.lookup_key for p in self.catalog.plans()
-                if p.is_paid and p.lookup_key and p.tier not in self._by_tier]
+        return [
+            p.lookup_key
+            for p in self.catalog.plans()
+            if p.is_paid and p.lookup_key and p.tier not in self._by_tier
+        ]
 
     def learn(self, prices: Iterable[PriceInfo]) -> None:
         """Remember prices found by lookup key; configured ids always win."""
@@ -28,8 +31,9 @@ class PriceBook:
             if tier is not None and price.active:
                 self._by_tier.setdefault(tier, price.id)
 
-    def tier_for(self, price_id: str | None, lookup_key: str | None = None,
-                 hint: str | None = None) -> Tier | None:
+    def tier_for(
+        self, price_id: str | None, lookup_key: str | None = None, hint: str | None = None
+    ) -> Tier | None:
         """The plan a price sells: a known price id, else its lookup key, else our own
         metadata hint (only for a tier the catalog sells)."""
         for tier, known in self._by_tier.items():

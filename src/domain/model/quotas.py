@@ -97,11 +97,16 @@ class QuotaDecision:
 
     def refusal(self) -> QuotaExceeded:
         """The error a refused decision answers: what was used of the limit and when it resets."""
-        return QuotaExceeded(f"the plan's {self.metric.value} quota is used up "
-                             f"({self.used} of {self.limit})", allowed=self.allowed,
-                             metric=self.metric.value, used=self.used, limit=self.limit,
-                             remaining=self.remaining, resets_at=self.resets_at,
-                             duplicate=self.duplicate)
+        return QuotaExceeded(
+            f"the plan's {self.metric.value} quota is used up ({self.used} of {self.limit})",
+            allowed=self.allowed,
+            metric=self.metric.value,
+            used=self.used,
+            limit=self.limit,
+            remaining=self.remaining,
+            resets_at=self.resets_at,
+            duplicate=self.duplicate,
+        )
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,13 @@ class LedgerEntry:
 
     def as_usage(self, received_at: datetime) -> UsageEvent:
         source = UsageSource.RELEASED if self.amount < 0 else UsageSource.CONSUMED
-        return UsageEvent(self.org_id, self.metric, self.amount, self.occurred_at,
-                          self.idempotency_key, received_at, source=source,
-                          entry_id=self.entry_id)
+        return UsageEvent(
+            self.org_id,
+            self.metric,
+            self.amount,
+            self.occurred_at,
+            self.idempotency_key,
+            received_at,
+            source=source,
+            entry_id=self.entry_id,
+        )

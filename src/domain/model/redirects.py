@@ -45,7 +45,8 @@ class RedirectPolicy:
         if origin not in self.allowed:
             raise RedirectNotAllowed(
                 f"redirects must go to an allowed origin; {origin[0]}://{origin[1]}:{origin[2]} "
-                "is not one (set ALLOWED_REDIRECT_ORIGINS)")
+                "is not one (set ALLOWED_REDIRECT_ORIGINS)"
+            )
         return url
 
     def choose(self, given: str | None, default: str | None, what: str) -> str:

@@ -35,9 +35,16 @@ class SubscriptionStatus(StrEnum):
 
 
 PAYING_STATES = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
-_LIVE = frozenset({SubscriptionStatus.INCOMPLETE, SubscriptionStatus.TRIALING,
-                   SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE,
-                   SubscriptionStatus.UNPAID, SubscriptionStatus.PAUSED})
+_LIVE = frozenset(
+    {
+        SubscriptionStatus.INCOMPLETE,
+        SubscriptionStatus.TRIALING,
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.PAST_DUE,
+        SubscriptionStatus.UNPAID,
+        SubscriptionStatus.PAUSED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -77,15 +84,28 @@ class Subscription:
 
     @property
     def in_first_period(self) -> bool:
-        return (self.started_at is not None and self.current_period_start is not None
-                and self.current_period_start <= self.started_at)
+        return (
+            self.started_at is not None
+            and self.current_period_start is not None
+            and self.current_period_start <= self.started_at
+        )
 
     @classmethod
     def from_snapshot(cls, org_id: str, snap: SubscriptionSnapshot, now: datetime) -> Subscription:
-        sub = cls(org_id, snap.stripe_subscription_id, snap.stripe_customer_id, snap.status,
-                  snap.tier, snap.stripe_price_id, snap.current_period_start,
-                  snap.current_period_end, snap.cancel_at_period_end, snap.canceled_at, now,
-                  started_at=snap.started_at)
+        sub = cls(
+            org_id,
+            snap.stripe_subscription_id,
+            snap.stripe_customer_id,
+            snap.status,
+            snap.tier,
+            snap.stripe_price_id,
+            snap.current_period_start,
+            snap.current_period_end,
+            snap.cancel_at_period_end,
+            snap.canceled_at,
+            now,
+            started_at=snap.started_at,
+        )
         sub._track_past_due(None, now)
         return sub
 

@@ -31,8 +31,13 @@ def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={sign(payload, secret, timestamp)}"
 
 
-def verify(payload: bytes, header: str | None, secrets: Sequence[str], now: datetime,
-           tolerance_s: int = TOLERANCE_S) -> int:
+def verify(
+    payload: bytes,
+    header: str | None,
+    secrets: Sequence[str],
+    now: datetime,
+    tolerance_s: int = TOLERANCE_S,
+) -> int:
     """Check the header against the raw body; answer the signed timestamp."""
     if not header:
         raise WebhookSignatureMissing("the Stripe-Signature header is missing")
@@ -48,15 +53,19 @@ def verify(payload: bytes, header: str | None, secrets: Sequence[str], now: date
         elif key == "v1" and value:
             candidates.append(value)
     if timestamp is None or not candidates:
-        raise WebhookSignatureInvalid("the Stripe-Signature header has no timestamp or no v1 "
-                                      "signature")
-    if not any(hmac.compare_digest(sign(payload, secret, timestamp), candidate)
-               for secret in secrets for candidate in candidates):
-        raise WebhookSignatureInvalid("no signature matches the body under the configured "
-                                      "secrets")
+        raise WebhookSignatureInvalid(
+            "the Stripe-Signature header has no timestamp or no v1 signature"
+        )
+    if not any(
+        hmac.compare_digest(sign(payload, secret, timestamp), candidate)
+        for secret in secrets
+        for candidate in candidates
+    ):
+        raise WebhookSignatureInvalid("no signature matches the body under the configured secrets")
     skew = abs(now.timestamp() - timestamp)
     if skew > tolerance_s:
         raise WebhookTimestampOutOfTolerance(
             f"the signature's timestamp is {int(skew)} s from now; at most {tolerance_s} s is "
-            "accepted")
+            "accepted"
+        )
     return timestamp

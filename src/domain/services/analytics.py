@@ -39,21 +39,20 @@ class AnalyticsReader(Protocol):
 
     def plan_moves(self, since: datetime, until: datetime) -> tuple[int, int]: ...
 
-    def usage_by_org(self, metric: str, since: datetime,
-                     until: datetime) -> list[tuple[str, int]]:
+    def usage_by_org(self, metric: str, since: datetime, until: datetime) -> list[tuple[str, int]]:
         """Each organization's use of the metric in the period, the largest first."""
         ...
 
-    def usage_by_time(self, metric: str, since: datetime,
-                      until: datetime) -> tuple[list[int], list[int]]: ...
+    def usage_by_time(
+        self, metric: str, since: datetime, until: datetime
+    ) -> tuple[list[int], list[int]]: ...
 
 
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def buckets(since: datetime, until: datetime, interval: str) -> Iterator[tuple[datetime,
-                                                                              datetime]]:
+def buckets(since: datetime, until: datetime, interval: str) -> Iterator[tuple[datetime, datetime]]:
     start = since
     while start < until:
         end = start + timedelta(days=1) if interval == "day" else calendar_month(start)[1]
@@ -69,21 +68,32 @@ def mrr_by_plan(paying: list[tuple[str, str, int]]) -> dict[str, dict[str, int]]
     return dict(plans)
 
 
-def revenue(reader: AnalyticsReader, since: datetime, until: datetime,
-            interval: str) -> dict[str, Any]:
+def revenue(
+    reader: AnalyticsReader, since: datetime, until: datetime, interval: str
+) -> dict[str, Any]:
     paying = reader.paying_at(until)
     mrr = sum(amount for _, _, amount in paying)
     payers = len({org for org, _, _ in paying})
-    series = [{"start": a, "end": b,
-               "mrr_minor": mrr if b == until else sum(x for _, _, x in reader.paying_at(b)),
-               "usage_revenue_minor": reader.usage_revenue(a, b),
-               "one_time_revenue_minor": reader.one_time_revenue(a, b)}
-              for a, b in buckets(since, until, interval)]
-    return {"mrr_minor": mrr, "arr_minor": 12 * mrr, "by_plan": mrr_by_plan(paying),
-            "usage_revenue_minor": sum(b["usage_revenue_minor"] for b in series),
-            "one_time_revenue_minor": sum(b["one_time_revenue_minor"] for b in series),
-            "paying_organizations": payers,
-            "arpu_minor": round(mrr / payers) if payers else None, "series": series}
+    series = [
+        {
+            "start": a,
+            "end": b,
+            "mrr_minor": mrr if b == until else sum(x for _, _, x in reader.paying_at(b)),
+            "usage_revenue_minor": reader.usage_revenue(a, b),
+            "one_time_revenue_minor": reader.one_time_revenue(a, b),
+        }
+        for a, b in buckets(since, until, interval)
+    ]
+    return {
+        "mrr_minor": mrr,
+        "arr_minor": 12 * mrr,
+        "by_plan": mrr_by_plan(paying),
+        "usage_revenue_minor": sum(b["usage_revenue_minor"] for b in series),
+        "one_time_revenue_minor": sum(b["one_time_revenue_minor"] for b in series),
+        "paying_organizations": payers,
+        "arpu_minor": round(mrr / payers) if payers else None,
+        "series": series,
+    }
 
 
 def churn(reader: AnalyticsReader, since: datetime, until: datetime) -> dict[str, Any]:
@@ -91,20 +101,31 @@ def churn(reader: AnalyticsReader, since: datetime, until: datetime) -> dict[str
     still_paying = {org for org, _, _ in at_end}
     plans: dict[str, dict[str, Any]] = {}
     for org, tier, amount in at_start:
-        plan = plans.setdefault(tier, {"organizations_at_start": set(), "churned": set(),
-                                       "mrr_at_start_minor": 0, "mrr_churned_minor": 0})
+        plan = plans.setdefault(
+            tier,
+            {
+                "organizations_at_start": set(),
+                "churned": set(),
+                "mrr_at_start_minor": 0,
+                "mrr_churned_minor": 0,
+            },
+        )
         plan["organizations_at_start"].add(org)
         plan["mrr_at_start_minor"] += amount
         if org not in still_paying:
             plan["churned"].add(org)
             plan["mrr_churned_minor"] += amount
-    by_plan = {tier: {"organizations_at_start": len(p["organizations_at_start"]),
-                      "churned": len(p["churned"]),
-                      "logo_churn": _ratio(len(p["churned"]), len(p["organizations_at_start"])),
-                      "mrr_at_start_minor": p["mrr_at_start_minor"],
-                      "mrr_churned_minor": p["mrr_churned_minor"],
-                      "revenue_churn": _ratio(p["mrr_churned_minor"], p["mrr_at_start_minor"])}
-               for tier, p in sorted(plans.items())}
+    by_plan = {
+        tier: {
+            "organizations_at_start": len(p["organizations_at_start"]),
+            "churned": len(p["churned"]),
+            "logo_churn": _ratio(len(p["churned"]), len(p["organizations_at_start"])),
+            "mrr_at_start_minor": p["mrr_at_start_minor"],
+            "mrr_churned_minor": p["mrr_churned_minor"],
+            "revenue_churn": _ratio(p["mrr_churned_minor"], p["mrr_at_start_minor"]),
+        }
+        for tier, p in sorted(plans.items())
+    }
     start_orgs = {org for org, _, _ in at_start}
     churned = start_orgs - still_paying
     logo = len(churned) / len(start_orgs) if start_orgs else None
@@ -113,25 +134,42 @@ def churn(reader: AnalyticsReader, since: datetime, until: datetime) -> dict[str
     mrr_end = sum(amount for _, _, amount in at_end)
     arpu = mrr_end / len(still_paying) if still_paying else None
     clv = round(arpu / monthly) if arpu is not None and monthly else None
-    return {"by_plan": by_plan, "logo_churn": round(logo, 4) if logo is not None else None,
-            "monthly_logo_churn": round(monthly, 4) if monthly is not None else None,
-            "arpu_minor": round(arpu) if arpu is not None else None, "clv_minor": clv}
+    return {
+        "by_plan": by_plan,
+        "logo_churn": round(logo, 4) if logo is not None else None,
+        "monthly_logo_churn": round(monthly, 4) if monthly is not None else None,
+        "arpu_minor": round(arpu) if arpu is not None else None,
+        "clv_minor": clv,
+    }
 
 
 def conversion(reader: AnalyticsReader, since: datetime, until: datetime) -> dict[str, Any]:
-    checkouts = {tier: {"created": created, "completed": completed,
-                        "completion_rate": _ratio(completed, created)}
-                 for tier, created, completed in reader.checkouts(since, until)}
+    checkouts = {
+        tier: {
+            "created": created,
+            "completed": completed,
+            "completion_rate": _ratio(completed, created),
+        }
+        for tier, created, completed in reader.checkouts(since, until)
+    }
     signups, paid = reader.signups_and_conversions(since, until)
     up, down = reader.plan_moves(since, until)
     paying = len(reader.paying_at(since))
-    return {"checkout_by_plan": checkouts, "signups": signups, "converted_to_paid": paid,
-            "free_to_paid": _ratio(paid, signups), "upgrades": up, "downgrades": down,
-            "upgrade_rate": _ratio(up, paying), "downgrade_rate": _ratio(down, paying)}
+    return {
+        "checkout_by_plan": checkouts,
+        "signups": signups,
+        "converted_to_paid": paid,
+        "free_to_paid": _ratio(paid, signups),
+        "upgrades": up,
+        "downgrades": down,
+        "upgrade_rate": _ratio(up, paying),
+        "downgrade_rate": _ratio(down, paying),
+    }
 
 
-def usage(reader: AnalyticsReader, catalog: Catalog, since: datetime, until: datetime,
-          top: int) -> dict[str, Any]:
+def usage(
+    reader: AnalyticsReader, catalog: Catalog, since: datetime, until: datetime, top: int
+) -> dict[str, Any]:
     hours, days = reader.usage_by_time(Metric.QUERIES.value, since, until)
     plan_of = {org: tier for org, tier, _ in reader.paying_at(until)}
     utilization: dict[str, dict[str, Any]] = {}
@@ -141,9 +179,10 @@ def usage(reader: AnalyticsReader, catalog: Catalog, since: datetime, until: dat
         limit = plan.quota(Metric.QUERIES).limit
         if limit is None:
             continue
-        share = utilization.setdefault(plan.tier.value, {"organizations": 0, "limit": limit,
-                                                         "above_50": 0, "above_80": 0,
-                                                         "above_100": 0})
+        share = utilization.setdefault(
+            plan.tier.value,
+            {"organizations": 0, "limit": limit, "above_50": 0, "above_80": 0, "above_100": 0},
+        )
         share["organizations"] += 1
         for pct in (50, 80, 100):
             if used * 100 >= pct * limit:
@@ -151,5 +190,9 @@ def usage(reader: AnalyticsReader, catalog: Catalog, since: datetime, until: dat
     for share in utilization.values():
         for pct in (50, 80, 100):
             share[f"share_above_{pct}"] = _ratio(share[f"above_{pct}"], share["organizations"])
-    return {"top_workspaces": [{"org_id": org, "queries": used} for org, used in by_org[:top]],
-            "by_hour_of_day": hours, "by_day_of_week": days, "quota_utilization": utilization}
+    return {
+        "top_workspaces": [{"org_id": org, "queries": used} for org, used in by_org[:top]],
+        "by_hour_of_day": hours,
+        "by_day_of_week": days,
+        "quota_utilization": utilization,
+    }

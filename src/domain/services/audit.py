@@ -12,6 +12,12 @@ log = logging.getLogger("billing.security")
 
 def record_billing_change(uow: UnitOfWork, entry: AuditEntry) -> None:
     uow.audit.record(entry)
-    log.warning("security event: billing_change", extra={
-        "security_event": "billing_change", "org_id": entry.org_id, "actor": entry.actor,
-        "action": entry.action})
+    log.warning(
+        "security event: billing_change",
+        extra={
+            "security_event": "billing_change",
+            "org_id": entry.org_id,
+            "actor": entry.actor,
+            "action": entry.action,
+        },
+    )

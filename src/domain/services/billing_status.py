@@ -23,13 +23,20 @@ class BillingStatus:
     as_of: datetime
 
 
-def get_billing_status(uow_factory: UnitOfWorkFactory, clock: Clock, catalog: Catalog,
-                       org_id: str, grace: timedelta) -> BillingStatus:
+def get_billing_status(
+    uow_factory: UnitOfWorkFactory, clock: Clock, catalog: Catalog, org_id: str, grace: timedelta
+) -> BillingStatus:
     now = clock.now()
     with uow_factory() as uow:
         if uow.organizations.get(org_id) is None:
             raise NotFound(f"organization {org_id!r} not found")
         entitlement = current_entitlement(uow, catalog, org_id, now, grace)
         customer = uow.customers.for_org(org_id)
-    return BillingStatus(org_id, entitlement.plan, entitlement.source, entitlement.subscription,
-                         customer is not None, now)
+    return BillingStatus(
+        org_id,
+        entitlement.plan,
+        entitlement.source,
+        entitlement.subscription,
+        customer is not None,
+        now,
+    )

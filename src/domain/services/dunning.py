@@ -31,24 +31,35 @@ class DunningReport:
 def check_dunning(deps: QuotaDeps, actor: str = "scheduler:dunning") -> DunningReport:
     report = DunningReport()
     with deps.uow() as uow:
-        candidates = (set(uow.subscriptions.orgs_with_status(SubscriptionStatus.PAST_DUE))
-                      | set(uow.usage_invoices.orgs_with_status(InvoiceStatus.PAST_DUE))
-                      | set(uow.audit.orgs_with(DOWNGRADED)))
+        candidates = (
+            set(uow.subscriptions.orgs_with_status(SubscriptionStatus.PAST_DUE))
+            | set(uow.usage_invoices.orgs_with_status(InvoiceStatus.PAST_DUE))
+            | set(uow.audit.orgs_with(DOWNGRADED))
+        )
     for org_id in sorted(candidates):
         now = deps.clock.now()
         with deps.uow() as uow:
             entitlement = current_entitlement(uow, deps.catalog, org_id, now, deps.grace)
-            past_due = any(s.status is SubscriptionStatus.PAST_DUE
-                           for s in uow.subscriptions.for_org(org_id))
+            past_due = any(
+                s.status is SubscriptionStatus.PAST_DUE for s in uow.subscriptions.for_org(org_id)
+            )
             dropped = entitlement.source is EntitlementSource.DUNNING or (
-                entitlement.source is EntitlementSource.DEFAULT and past_due)
+                entitlement.source is EntitlementSource.DEFAULT and past_due
+            )
             last = uow.audit.last(org_id, "entitlement.")
             was_dropped = last is not None and last.action == DOWNGRADED
             if dropped == was_dropped:
                 continue
             action = DOWNGRADED if dropped else RESTORED
-            uow.audit.record(AuditEntry(org_id, now, actor, action, {
-                "plan": entitlement.plan.tier.value, "source": entitlement.source.value}))
+            uow.audit.record(
+                AuditEntry(
+                    org_id,
+                    now,
+                    actor,
+                    action,
+                    {"plan": entitlement.plan.tier.value, "source": entitlement.source.value},
+                )
+            )
             uow.commit()
         (report.downgraded if dropped else report.restored).append(org_id)
         try:

@@ -42,8 +42,9 @@ def _link_customer(uow: UnitOfWork, org_id: str, customer_id: str, now: datetime
     uow.customers.add_if_absent(StripeCustomer(org_id, customer_id, None, None, now))
 
 
-def _owner(uow: UnitOfWork, subscription_id: str, metadata_org: str | None,
-           customer_id: str | None) -> str | None:
+def _owner(
+    uow: UnitOfWork, subscription_id: str, metadata_org: str | None, customer_id: str | None
+) -> str | None:
     """Who a subscription belongs to: our record, its metadata, or its customer's organization."""
     known = uow.subscriptions.get(subscription_id)
     if known is not None:
@@ -54,14 +55,17 @@ def _owner(uow: UnitOfWork, subscription_id: str, metadata_org: str | None,
     return customer.org_id if customer else None
 
 
-def _sync_subscription(deps: PaymentDeps, uow: UnitOfWork, subscription_id: str,
-                       org_hint: str | None = None) -> str:
+def _sync_subscription(
+    deps: PaymentDeps, uow: UnitOfWork, subscription_id: str, org_hint: str | None = None
+) -> str:
     uow.lock(f"subscription:{subscription_id}")
     snapshot = deps.require_gateway().retrieve_subscription(subscription_id)
     org_id = org_hint or _owner(uow, subscription_id, snapshot.org_id, snapshot.stripe_customer_id)
     if org_id is None:
-        raise EventParked(f"unknown customer {snapshot.stripe_customer_id}: no organization owns "
-                          f"subscription {subscription_id}")
+        raise EventParked(
+            f"unknown customer {snapshot.stripe_customer_id}: no organization owns "
+            f"subscription {subscription_id}"
+        )
     now = deps.clock.now()
     _ensure_org(uow, org_id, now)
     apply_snapshot(uow, deps.prices, org_id, snapshot, now, deps.actor)
@@ -93,9 +97,20 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
     if session.paid and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
-        record_billing_change(uow, AuditEntry(org_id, now, deps.actor, "purchase.paid", {
-            "purchase_id": purchase.id, "tier": purchase.tier.value,
-            "amount_minor": purchase.amount.amount_minor}))
+        record_billing_change(
+            uow,
+            AuditEntry(
+                org_id,
+                now,
+                deps.actor,
+                "purchase.paid",
+                {
+                    "purchase_id": purchase.id,
+                    "tier": purchase.tier.value,
+                    "amount_minor": purchase.amount.amount_minor,
+                },
+            ),
+        )
     return org_id
 
 
@@ -110,8 +125,9 @@ def subscription_changed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]
     return _sync_subscription(deps, uow, str(obj["id"]))
 
 
-def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
-                   usage_status: InvoiceStatus) -> str | None:
+def _invoice_event(
+    deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any], usage_status: InvoiceStatus
+) -> str | None:
     invoice = deps.require_gateway().retrieve_invoice(str(obj["id"]))
     now = deps.clock.now()
     usage = uow.usage_invoices.by_stripe_id(invoice.id)
@@ -119,10 +135,16 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
         usage.link_stripe(invoice.id, invoice.hosted_invoice_url, now)
         before = usage.status
         if usage.follow_stripe(invoice.status, usage_status, now):
-            record_billing_change(uow, AuditEntry(usage.org_id, now, deps.actor,
-                                        "usage_invoice.status_changed", {
-                                            "invoice_id": usage.id, "from": before.value,
-                                            "to": usage.status.value}))
+            record_billing_change(
+                uow,
+                AuditEntry(
+                    usage.org_id,
+                    now,
+                    deps.actor,
+                    "usage_invoice.status_changed",
+                    {"invoice_id": usage.id, "from": before.value, "to": usage.status.value},
+                ),
+            )
         uow.usage_invoices.save(usage)
     if invoice.subscription_id:
         return _sync_subscription(deps, uow, invoice.subscription_id)
@@ -130,8 +152,10 @@ def _invoice_event(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any],
         return usage.org_id
     known = uow.customers.by_stripe_id(invoice.customer_id) if invoice.customer_id else None
     if known is None:
-        raise EventParked(f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
-                          "belongs to no organization")
+        raise EventParked(
+            f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
+            "belongs to no organization"
+        )
     return known.org_id
 
 

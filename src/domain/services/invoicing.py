@@ -85,8 +85,9 @@ def _outcome(lines: list[InvoiceLine], has_customer: bool, price: UsagePrice) ->
     return Outcome.INVOICED
 
 
-def _claim_unfinished(uow: UnitOfWork, org_id: str, token: str,
-                      now: datetime) -> tuple[list[UsageInvoice], list[UsageInvoice]]:
+def _claim_unfinished(
+    uow: UnitOfWork, org_id: str, token: str, now: datetime
+) -> tuple[list[UsageInvoice], list[UsageInvoice]]:
     """Drafts an earlier run left unfinalized: the ones this call may finish, and the ones
     another process is finishing right now."""
     mine: list[UsageInvoice] = []
@@ -97,14 +98,16 @@ def _claim_unfinished(uow: UnitOfWork, org_id: str, token: str,
     return mine, theirs
 
 
-def assign_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
-                          actor: str) -> InvoicingResult:
+def assign_unbilled_usage(
+    deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str
+) -> InvoicingResult:
     """Phase 1: the local invoice and the entries it bills, in one transaction."""
     return retrying(lambda: _assign(deps, org_id, cutoff, actor, new_id("claim")))
 
 
-def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
-            token: str) -> InvoicingResult:
+def _assign(
+    deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str, token: str
+) -> InvoicingResult:
     now = deps.clock.now()
     with deps.uow() as uow:
         uow.lock(f"invoicing:{org_id}")
@@ -123,37 +126,62 @@ def _assign(deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str,
             uow.rollback()  # the draft and its links go; drafts claimed above are claimed anew
             mine, theirs = _claim_unfinished(uow, org_id, token, now)
             uow.commit()
-            return InvoicingResult(outcome, theirs[-1] if theirs else None, tuple(lines),
-                                   tuple(mine), customer.stripe_customer_id, token)
+            return InvoicingResult(
+                outcome,
+                theirs[-1] if theirs else None,
+                tuple(lines),
+                tuple(mine),
+                customer.stripe_customer_id,
+                token,
+            )
         invoice.bill(lines)
         if outcome is Outcome.HELD:
             invoice.hold(AMOUNT_TOO_LARGE, now)
         else:
-            uow.usage_invoices.claim(invoice.id, token,
-                                     now,  # pragma: no mutate (a new draft has no claim yet)
-                                     now + CLAIM_TTL)
+            uow.usage_invoices.claim(
+                invoice.id,
+                token,
+                now,  # pragma: no mutate (a new draft has no claim yet)
+                now + CLAIM_TTL,
+            )
             mine.append(invoice)
         uow.usage_invoices.save(invoice, lines=True)
         action = "usage_invoice.held" if invoice.hold_reason else "usage_invoice.created"
-        record_billing_change(uow, AuditEntry(org_id, now, actor, action, {
-            "invoice_id": invoice.id, "total_minor": invoice.total.amount_minor,
-            "events": sum(line.event_count for line in lines), "cutoff": cutoff.isoformat(),
-            **({"reason": invoice.hold_reason} if invoice.hold_reason else {})}))
+        record_billing_change(
+            uow,
+            AuditEntry(
+                org_id,
+                now,
+                actor,
+                action,
+                {
+                    "invoice_id": invoice.id,
+                    "total_minor": invoice.total.amount_minor,
+                    "events": sum(line.event_count for line in lines),
+                    "cutoff": cutoff.isoformat(),
+                    **({"reason": invoice.hold_reason} if invoice.hold_reason else {}),
+                },
+            ),
+        )
         uow.commit()
-    return InvoicingResult(outcome, invoice, tuple(lines), tuple(mine),
-                           customer.stripe_customer_id, token)
+    return InvoicingResult(
+        outcome, invoice, tuple(lines), tuple(mine), customer.stripe_customer_id, token
+    )
 
 
-def _save(deps: InvoicingDeps, invoice: UsageInvoice,
-          lines: bool = False,  # pragma: no mutate (every caller holds the lines it read)
-          ) -> None:
+def _save(
+    deps: InvoicingDeps,
+    invoice: UsageInvoice,
+    lines: bool = False,  # pragma: no mutate (every caller holds the lines it read)
+) -> None:
     with deps.uow() as uow:
         uow.usage_invoices.save(invoice, lines=lines)
         uow.commit()
 
 
-def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
-                   customer_id: str | None = None) -> UsageInvoice:
+def push_to_stripe(
+    deps: InvoicingDeps, invoice: UsageInvoice, customer_id: str | None = None
+) -> UsageInvoice:
     """Phase 2, resumable: each step is skipped when already recorded, and repeats the same
     idempotency key when it is not. The caller holds the draft's claim."""
     if deps.gateway is None:
@@ -167,26 +195,38 @@ def push_to_stripe(deps: InvoicingDeps, invoice: UsageInvoice,
         customer_id = customer.stripe_customer_id
     meta = {"usage_invoice_id": invoice.id, "org_id": invoice.org_id}
     if invoice.stripe_invoice_id is None:
-        created = gateway.create_invoice(customer_id, invoice.total.currency,
-                                         meta, idempotency_key=f"usage-invoice:{invoice.id}")
-        invoice.link_stripe(created.id,
-                            # Null on a draft: Stripe gives one when the invoice is finalized.
-                            created.hosted_invoice_url,  # pragma: no mutate
-                            deps.clock.now())
+        created = gateway.create_invoice(
+            customer_id, invoice.total.currency, meta, idempotency_key=f"usage-invoice:{invoice.id}"
+        )
+        invoice.link_stripe(
+            created.id,
+            # Null on a draft: Stripe gives one when the invoice is finalized.
+            created.hosted_invoice_url,  # pragma: no mutate
+            deps.clock.now(),
+        )
         _save(deps, invoice)
     assert invoice.stripe_invoice_id is not None
     for line in invoice.lines:
         if line.stripe_invoice_item_id is None:
-            invoice.link_item(line, gateway.add_invoice_item(
-                customer_id, invoice.stripe_invoice_id, line.amount,
-                line.description, {**meta, "metric": line.metric.value},
-                idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}"))
+            invoice.link_item(
+                line,
+                gateway.add_invoice_item(
+                    customer_id,
+                    invoice.stripe_invoice_id,
+                    line.amount,
+                    line.description,
+                    {**meta, "metric": line.metric.value},
+                    idempotency_key=f"usage-invoice-item:{invoice.id}:{line.metric.value}",
+                ),
+            )
             _save(deps, invoice, lines=True)  # each item kept as soon as Stripe has it
-    final = gateway.finalize_invoice(invoice.stripe_invoice_id,
-                                     idempotency_key=f"usage-invoice-finalize:{invoice.id}")
+    final = gateway.finalize_invoice(
+        invoice.stripe_invoice_id, idempotency_key=f"usage-invoice-finalize:{invoice.id}"
+    )
     now = deps.clock.now()
-    invoice.link_stripe(final.id, final.hosted_invoice_url,
-                        now)  # pragma: no mutate (the status change next stamps the same now)
+    invoice.link_stripe(
+        final.id, final.hosted_invoice_url, now
+    )  # pragma: no mutate (the status change next stamps the same now)
     invoice.follow_stripe(final.status, InvoiceStatus.OPEN, now)
     _save(deps, invoice)
     return invoice
@@ -196,14 +236,14 @@ def _push_claimed(deps: InvoicingDeps, result: InvoicingResult) -> None:
     try:
         for invoice in result.claimed:
             # Saves a read only: without it, push_to_stripe looks the same customer up.
-            push_to_stripe(deps, invoice,
-                           result.customer_id)  # pragma: no mutate
+            push_to_stripe(deps, invoice, result.customer_id)  # pragma: no mutate
     finally:
         _release(deps, result)
 
 
-def invoice_unbilled_usage(deps: InvoicingDeps, org_id: str, cutoff: datetime,
-                           actor: str = "system") -> InvoicingResult:
+def invoice_unbilled_usage(
+    deps: InvoicingDeps, org_id: str, cutoff: datetime, actor: str = "system"
+) -> InvoicingResult:
     """Bill the organization's unbilled usage before `cutoff`, and finish any invoice an
     earlier run left unfinalized. Safe to run twice or concurrently: a caller that finds the
     work done, or being done by another process, answers `nothing_to_bill` (with that invoice

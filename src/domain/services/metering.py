@@ -43,9 +43,21 @@ def record_usage(deps: QuotaDeps, org_id: str, inputs: Sequence[UsageInput]) -> 
     events are accepted and billed on the next usage invoice."""
     now = deps.clock.now()
     _validate(inputs, now)
-    events = sorted((UsageEvent(org_id, item.metric, item.quantity, item.occurred_at or now,
-                                item.idempotency_key, now, item.conversation_id)
-                     for item in inputs), key=lambda e: e.lock_order)
+    events = sorted(
+        (
+            UsageEvent(
+                org_id,
+                item.metric,
+                item.quantity,
+                item.occurred_at or now,
+                item.idempotency_key,
+                now,
+                item.conversation_id,
+            )
+            for item in inputs
+        ),
+        key=lambda e: e.lock_order,
+    )
     stored = retrying(lambda: _store(deps, org_id, events))
     return UsageReceipt(len(stored), len(events) - len(stored))
 
@@ -72,7 +84,9 @@ def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[Usage
             # early rather than granting too much, only if Redis stays away for the undo too)
             _count(
                 deps,  # pragma: no mutate (a quiet call never reads it)
-                lambda: deps.counter.undo_record(org_id, counted, token), quiet=True)
+                lambda: deps.counter.undo_record(org_id, counted, token),
+                quiet=True,
+            )
         raise
     return stored
 
@@ -106,5 +120,6 @@ def _validate(inputs: Sequence[UsageInput], now: datetime) -> None:
     if not 1 <= len(inputs) <= MAX_BATCH:
         raise UsageRejected(f"send 1 to {MAX_BATCH} events", errors={"events": ["bad size"]})
     if errors:
-        raise UsageRejected("some events are invalid; nothing was stored",
-                            errors={"json": {"events": errors}})
+        raise UsageRejected(
+            "some events are invalid; nothing was stored", errors={"json": {"events": errors}}
+        )

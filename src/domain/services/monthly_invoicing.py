@@ -47,13 +47,22 @@ class RunSummary:
         return ", ".join(f"{name}: {self.counts.get(name, 0)}" for name in names)
 
 
-def run_invoicing(deps: InvoicingDeps, cutoff: datetime, orgs: Iterable[str], dry_run: bool,
-                  actor: str, on_each: Callable[[str, str], None] | None = None) -> RunSummary:
+def run_invoicing(
+    deps: InvoicingDeps,
+    cutoff: datetime,
+    orgs: Iterable[str],
+    dry_run: bool,
+    actor: str,
+    on_each: Callable[[str, str], None] | None = None,
+) -> RunSummary:
     summary = RunSummary()
     for org_id in orgs:
         try:
-            result: InvoicingResult = (preview_usage_invoice(deps, org_id, cutoff) if dry_run
-                                       else invoice_unbilled_usage(deps, org_id, cutoff, actor))
+            result: InvoicingResult = (
+                preview_usage_invoice(deps, org_id, cutoff)
+                if dry_run
+                else invoice_unbilled_usage(deps, org_id, cutoff, actor)
+            )
             outcome = result.outcome.value
         except Exception as exc:  # noqa: BLE001 - one organization's failure stops no other
             outcome = FAILED

@@ -46,14 +46,16 @@ class PaymentDeps:
     def require_gateway(self) -> PaymentGateway:
         if self.gateway is None:
             raise PaymentsNotConfigured(
-                "payments are not configured: set STRIPE_SECRET_KEY (or STRIPE_API_KEY)")
+                "payments are not configured: set STRIPE_SECRET_KEY (or STRIPE_API_KEY)"
+            )
         return self.gateway
 
     def price_id(self, plan: Plan) -> str:
         """The provider price selling `plan`: configured, or found once by lookup key."""
         if not plan.is_paid:
-            raise PlanNotPurchasable(f"the {plan.tier.value} plan is free: nothing to buy",
-                                     plan_tier=plan.tier.value)
+            raise PlanNotPurchasable(
+                f"the {plan.tier.value} plan is free: nothing to buy", plan_tier=plan.tier.value
+            )
         price_id = self.prices.price_id(plan)
         if price_id is None:
             self._learn_prices()
@@ -62,7 +64,9 @@ class PaymentDeps:
             env = f"STRIPE_{plan.tier.value.upper()}_PRICE_ID"
             raise PlanNotPurchasable(
                 f"no Stripe price sells the {plan.tier.value} plan: set {env} or run "
-                "`flask --app wsgi billing stripe-sync`", plan_tier=plan.tier.value)
+                "`flask --app wsgi billing stripe-sync`",
+                plan_tier=plan.tier.value,
+            )
         return price_id
 
     def plan_for_price(self, price_id: str) -> Plan:

@@ -71,8 +71,11 @@ def _store_entries(deps: QuotaDeps, entries: list[LedgerEntry]) -> list[LedgerEn
         stored = {u.entry_id for u in uow.usage_events.add_if_absent(usage)}
         missed = [e.entry_id for e in entries if e.entry_id not in stored]
         # Looking up no ids finds none: the condition only saves a query.
-        flushed_before = (uow.usage_events.stored_entry_ids(missed)  # pragma: no mutate
-                          if missed else set())
+        flushed_before = (
+            uow.usage_events.stored_entry_ids(missed)  # pragma: no mutate
+            if missed
+            else set()
+        )
         uow.commit()
     return [e for e in entries if e.entry_id not in stored and e.entry_id not in flushed_before]
 
@@ -87,15 +90,19 @@ def _rebuild(deps: QuotaDeps, org_id: str, metric: Metric, reply: CounterReply) 
         # and leaving it (a rollback) lets recorders go on.
         with deps.uow() as uow:
             uow.lock(usage_lock(org_id))
-            used = (uow.usage_events.total(org_id, metric, None, None) if metric.is_gauge
-                    else uow.usage_events.total(org_id, metric, start, end))
+            used = (
+                uow.usage_events.total(org_id, metric, None, None)
+                if metric.is_gauge
+                else uow.usage_events.total(org_id, metric, start, end)
+            )
             deps.counter.seed(org_id, metric, start, end, max(used, 0))
 
     retrying(seed)
 
 
-def _prepared(deps: QuotaDeps, org_id: str, metric: Metric,
-              call: Callable[[], CounterReply]) -> CounterReply:
+def _prepared(
+    deps: QuotaDeps, org_id: str, metric: Metric, call: Callable[[], CounterReply]
+) -> CounterReply:
     for _ in range(4):
         reply = call()
         if reply.status is CounterStatus.NO_WINDOW:
@@ -110,16 +117,31 @@ def _prepared(deps: QuotaDeps, org_id: str, metric: Metric,
 def _decision(metric: Metric, reply: CounterReply) -> QuotaDecision:
     allowed = reply.status in (CounterStatus.OK, CounterStatus.DUPLICATE)
     resets_at = None if metric.is_gauge else reply.period_end
-    return QuotaDecision(allowed, metric, reply.used, reply.limit, resets_at,
-                         duplicate=reply.status is CounterStatus.DUPLICATE)
+    return QuotaDecision(
+        allowed,
+        metric,
+        reply.used,
+        reply.limit,
+        resets_at,
+        duplicate=reply.status is CounterStatus.DUPLICATE,
+    )
 
 
-def consume_quota(deps: QuotaDeps, org_id: str, metric: Metric, amount: int = 1,
-                  idempotency_key: str | None = None) -> QuotaDecision:
+def consume_quota(
+    deps: QuotaDeps,
+    org_id: str,
+    metric: Metric,
+    amount: int = 1,
+    idempotency_key: str | None = None,
+) -> QuotaDecision:
     now = deps.clock.now()
     try:
-        reply = _prepared(deps, org_id, metric, lambda: deps.counter.consume(
-            org_id, metric, amount, now, idempotency_key))
+        reply = _prepared(
+            deps,
+            org_id,
+            metric,
+            lambda: deps.counter.consume(org_id, metric, amount, now, idempotency_key),
+        )
     except QuotaUnavailable:
         if deps.fail_open:
             return QuotaDecision(True, metric, None, None, None, degraded=True)
@@ -129,11 +151,14 @@ def consume_quota(deps: QuotaDeps, org_id: str, metric: Metric, amount: int = 1,
 
 def release_quota(deps: QuotaDeps, org_id: str, metric: Metric, amount: int) -> QuotaDecision:
     if not metric.is_gauge:
-        raise NotAGauge(f"{metric.value} counts per billing period and cannot be released; "
-                        "only gauges (documents) can")
+        raise NotAGauge(
+            f"{metric.value} counts per billing period and cannot be released; "
+            "only gauges (documents) can"
+        )
     now = deps.clock.now()
-    reply = _prepared(deps, org_id, metric,
-                      lambda: deps.counter.release(org_id, metric, amount, now))
+    reply = _prepared(
+        deps, org_id, metric, lambda: deps.counter.release(org_id, metric, amount, now)
+    )
     return _decision(metric, reply)
 
 

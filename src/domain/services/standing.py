@@ -10,8 +10,15 @@ from domain.model.plans import Catalog
 from domain.ports import UnitOfWork
 
 
-def current_entitlement(uow: UnitOfWork, catalog: Catalog, org_id: str, now: datetime,
-                        grace: timedelta) -> Entitlement:
+def current_entitlement(
+    uow: UnitOfWork, catalog: Catalog, org_id: str, now: datetime, grace: timedelta
+) -> Entitlement:
     overdue = any(invoice.overdue(now, grace) for invoice in uow.usage_invoices.past_due(org_id))
-    return entitlement_for(catalog, uow.subscriptions.for_org(org_id),
-                           uow.purchases.for_org(org_id), now, grace, usage_overdue=overdue)
+    return entitlement_for(
+        catalog,
+        uow.subscriptions.for_org(org_id),
+        uow.purchases.for_org(org_id),
+        now,
+        grace,
+        usage_overdue=overdue,
+    )

@@ -32,8 +32,11 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-_SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated",
-                        "customer.subscription.deleted")
+_SUBSCRIPTION_EVENTS = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+)
 _INVOICE_PAID_EVENTS = ("invoice.paid", "invoice.payment_succeeded")
 
 # Events whose handler only refetches the object they name: one refetch, made after all of them
@@ -89,14 +92,22 @@ def _apply(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
         uow.commit()
     if touched:
         deps.plan_changed(touched)
-    log.info("stripe event %s", event.status.value,
-             extra={"event_id": event.id, "event_type": event.type, "attempt": event.attempts,
-                    "coalesced": len(settled) - 1})
+    log.info(
+        "stripe event %s",
+        event.status.value,
+        extra={
+            "event_id": event.id,
+            "event_type": event.type,
+            "attempt": event.attempts,
+            "coalesced": len(settled) - 1,
+        },
+    )
     return event.status
 
 
-def record_failure(uow_factory: UnitOfWorkFactory, clock: Clock, event_id: str, error: str,
-                   final: bool) -> InboxStatus | None:
+def record_failure(
+    uow_factory: UnitOfWorkFactory, clock: Clock, event_id: str, error: str, final: bool
+) -> InboxStatus | None:
     """Keep the failed attempt and its error; after the last retry the event is dead."""
     with uow_factory() as uow:
         event = uow.inbox.get(event_id, for_update=True)

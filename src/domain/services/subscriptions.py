@@ -27,8 +27,10 @@ from domain.services.payment_deps import PaymentDeps
 def subscribable_plan(deps: PaymentDeps, plan_tier: str | None, price_id: str | None) -> Plan:
     plan = deps.plan_for_price(price_id) if price_id else deps.catalog.get(plan_tier or "")
     if plan.is_one_time:
-        raise PlanNotPurchasable(f"{plan.tier.value} is a one-time purchase: use "
-                                 "POST /api/v1/white-label/purchase", plan_tier=plan.tier.value)
+        raise PlanNotPurchasable(
+            f"{plan.tier.value} is a one-time purchase: use POST /api/v1/white-label/purchase",
+            plan_tier=plan.tier.value,
+        )
     deps.price_id(plan)  # refuses free plans and plans without a price
     return plan
 
@@ -38,21 +40,26 @@ def live_subscription(deps: PaymentDeps, org_id: str) -> Subscription | None:
         return next((s for s in uow.subscriptions.for_org(org_id) if s.status.is_live), None)
 
 
-def create_subscription(deps: PaymentDeps, org_id: str, plan_tier: str | None = None,
-                        price_id: str | None = None) -> SubscriptionIntent:
+def create_subscription(
+    deps: PaymentDeps, org_id: str, plan_tier: str | None = None, price_id: str | None = None
+) -> SubscriptionIntent:
     gateway = deps.require_gateway()
     plan = subscribable_plan(deps, plan_tier, price_id)
     existing = live_subscription(deps, org_id)
     if existing is not None:
-        raise SubscriptionExists("the organization already has a live subscription: change its "
-                                 "plan instead", subscription_id=existing.stripe_subscription_id)
+        raise SubscriptionExists(
+            "the organization already has a live subscription: change its plan instead",
+            subscription_id=existing.stripe_subscription_id,
+        )
     customer, _ = ensure_customer(deps, org_id)
     with deps.uow() as uow:
         attempt = len(uow.subscriptions.for_org(org_id)) + 1
     intent = gateway.create_subscription(
-        customer.stripe_customer_id, deps.price_id(plan),
+        customer.stripe_customer_id,
+        deps.price_id(plan),
         {"org_id": org_id, "plan_tier": plan.tier.value},
-        idempotency_key=f"subscription-create:{org_id}:{attempt}")
+        idempotency_key=f"subscription-create:{org_id}:{attempt}",
+    )
     snapshot = replace(intent.snapshot, tier=plan.tier)
     record(deps, org_id, snapshot)
     return replace(intent, snapshot=snapshot)
@@ -68,33 +75,64 @@ def record(deps: PaymentDeps, org_id: str, snapshot: SubscriptionSnapshot) -> Su
     return sub
 
 
-def apply_snapshot(uow: UnitOfWork, prices: PriceBook, org_id: str,
-                   snapshot: SubscriptionSnapshot, now: datetime,
-                   actor: str = "system") -> Subscription:
+def apply_snapshot(
+    uow: UnitOfWork,
+    prices: PriceBook,
+    org_id: str,
+    snapshot: SubscriptionSnapshot,
+    now: datetime,
+    actor: str = "system",
+) -> Subscription:
     """Create or update our mirror of a subscription inside the caller's transaction; a change
     of status, plan or cancellation is written to the audit trail with its cause."""
     if snapshot.tier is None:
-        snapshot = replace(snapshot, tier=prices.tier_for(
-            snapshot.stripe_price_id, snapshot.price_lookup_key, snapshot.plan_tier_hint))
+        snapshot = replace(
+            snapshot,
+            tier=prices.tier_for(
+                snapshot.stripe_price_id, snapshot.price_lookup_key, snapshot.plan_tier_hint
+            ),
+        )
     sub = uow.subscriptions.get(snapshot.stripe_subscription_id)
-    before = None if sub is None else (sub.status.value, sub.tier.value if sub.tier else None,
-                                       sub.cancel_at_period_end)
+    before = (
+        None
+        if sub is None
+        else (sub.status.value, sub.tier.value if sub.tier else None, sub.cancel_at_period_end)
+    )
     if sub is None:
         sub = Subscription.from_snapshot(org_id, snapshot, now)
     else:
         sub.apply(snapshot, now)
     after = (sub.status.value, sub.tier.value if sub.tier else None, sub.cancel_at_period_end)
     if before != after:
-        record_billing_change(uow, AuditEntry(org_id, now, actor, "subscription.changed", {
-            "subscription_id": sub.stripe_subscription_id,
-            "from": None if before is None else dict(zip(_AUDITED, before, strict=True)),
-            "to": dict(zip(_AUDITED, after, strict=True))}))
+        record_billing_change(
+            uow,
+            AuditEntry(
+                org_id,
+                now,
+                actor,
+                "subscription.changed",
+                {
+                    "subscription_id": sub.stripe_subscription_id,
+                    "from": None if before is None else dict(zip(_AUDITED, before, strict=True)),
+                    "to": dict(zip(_AUDITED, after, strict=True)),
+                },
+            ),
+        )
         plan = prices.catalog.get(sub.tier) if sub.tier else None
-        monthly = plan.monthly_price() if plan else Money.zero(prices.catalog.default.price
-                                                               .currency)
-        uow.audit.record_change(SubscriptionChange(
-            org_id, sub.stripe_subscription_id, now, sub.status.value,
-            sub.tier.value if sub.tier else None, monthly.amount_minor, monthly.currency))
+        monthly = (
+            plan.monthly_price() if plan else Money.zero(prices.catalog.default.price.currency)
+        )
+        uow.audit.record_change(
+            SubscriptionChange(
+                org_id,
+                sub.stripe_subscription_id,
+                now,
+                sub.status.value,
+                sub.tier.value if sub.tier else None,
+                monthly.amount_minor,
+                monthly.currency,
+            )
+        )
     uow.subscriptions.save(sub)
     return sub
 
@@ -122,13 +160,15 @@ def change_plan(deps: PaymentDeps, org_id: str, plan_tier: str) -> Subscription:
         raise PlanUnchanged(f"the subscription is already on {plan.tier.value}")
     current = deps.catalog.get(sub.tier) if sub.tier else None
     upgrade = current is None or current.price < plan.price
-    proration = (ProrationBehavior.ALWAYS_INVOICE if upgrade
-                 else ProrationBehavior.CREATE_PRORATIONS)
+    proration = ProrationBehavior.ALWAYS_INVOICE if upgrade else ProrationBehavior.CREATE_PRORATIONS
     price_id = deps.price_id(plan)
     snapshot = gateway.change_subscription_price(
-        sub.stripe_subscription_id, price_id, proration,
+        sub.stripe_subscription_id,
+        price_id,
+        proration,
         idempotency_key=f"subscription-change:{sub.stripe_subscription_id}:{price_id}:"
-                        f"{_version(sub)}")
+        f"{_version(sub)}",
+    )
     return record(deps, org_id, replace(snapshot, tier=plan.tier))
 
 
@@ -137,8 +177,9 @@ def cancel_subscription(deps: PaymentDeps, org_id: str, at_period_end: bool = Tr
     sub = _require_live(deps, org_id)
     key = f"subscription-cancel:{sub.stripe_subscription_id}:{int(at_period_end)}:{_version(sub)}"
     if at_period_end:
-        snapshot = gateway.set_cancel_at_period_end(sub.stripe_subscription_id, True,
-                                                    idempotency_key=key)
+        snapshot = gateway.set_cancel_at_period_end(
+            sub.stripe_subscription_id, True, idempotency_key=key
+        )
     else:
         snapshot = gateway.cancel_subscription_now(sub.stripe_subscription_id, idempotency_key=key)
     return record(deps, org_id, snapshot)
@@ -151,6 +192,8 @@ def resume_subscription(deps: PaymentDeps, org_id: str) -> Subscription:
     if not sub.cancel_at_period_end or sub.status is SubscriptionStatus.CANCELED:
         raise SubscriptionNotResumable("the subscription is not scheduled to cancel")
     snapshot = gateway.set_cancel_at_period_end(
-        sub.stripe_subscription_id, False,
-        idempotency_key=f"subscription-resume:{sub.stripe_subscription_id}:{_version(sub)}")
+        sub.stripe_subscription_id,
+        False,
+        idempotency_key=f"subscription-resume:{sub.stripe_subscription_id}:{_version(sub)}",
+    )
     return record(deps, org_id, snapshot)

@@ -50,14 +50,26 @@ def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
     except (OverflowError, OSError, ValueError):
         raise WebhookMalformed("the event's `created` is not a timestamp") from None
     api_version = body.get("api_version")
-    return InboxEvent(event_id, type_, body, now, stripe_created_at=created_at,
-                      api_version=api_version if isinstance(api_version, str) else None,
-                      livemode=bool(body.get("livemode")))
+    return InboxEvent(
+        event_id,
+        type_,
+        body,
+        now,
+        stripe_created_at=created_at,
+        api_version=api_version if isinstance(api_version, str) else None,
+        livemode=bool(body.get("livemode")),
+    )
 
 
-def receive_stripe_event(uow_factory: UnitOfWorkFactory, jobs: JobQueue, clock: Clock,
-                         payload: bytes, signature: str | None, secrets: Sequence[str],
-                         verify: bool = True) -> Receipt:
+def receive_stripe_event(
+    uow_factory: UnitOfWorkFactory,
+    jobs: JobQueue,
+    clock: Clock,
+    payload: bytes,
+    signature: str | None,
+    secrets: Sequence[str],
+    verify: bool = True,
+) -> Receipt:
     now = clock.now()
     if verify:
         webhook_signature.verify(payload, signature, secrets, now)
@@ -72,15 +84,21 @@ def receive_stripe_event(uow_factory: UnitOfWorkFactory, jobs: JobQueue, clock: 
             jobs.enqueue(PROCESS_JOB, event.id, job_id=job_id)
             enqueued = True
         except Exception:  # noqa: BLE001 - stored is enough: the sweep enqueues it later
-            log.warning("webhook stored but not enqueued; the sweep will pick it up",
-                        extra={"event_id": event.id, "event_type": event.type})
+            log.warning(
+                "webhook stored but not enqueued; the sweep will pick it up",
+                extra={"event_id": event.id, "event_type": event.type},
+            )
     return Receipt(event.id, event.type, not new, enqueued)
 
 
-def requeue_stale_events(uow_factory: UnitOfWorkFactory, jobs: JobQueue, clock: Clock,
-                         never_tried_after: timedelta = timedelta(minutes=1),
-                         retried_after: timedelta = timedelta(minutes=15),
-                         limit: int = 500) -> int:
+def requeue_stale_events(
+    uow_factory: UnitOfWorkFactory,
+    jobs: JobQueue,
+    clock: Clock,
+    never_tried_after: timedelta = timedelta(minutes=1),
+    retried_after: timedelta = timedelta(minutes=15),
+    limit: int = 500,
+) -> int:
     """Enqueue events stored but still pending: a Redis outage between commit and enqueue, a
     worker killed mid-job, or a retry Redis lost. Processing is idempotent, so a duplicate job
     only finds the event settled."""

@@ -14,16 +14,25 @@ from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
 
-blp = Blueprint("admin_audit", __name__, url_prefix="/api/v1/admin/audit",
-                description="Platform admins: billing changes and security events.")
+blp = Blueprint(
+    "admin_audit",
+    __name__,
+    url_prefix="/api/v1/admin/audit",
+    description="Platform admins: billing changes and security events.",
+)
 
 
 class AuditQuery(ma.Schema):
-    org_id = Text(required=True, validate=ma.validate.Length(min=1, max=64),
-                              metadata={"description": "`-` for events without one "
-                                                       "(e.g. failed authentication)"})
-    action = Text(load_default=None, validate=ma.validate.Length(max=64),
-                              metadata={"description": "a prefix, e.g. `security.`"})
+    org_id = Text(
+        required=True,
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "`-` for events without one (e.g. failed authentication)"},
+    )
+    action = Text(
+        load_default=None,
+        validate=ma.validate.Length(max=64),
+        metadata={"description": "a prefix, e.g. `security.`"},
+    )
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
 
@@ -49,8 +58,7 @@ class Audit(MethodView):
         """An organization's audit entries: `security.*` events (auth_failed, role_refused,
         cross_tenant, signature_failed, rate_limited) and billing changes with their cause."""
         with container().uow() as uow:
-            entries = uow.audit.for_org(args["org_id"], 10_000 if args["action"] else
-                                        args["limit"])
+            entries = uow.audit.for_org(args["org_id"], 10_000 if args["action"] else args["limit"])
         if args["action"]:
-            entries = [e for e in entries if e.action.startswith(args["action"])][:args["limit"]]
+            entries = [e for e in entries if e.action.startswith(args["action"])][: args["limit"]]
         return {"entries": [presenters.audit_entry(e) for e in entries]}

@@ -16,8 +16,12 @@ from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
 from entrypoints.bootstrap import queue_report
 
-blp = Blueprint("admin_queues", __name__, url_prefix="/api/v1/admin/queues",
-                description="Platform admins: the job queues.")
+blp = Blueprint(
+    "admin_queues",
+    __name__,
+    url_prefix="/api/v1/admin/queues",
+    description="Platform admins: the job queues.",
+)
 
 
 class FailureSchema(ma.Schema):

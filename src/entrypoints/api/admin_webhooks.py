@@ -16,13 +16,16 @@ from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
 
-blp = Blueprint("admin_webhooks", __name__, url_prefix="/api/v1/admin/webhook-events",
-                description="Platform admins: the Stripe webhook inbox.")
+blp = Blueprint(
+    "admin_webhooks",
+    __name__,
+    url_prefix="/api/v1/admin/webhook-events",
+    description="Platform admins: the Stripe webhook inbox.",
+)
 
 
 class InboxQuerySchema(ma.Schema):
-    status = Text(load_default=None,
-                              validate=ma.validate.OneOf([s.value for s in InboxStatus]))
+    status = Text(load_default=None, validate=ma.validate.OneOf([s.value for s in InboxStatus]))
     type = Text(load_default=None, validate=ma.validate.Length(max=100))
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=100_000))

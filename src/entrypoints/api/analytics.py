@@ -18,21 +18,26 @@ from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
 
-blp = Blueprint("analytics", __name__, url_prefix="/api/v1/admin/analytics",
-                description="Platform admins: revenue analytics computed in SQL over the "
-                            "recorded history. " + (analytics.__doc__ or "").split("\n\n")[1])
+blp = Blueprint(
+    "analytics",
+    __name__,
+    url_prefix="/api/v1/admin/analytics",
+    description="Platform admins: revenue analytics computed in SQL over the "
+    "recorded history. " + (analytics.__doc__ or "").split("\n\n")[1],
+)
 
 
 MAX_DAYS_BY_INTERVAL = {"day": 400, "month": 3660}
 
 
 class PeriodQuery(ma.Schema):
-    start = ma.fields.AwareDateTime(data_key="from", load_default=None,
-                                    metadata={"description": "default: 90 days before `to`"})
-    end = ma.fields.AwareDateTime(data_key="to", load_default=None,
-                                  metadata={"description": "default: now"})
-    interval = Text(load_default="month", validate=ma.validate.OneOf(["day",
-                                                                                   "month"]))
+    start = ma.fields.AwareDateTime(
+        data_key="from", load_default=None, metadata={"description": "default: 90 days before `to`"}
+    )
+    end = ma.fields.AwareDateTime(
+        data_key="to", load_default=None, metadata={"description": "default: now"}
+    )
+    interval = Text(load_default="month", validate=ma.validate.OneOf(["day", "month"]))
     top = ma.fields.Integer(load_default=10, validate=ma.validate.Range(min=1, max=100))
 
     @ma.validates_schema
@@ -46,8 +51,7 @@ class PeriodQuery(ma.Schema):
         span = reference - (start or reference - timedelta(days=90))
         longest = MAX_DAYS_BY_INTERVAL[data.get("interval", "month")]
         if span > timedelta(days=longest):
-            raise ma.ValidationError(f"at most {longest} days by {data.get('interval')}",
-                                     "from")
+            raise ma.ValidationError(f"at most {longest} days by {data.get('interval')}", "from")
 
 
 class ReportSchema(ma.Schema):
@@ -72,8 +76,6 @@ def _period(args: dict[str, Any]) -> tuple[Any, Any]:
 def _report(args: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     start, end = _period(args)
     return {"start": start, "end": end, "report": report}
-
-
 
 
 @blp.route("/revenue")
@@ -131,8 +133,9 @@ class Usage(MethodView):
         peak times), and quota utilization per plan: the share of organizations whose queries
         in the period reach 50, 80 and 100% of the limit of the plan they have at `to`."""
         start, end = _period(args)
-        return _report(args, analytics.usage(_reader(), container().catalog, start, end,
-                                             args["top"]))
+        return _report(
+            args, analytics.usage(_reader(), container().catalog, start, end, args["top"])
+        )
 
 
 CHARTS = {"mrr": ("MRR", "mrr_minor"), "usage-revenue": ("Usage revenue", "usage_revenue_minor")}
@@ -152,6 +155,7 @@ class Chart(MethodView):
         start, end = _period(args)
         series = analytics.revenue(_reader(), start, end, args["interval"])["series"]
         fmt = "%Y-%m-%d" if args["interval"] == "day" else "%Y-%m"
-        svg = line_chart(title, [b["start"].strftime(fmt) for b in series],
-                         [b[key] / 100 for b in series])
+        svg = line_chart(
+            title, [b["start"].strftime(fmt) for b in series], [b[key] / 100 for b in series]
+        )
         return Response(svg, mimetype="image/svg+xml")

@@ -48,10 +48,28 @@ API_DESCRIPTION = """Plans, Stripe checkout and subscriptions, per-plan quotas, 
 usage invoices for SaaS products. Every error answers `{"code", "message", "status"}` with a stable
 `code`. Authenticate with `Authorization: Bearer <JWT>` carrying `sub`, `org_id`, `role`, `exp`."""
 
-BLUEPRINTS = (health.blp, plans.blp, billing.blp, customer.blp, subscriptions.blp, checkout.blp,
-              white_label.blp, portal.blp, webhooks.blp, admin_webhooks.blp, quota.blp,
-              billing_quota.blp, usage.blp, generate_usage_invoice.blp, invoices.blp,
-              dashboard.blp, analytics.blp, admin_audit.blp, admin_queues.blp, LEGACY)
+BLUEPRINTS = (
+    health.blp,
+    plans.blp,
+    billing.blp,
+    customer.blp,
+    subscriptions.blp,
+    checkout.blp,
+    white_label.blp,
+    portal.blp,
+    webhooks.blp,
+    admin_webhooks.blp,
+    quota.blp,
+    billing_quota.blp,
+    usage.blp,
+    generate_usage_invoice.blp,
+    invoices.blp,
+    dashboard.blp,
+    analytics.blp,
+    admin_audit.blp,
+    admin_queues.blp,
+    LEGACY,
+)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -62,35 +80,44 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app = Flask("billing", instance_path=str(settings.instance_path.resolve()))
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_content_length,
-        API_TITLE=API_TITLE, API_VERSION="v1", OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/api", OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION},
-                          "security": [{"bearerAuth": []}]},
+        API_TITLE=API_TITLE,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION},
+            "security": [{"bearerAuth": []}],
+        },
     )
     app.extensions["billing"] = container
     api = BillingApi(app)
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
     app.extensions["billing_api"] = api
     configure_jwt(app, container)
     register_error_handlers(app)
     register_auth_errors(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)
-    app.register_blueprint(get_swaggerui_blueprint(
-        "/api/docs", "/api/openapi.json", config={"app_name": API_TITLE}))
+    app.register_blueprint(
+        get_swaggerui_blueprint("/api/docs", "/api/openapi.json", config={"app_name": API_TITLE})
+    )
     if settings.trusted_proxies:
         # The client address (rate limits, security log) and https scheme come from the proxy.
         hops = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
-                                x_host=hops)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     app.register_blueprint(pages)
     app.extensions["org_limits"] = limits.configure(app, settings)
     security.install(app)
     app.before_request(_enforce_body_rules)
     if not settings.verify_webhooks:
-        log.warning("STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified "
-                    "(development only)")
+        log.warning(
+            "STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified (development only)"
+        )
     from entrypoints.cli import billing_cli  # the CLI imports the app factory's modules
 
     app.cli.add_command(billing_cli)

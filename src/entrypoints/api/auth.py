@@ -66,16 +66,23 @@ def configure_jwt(app: Flask, container: Container) -> None:
         response.headers["WWW-Authenticate"] = 'Bearer realm="billing"'
         return response
 
-    jwt.unauthorized_loader(lambda reason: unauthorized(
-        "token_missing", "send Authorization: Bearer <token>"))
-    jwt.invalid_token_loader(lambda reason: unauthorized(
-        "token_invalid", "the token is malformed or its signature does not verify"))
-    jwt.expired_token_loader(lambda header, payload: unauthorized(
-        "token_expired", "the token has expired"))
-    jwt.token_verification_failed_loader(lambda header, payload: unauthorized(
-        "token_invalid", "the token's claims did not verify"))
-    jwt.revoked_token_loader(lambda header, payload: unauthorized(
-        "token_revoked", "the token was revoked"))
+    jwt.unauthorized_loader(
+        lambda reason: unauthorized("token_missing", "send Authorization: Bearer <token>")
+    )
+    jwt.invalid_token_loader(
+        lambda reason: unauthorized(
+            "token_invalid", "the token is malformed or its signature does not verify"
+        )
+    )
+    jwt.expired_token_loader(
+        lambda header, payload: unauthorized("token_expired", "the token has expired")
+    )
+    jwt.token_verification_failed_loader(
+        lambda header, payload: unauthorized("token_invalid", "the token's claims did not verify")
+    )
+    jwt.revoked_token_loader(
+        lambda header, payload: unauthorized("token_revoked", "the token was revoked")
+    )
 
 
 class AuthError(Exception):
@@ -105,8 +112,10 @@ class VerifiedTokens:
         claims = self._claims.get(header)
         if claims is None:
             return None
-        if not isinstance(claims.get("exp"), int | float) or \
-                claims["exp"] + leeway_s <= time.time():
+        if (
+            not isinstance(claims.get("exp"), int | float)
+            or claims["exp"] + leeway_s <= time.time()
+        ):
             self._claims.pop(header, None)
             return None
         return claims
@@ -145,8 +154,9 @@ def authenticate(allowed: tuple[Role, ...]) -> Principal:
     g.principal = Principal(str(claims["sub"]), org_id, role)  # verified, if not allowed
     if role not in allowed:
         names = ", ".join(r.value for r in allowed)
-        raise AuthError("forbidden_role",
-                        f"this needs the role {names}; the token has {role.value}")
+        raise AuthError(
+            "forbidden_role", f"this needs the role {names}; the token has {role.value}"
+        )
     principal = Principal(str(claims["sub"]), org_id, role)
     _ensure_known(principal.org_id)
     g.principal = principal

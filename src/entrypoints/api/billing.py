@@ -14,8 +14,12 @@ from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.schemas import BillingStatusSchema
 
-blp = Blueprint("billing", __name__, url_prefix="/api/v1/billing",
-                description="The caller's organization: plan, subscription and payments.")
+blp = Blueprint(
+    "billing",
+    __name__,
+    url_prefix="/api/v1/billing",
+    description="The caller's organization: plan, subscription and payments.",
+)
 
 
 @blp.route("/status")
@@ -26,6 +30,7 @@ class BillingStatusView(MethodView):
     def get(self) -> dict[str, Any]:
         """The organization's plan (free by default) and subscription status."""
         c = container()
-        status = get_billing_status(c.uow, c.clock, c.catalog, principal().org_id,
-                                    c.settings.grace_period)
+        status = get_billing_status(
+            c.uow, c.clock, c.catalog, principal().org_id, c.settings.grace_period
+        )
         return presenters.billing_status(status)

@@ -17,15 +17,20 @@ from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
 from entrypoints.api.schemas import QuotaDecisionSchema
 
-blp = Blueprint("billing_quota", __name__, url_prefix="/api/v1/billing/quota",
-                description="The organization's quota: used, limit and reset per metric.")
+blp = Blueprint(
+    "billing_quota",
+    __name__,
+    url_prefix="/api/v1/billing/quota",
+    description="The organization's quota: used, limit and reset per metric.",
+)
 
 
 class QuotaListSchema(ma.Schema):
     plan = Text(required=True)
     period_start = ma.fields.AwareDateTime(required=True)
-    period_end = ma.fields.AwareDateTime(required=True, metadata={
-        "description": "counters reset here (half-open period)"})
+    period_end = ma.fields.AwareDateTime(
+        required=True, metadata={"description": "counters reset here (half-open period)"}
+    )
     metrics = ma.fields.List(ma.fields.Nested(QuotaDecisionSchema), required=True)
 
 
@@ -37,6 +42,9 @@ class QuotaStatus(MethodView):
     def get(self) -> dict[str, Any]:
         """Each metric's used, limit, remaining and reset time in the current period."""
         report = quota_status(container().quota, principal().org_id)
-        return {"plan": report.window.tier, "period_start": report.window.period_start,
-                "period_end": report.window.period_end,
-                "metrics": [presenters.quota_decision(d) for d in report.decisions]}
+        return {
+            "plan": report.window.tier,
+            "period_start": report.window.period_start,
+            "period_end": report.window.period_end,
+            "metrics": [presenters.quota_decision(d) for d in report.decisions],
+        }

@@ -43,7 +43,10 @@ def abort(status: int, **kwargs: Any) -> NoReturn:
 
 class StrictParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
-        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
@@ -52,8 +55,9 @@ class StrictParser(FlaskParser):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", str(exc.object),
-                                       exc.start) from exc
+            raise json.JSONDecodeError(
+                f"not UTF-8: {exc.reason}", str(exc.object), exc.start
+            ) from exc
         return json.loads(text, parse_int=_bounded_int)
 
 
@@ -70,8 +74,7 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     def arguments(self, schema: Any, **kwargs: Any) -> Callable[[F], F]:
         return cast(Callable[[F], F], super().arguments(schema, **kwargs))
 
-    def response(self, status_code: int, schema: Any = None,
-                 **kwargs: Any) -> Callable[[F], F]:
+    def response(self, status_code: int, schema: Any = None, **kwargs: Any) -> Callable[[F], F]:
         return cast(Callable[[F], F], super().response(status_code, schema, **kwargs))
 
     def alt_response(self, status_code: int, **kwargs: Any) -> Callable[[F], F]:
@@ -80,16 +83,16 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     def doc(self, **kwargs: Any) -> Callable[[F], F]:
         return cast(Callable[[F], F], super().doc(**kwargs))
 
-    def route(self, rule: str, *, legacy: str | None = None,
-              **options: Any) -> Callable[[V], V]:
+    def route(self, rule: str, *, legacy: str | None = None, **options: Any) -> Callable[[V], V]:
         register = super().route(rule, **options)
 
         def decorator(view: V) -> V:
             register(view)
             if legacy is not None:
                 canonical = (self.url_prefix or "") + rule
-                LEGACY.add_url_rule(legacy, view_func=deprecated_alias(
-                    cast(type[MethodView], view), canonical))
+                LEGACY.add_url_rule(
+                    legacy, view_func=deprecated_alias(cast(type[MethodView], view), canonical)
+                )
             return view
 
         return decorator
@@ -109,10 +112,13 @@ def deprecated_alias(view: type[MethodView], canonical: str) -> type[MethodView]
         alias._apidoc = doc  # type: ignore[attr-defined]
         return alias
 
-    methods = {verb.lower(): alias_of(getattr(view, verb.lower()), verb)
-               for verb in sorted(view.methods or ())}
+    methods = {
+        verb.lower(): alias_of(getattr(view, verb.lower()), verb)
+        for verb in sorted(view.methods or ())
+    }
     return type(f"Legacy{view.__name__}", (view,), methods)
 
 
-LEGACY = Blueprint("legacy", __name__,
-                   description="Deprecated unversioned aliases of the older guide.")
+LEGACY = Blueprint(
+    "legacy", __name__, description="Deprecated unversioned aliases of the older guide."
+)

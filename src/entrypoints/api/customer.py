@@ -14,8 +14,12 @@ from entrypoints.api.container import payments
 from entrypoints.api.docs import PAYMENT_WRITE, errors
 from entrypoints.api.payment_schemas import CustomerRequest, CustomerSchema
 
-blp = Blueprint("customer", __name__, url_prefix="/api/v1/billing/customer",
-                description="The organization's Stripe customer.")
+blp = Blueprint(
+    "customer",
+    __name__,
+    url_prefix="/api/v1/billing/customer",
+    description="The organization's Stripe customer.",
+)
 
 
 @blp.route("", legacy="/api/billing/customer")
@@ -30,6 +34,7 @@ class Customer(MethodView):
         Stripe: `POST /v1/customers` (idempotency key `customer-create:<org_id>`) the first time,
         then `POST /v1/customers/<id>` (key `customer-update:<org_id>:<hash of email, name>`)
         when the email or name changed."""
-        customer, created = ensure_customer(payments(), principal().org_id,
-                                            body["email"], body.get("name"))
+        customer, created = ensure_customer(
+            payments(), principal().org_id, body["email"], body.get("name")
+        )
         return presenters.customer(customer, created)

@@ -24,13 +24,18 @@ from entrypoints.api.schemas import (
     QuotaDecisionSchema,
 )
 
-blp = Blueprint("dashboard", __name__, url_prefix="/api/v1/billing/dashboard",
-                description="The billing dashboard of an organization.")
+blp = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/api/v1/billing/dashboard",
+    description="The billing dashboard of an organization.",
+)
 
 
 class UsageSchema(ma.Schema):
-    available = ma.fields.Boolean(required=True, metadata={
-        "description": "false when the quota counter is unreachable"})
+    available = ma.fields.Boolean(
+        required=True, metadata={"description": "false when the quota counter is unreachable"}
+    )
     period_start = ma.fields.AwareDateTime(allow_none=True, required=True)
     period_end = ma.fields.AwareDateTime(allow_none=True, required=True)
     metrics = ma.fields.List(ma.fields.Nested(QuotaDecisionSchema), required=True)
@@ -53,27 +58,38 @@ class DashboardSchema(BillingStatusSchema):
 def dashboard() -> dict[str, Any]:
     c = container()
     org_id = principal().org_id
-    body = presenters.billing_status(get_billing_status(c.uow, c.clock, c.catalog, org_id,
-                                                        c.settings.grace_period))
+    body = presenters.billing_status(
+        get_billing_status(c.uow, c.clock, c.catalog, org_id, c.settings.grace_period)
+    )
     with c.uow() as uow:
         organization = uow.organizations.get(org_id)
         invoices = uow.usage_invoices.recent(org_id, 5)
     assert organization is not None  # created by authentication
     try:
         report = quota_status(c.quota, org_id)
-        usage = {"available": True, "period_start": report.window.period_start,
-                 "period_end": report.window.period_end,
-                 "metrics": [presenters.quota_decision(d) for d in report.decisions]}
+        usage = {
+            "available": True,
+            "period_start": report.window.period_start,
+            "period_end": report.window.period_end,
+            "metrics": [presenters.quota_decision(d) for d in report.decisions],
+        }
     except QuotaUnavailable:
         usage = {"available": False, "period_start": None, "period_end": None, "metrics": []}
     preview = preview_usage_invoice(c.invoicing, org_id, unbilled_cutoff())
-    estimate = presenters.invoice_preview(preview.outcome.value, preview.lines,
-                                          c.invoicing.price.currency)
-    body.update(created_at=organization.created_at, usage=usage, voice={
-        "unbilled_words": sum(line.quantity for line in preview.lines),
-        "estimated_charge": estimate["total"], "lines": estimate["lines"],
-        "price_per_1000_words": str(c.invoicing.price.per_thousand)},
-        recent_invoices=[presenters.invoice(i) for i in invoices])
+    estimate = presenters.invoice_preview(
+        preview.outcome.value, preview.lines, c.invoicing.price.currency
+    )
+    body.update(
+        created_at=organization.created_at,
+        usage=usage,
+        voice={
+            "unbilled_words": sum(line.quantity for line in preview.lines),
+            "estimated_charge": estimate["total"],
+            "lines": estimate["lines"],
+            "price_per_1000_words": str(c.invoicing.price.per_thousand),
+        },
+        recent_invoices=[presenters.invoice(i) for i in invoices],
+    )
     return body
 
 

@@ -33,8 +33,7 @@ def errors(blp: Blueprint, *answers: Answer) -> Callable[[F], F]:
 
     def decorator(fn: F) -> F:
         for status, codes in listed.items():
-            description = "Error codes: " + ", ".join(f"`{c}`" for c in codes) if codes \
-                else "Error"
+            description = "Error codes: " + ", ".join(f"`{c}`" for c in codes) if codes else "Error"
             fn = blp.alt_response(status, schema=ErrorSchema, description=description)(fn)
         return fn
 
@@ -43,7 +42,10 @@ def errors(blp: Blueprint, *answers: Answer) -> Callable[[F], F]:
 
 # Stripe's failures, answered by every operation that calls Stripe.
 STRIPE_FAILURES: tuple[Answer, ...] = (
-    e.PaymentProviderAuthFailed, e.PaymentProviderRejected, e.PaymentsNotConfigured,
-    e.PaymentProviderUnavailable)
+    e.PaymentProviderAuthFailed,
+    e.PaymentProviderRejected,
+    e.PaymentsNotConfigured,
+    e.PaymentProviderUnavailable,
+)
 # A write to the payment provider: authentication, body rules and Stripe's failures.
 PAYMENT_WRITE: tuple[Answer, ...] = (401, 403, 413, 415, 422, *STRIPE_FAILURES)

@@ -23,8 +23,7 @@ class ErrorCode:
 
 # Codes the domain raises: each DomainError class with its status and the README's note.
 _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
-    (e.RedirectNotAllowed, 400,
-     "a success/cancel/return URL outside `ALLOWED_REDIRECT_ORIGINS`"),
+    (e.RedirectNotAllowed, 400, "a success/cancel/return URL outside `ALLOWED_REDIRECT_ORIGINS`"),
     (e.WebhookSignatureMissing, 400, ""),
     (e.WebhookSignatureInvalid, 400, ""),
     (e.WebhookTimestampOutOfTolerance, 400, ""),
@@ -46,8 +45,7 @@ _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (e.UnsupportedCurrency, 422, ""),
     (e.InvalidMoney, 422, ""),
     (e.CurrencyMismatch, 422, ""),
-    (e.QuotaExceeded, 429,
-     "with `used`, `limit`, `remaining`, `resets_at` and RateLimit headers"),
+    (e.QuotaExceeded, 429, "with `used`, `limit`, `remaining`, `resets_at` and RateLimit headers"),
     (e.PaymentProviderAuthFailed, 502, "the key is never echoed"),
     (e.PaymentProviderRejected, 502, "with Stripe's message"),
     (e.PaymentsNotConfigured, 503, "says which variable to set"),
@@ -56,40 +54,53 @@ _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (e.StorageConflict, 503, "a database race that outlived its retries: send again"),
 )
 DOMAIN: dict[type[DomainError], ErrorCode] = {
-    cls: ErrorCode(cls.code, status, note) for cls, status, note in _DOMAIN}
+    cls: ErrorCode(cls.code, status, note) for cls, status, note in _DOMAIN
+}
 
 # Codes the HTTP edge answers itself: authentication, request rules, rate limits, probes.
-EDGE: dict[str, ErrorCode] = {entry.code: entry for entry in (
-    ErrorCode("bad_request", 400, default=True),
-    ErrorCode("json_too_deep", 400),
-    ErrorCode("token_missing", 401, default=True),
-    ErrorCode("token_invalid", 401, default=True),
-    ErrorCode("token_expired", 401, default=True),
-    ErrorCode("token_revoked", 401),
-    ErrorCode("unauthorized", 401),
-    ErrorCode("forbidden_role", 403, default=True),
-    ErrorCode("forbidden", 403),
-    ErrorCode("not_found", 404),
-    ErrorCode("method_not_allowed", 405),
-    ErrorCode("conflict", 409),
-    ErrorCode("payload_too_large", 413, default=True),
-    ErrorCode("unsupported_media_type", 415, "bodies are `application/json`", default=True),
-    ErrorCode("validation_error", 422, default=True),
-    ErrorCode("rate_limited", 429, "with `Retry-After`"),
-    ErrorCode("internal_error", 500),
-    ErrorCode("bad_gateway", 502),
-    ErrorCode("service_unavailable", 503),
-    ErrorCode("webhook_store_unavailable", 503),
-    ErrorCode("not_ready", 503),
-    ErrorCode("database_unavailable", 503, "Postgres unreachable: nothing was done, retry"),
-)}
+EDGE: dict[str, ErrorCode] = {
+    entry.code: entry
+    for entry in (
+        ErrorCode("bad_request", 400, default=True),
+        ErrorCode("json_too_deep", 400),
+        ErrorCode("token_missing", 401, default=True),
+        ErrorCode("token_invalid", 401, default=True),
+        ErrorCode("token_expired", 401, default=True),
+        ErrorCode("token_revoked", 401),
+        ErrorCode("unauthorized", 401),
+        ErrorCode("forbidden_role", 403, default=True),
+        ErrorCode("forbidden", 403),
+        ErrorCode("not_found", 404),
+        ErrorCode("method_not_allowed", 405),
+        ErrorCode("conflict", 409),
+        ErrorCode("payload_too_large", 413, default=True),
+        ErrorCode("unsupported_media_type", 415, "bodies are `application/json`", default=True),
+        ErrorCode("validation_error", 422, default=True),
+        ErrorCode("rate_limited", 429, "with `Retry-After`"),
+        ErrorCode("internal_error", 500),
+        ErrorCode("bad_gateway", 502),
+        ErrorCode("service_unavailable", 503),
+        ErrorCode("webhook_store_unavailable", 503),
+        ErrorCode("not_ready", 503),
+        ErrorCode("database_unavailable", 503, "Postgres unreachable: nothing was done, retry"),
+    )
+}
 
 # The code a plain HTTP error (a werkzeug exception, `abort(status)`) answers with.
 HTTP_DEFAULTS: dict[int, str] = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
-    500: "internal_error", 502: "bad_gateway", 503: "service_unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
 }
 
 
@@ -136,8 +147,11 @@ def readme_table() -> str:
     rows = ["| status | codes |", "|---|---|"]
     statuses = sorted({entry.status for entry in all_codes()})
     for status in statuses:
-        listed = ", ".join(f"`{entry.code}`" + (f" ({entry.note})" if entry.note else "")
-                           for entry in all_codes() if entry.status == status)
+        listed = ", ".join(
+            f"`{entry.code}`" + (f" ({entry.note})" if entry.note else "")
+            for entry in all_codes()
+            if entry.status == status
+        )
         rows.append(f"| {status} | {listed} |")
     return "\n".join(rows) + "\n"
 

@@ -23,6 +23,7 @@ from entrypoints.api import error_codes
 
 log = logging.getLogger(__name__)
 
+
 class ErrorSchema(ma.Schema):
     class Meta:
         # Some codes add context (decline_code, plan_tier, subscription_id, checks).
@@ -45,8 +46,9 @@ def edge_error(code: str, message: str, **extra: Any) -> Response:
     return error_response(error_codes.edge_status(code), code, message, **extra)
 
 
-def rate_limit_headers(limit: Any, remaining: Any, resets_at: Any, *,
-                       refused: bool) -> dict[str, str]:
+def rate_limit_headers(
+    limit: Any, remaining: Any, resets_at: Any, *, refused: bool
+) -> dict[str, str]:
     """RateLimit-* headers of a limited quota; Retry-After too when it refused."""
     if limit is None:
         return {}
@@ -62,13 +64,15 @@ def rate_limit_headers(limit: Any, remaining: Any, resets_at: Any, *,
 
 def _quota_headers(error: DomainError) -> dict[str, str]:
     details = error.details
-    return rate_limit_headers(details["limit"], details["remaining"], details["resets_at"],
-                              refused=True)
+    return rate_limit_headers(
+        details["limit"], details["remaining"], details["resets_at"], refused=True
+    )
 
 
 # Errors whose answer carries headers besides the body.
 HEADERS: dict[type[DomainError], Callable[[DomainError], dict[str, str]]] = {
-    QuotaExceeded: _quota_headers}
+    QuotaExceeded: _quota_headers
+}
 
 
 def _json_value(value: object) -> object:
@@ -114,9 +118,11 @@ def register_error_handlers(app: Flask) -> None:
     def _database_unavailable(error: Exception) -> Response:
         # Postgres unreachable (or the pool exhausted): nothing was done; the caller retries.
         log.warning("database unavailable: %s", type(error).__name__)
-        response = error_response(error_codes.edge_status("database_unavailable"),
-                                  "database_unavailable",
-                                  "the billing database is unavailable; retry shortly")
+        response = error_response(
+            error_codes.edge_status("database_unavailable"),
+            "database_unavailable",
+            "the billing database is unavailable; retry shortly",
+        )
         response.headers["Retry-After"] = "1"
         return response
 

@@ -19,8 +19,12 @@ from entrypoints.api.fields import Text
 from entrypoints.api.schemas import InvoiceSchema, LineSchema, MoneySchema
 from entrypoints.api.security import security_event
 
-blp = Blueprint("invoices", __name__, url_prefix="/api/v1/billing/invoices",
-                description="Usage invoices: voice words billed at the usage price, once.")
+blp = Blueprint(
+    "invoices",
+    __name__,
+    url_prefix="/api/v1/billing/invoices",
+    description="Usage invoices: voice words billed at the usage price, once.",
+)
 
 
 class PageQuery(ma.Schema):
@@ -34,8 +38,7 @@ class InvoiceListSchema(ma.Schema):
 
 class EventsQuery(ma.Schema):
     events_limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=0, max=500))
-    events_offset = ma.fields.Integer(load_default=0,
-                                      validate=ma.validate.Range(min=0, max=10**9))
+    events_offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=10**9))
 
 
 class BilledEventSchema(ma.Schema):
@@ -46,8 +49,13 @@ class BilledEventSchema(ma.Schema):
 
 
 class LineDetailSchema(LineSchema):
-    events = ma.fields.List(ma.fields.Nested(BilledEventSchema), required=True, metadata={
-        "description": "a page of the events this line bills (events_limit, events_offset)"})
+    events = ma.fields.List(
+        ma.fields.Nested(BilledEventSchema),
+        required=True,
+        metadata={
+            "description": "a page of the events this line bills (events_limit, events_offset)"
+        },
+    )
 
 
 class InvoiceDetailSchema(InvoiceSchema):
@@ -82,8 +90,9 @@ class InvoicePreview(MethodView):
         """What the next usage invoice would bill now, without creating anything."""
         c = container()
         result = preview_usage_invoice(c.invoicing, principal().org_id, unbilled_cutoff())
-        return presenters.invoice_preview(result.outcome.value, result.lines,
-                                          c.invoicing.price.currency)
+        return presenters.invoice_preview(
+            result.outcome.value, result.lines, c.invoicing.price.currency
+        )
 
 
 @blp.route("/<invoice_id>")
@@ -103,8 +112,8 @@ class InvoiceDetail(MethodView):
                 abort(404, message="no such invoice")
             shown = presenters.invoice(invoice)
             for line, view in zip(invoice.lines, shown["lines"], strict=True):
-                events = uow.usage_events.billed_by(invoice.id, Metric(line.metric),
-                                                    args["events_limit"],
-                                                    args["events_offset"])
+                events = uow.usage_events.billed_by(
+                    invoice.id, Metric(line.metric), args["events_limit"], args["events_offset"]
+                )
                 view["events"] = [presenters.billed_event(e) for e in events]
         return shown

@@ -21,10 +21,19 @@ from entrypoints.api.errors import edge_error
 from entrypoints.config import Settings
 
 # Paths a product calls on every request it serves, or Stripe calls: no per-IP limit.
-UNLIMITED_BY_IP = ("/api/v1/quota/", "/api/v1/usage/events", "/api/v1/billing/webhook",
-                   "/api/billing/webhook", "/healthz", "/readyz")
-KINDS = {"org": "rate_limit_per_org", "sensitive": "rate_limit_sensitive",
-         "metered": "rate_limit_metered"}
+UNLIMITED_BY_IP = (
+    "/api/v1/quota/",
+    "/api/v1/usage/events",
+    "/api/v1/billing/webhook",
+    "/api/billing/webhook",
+    "/healthz",
+    "/readyz",
+)
+KINDS = {
+    "org": "rate_limit_per_org",
+    "sensitive": "rate_limit_sensitive",
+    "metered": "rate_limit_metered",
+}
 
 
 class RateLimited(Exception):
@@ -37,9 +46,14 @@ class OrgLimits:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         uri = settings.redis_url or "memory://"
-        options = {} if settings.redis_url is None else {
-            "socket_timeout": settings.redis_timeout_ms / 1000,
-            "socket_connect_timeout": settings.redis_timeout_ms / 1000}
+        options = (
+            {}
+            if settings.redis_url is None
+            else {
+                "socket_timeout": settings.redis_timeout_ms / 1000,
+                "socket_connect_timeout": settings.redis_timeout_ms / 1000,
+            }
+        )
         self.limiter = FixedWindowRateLimiter(storage_from_string(uri, **options))
 
     def hit(self, kind: str, org_id: str) -> None:
@@ -63,19 +77,28 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
         RATELIMIT_ENABLED=settings.rate_limit_enabled,
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        if settings.redis_url else {},
+        if settings.redis_url
+        else {},
         RATELIMIT_KEY_PREFIX="billing-limits-ip",
         RATELIMIT_HEADER_RETRY_AFTER_VALUE="delta-seconds",
     )
-    Limiter(get_remote_address, app=app, default_limits=[settings.rate_limit_per_ip],
-            default_limits_exempt_when=lambda: request.path.startswith(UNLIMITED_BY_IP),
-            strategy="fixed-window", headers_enabled=True, swallow_errors=True)
+    Limiter(
+        get_remote_address,
+        app=app,
+        default_limits=[settings.rate_limit_per_ip],
+        default_limits_exempt_when=lambda: request.path.startswith(UNLIMITED_BY_IP),
+        strategy="fixed-window",
+        headers_enabled=True,
+        swallow_errors=True,
+    )
 
     @app.errorhandler(RateLimited)
     def _limited(error: RateLimited) -> Response:
-        response = edge_error("rate_limited",
-                              f"too many requests for this organization ({error.limit}); "
-                              f"retry in {error.retry_after} s")
+        response = edge_error(
+            "rate_limited",
+            f"too many requests for this organization ({error.limit}); "
+            f"retry in {error.retry_after} s",
+        )
         response.headers["Retry-After"] = str(error.retry_after)
         return response
 

@@ -9,9 +9,13 @@ import marshmallow as ma
 from entrypoints.api.fields import SafeEmail, Text
 from entrypoints.api.schemas import SubscriptionSchema
 
-URL = ma.fields.String(validate=ma.validate.Length(max=2048), load_default=None,
-                       metadata={"description": "Must match ALLOWED_REDIRECT_ORIGINS exactly by "
-                                                "scheme, host and port"})
+URL = ma.fields.String(
+    validate=ma.validate.Length(max=2048),
+    load_default=None,
+    metadata={
+        "description": "Must match ALLOWED_REDIRECT_ORIGINS exactly by scheme, host and port"
+    },
+)
 
 
 class CustomerRequest(ma.Schema):
@@ -23,16 +27,20 @@ class CustomerSchema(ma.Schema):
     stripe_customer_id = Text(required=True)
     email = Text(allow_none=True, required=True)
     name = Text(allow_none=True, required=True)
-    created = ma.fields.Boolean(required=True, metadata={
-        "description": "true when this call created the customer"})
+    created = ma.fields.Boolean(
+        required=True, metadata={"description": "true when this call created the customer"}
+    )
 
 
 class SubscriptionCreateRequest(ma.Schema):
-    plan_tier = Text(load_default=None, validate=ma.validate.Length(min=1, max=32),
-                                 metadata={"example": "pro"})
-    stripe_price_id = Text(load_default=None,
-                                       validate=ma.validate.Length(min=1, max=255),
-                                       metadata={"description": "must be a price of the catalog"})
+    plan_tier = Text(
+        load_default=None, validate=ma.validate.Length(min=1, max=32), metadata={"example": "pro"}
+    )
+    stripe_price_id = Text(
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=255),
+        metadata={"description": "must be a price of the catalog"},
+    )
 
     @ma.validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
@@ -42,8 +50,11 @@ class SubscriptionCreateRequest(ma.Schema):
 
 class SubscriptionCreatedSchema(ma.Schema):
     subscription = ma.fields.Nested(SubscriptionSchema, required=True)
-    client_secret = Text(allow_none=True, required=True, metadata={
-        "description": "confirm the first payment with Stripe.js (confirmPayment)"})
+    client_secret = Text(
+        allow_none=True,
+        required=True,
+        metadata={"description": "confirm the first payment with Stripe.js (confirmPayment)"},
+    )
     latest_invoice_id = Text(allow_none=True, required=True)
     publishable_key = Text(allow_none=True, required=True)
 
@@ -55,8 +66,7 @@ class CheckoutRequestSchema(ma.Schema):
 
 
 class WhiteLabelRequestSchema(CheckoutRequestSchema):
-    plan_tier = Text(load_default="white_label",
-                                 validate=ma.validate.OneOf(["white_label"]))
+    plan_tier = Text(load_default="white_label", validate=ma.validate.OneOf(["white_label"]))
 
 
 class CheckoutSessionSchema(ma.Schema):
@@ -77,8 +87,10 @@ class PlanChangeRequest(ma.Schema):
 
 
 class CancelRequest(ma.Schema):
-    at_period_end = ma.fields.Boolean(load_default=True, metadata={
-        "description": "true: cancel when the paid period ends; false: cancel now"})
+    at_period_end = ma.fields.Boolean(
+        load_default=True,
+        metadata={"description": "true: cancel when the paid period ends; false: cancel now"},
+    )
 
 
 class EmptyRequest(ma.Schema):

@@ -11,8 +11,12 @@ from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.schemas import PlanListSchema
 
-blp = Blueprint("plans", __name__, url_prefix="/api/v1/plans",
-                description="The plan catalog: prices, quotas and features.")
+blp = Blueprint(
+    "plans",
+    __name__,
+    url_prefix="/api/v1/plans",
+    description="The plan catalog: prices, quotas and features.",
+)
 
 
 @blp.route("")
@@ -22,5 +26,7 @@ class Plans(MethodView):
     def get(self) -> dict[str, Any]:
         """List the plans on sale (public: no token needed)."""
         catalog = container().catalog
-        return {"plans": [presenters.plan(p) for p in catalog.plans()],
-                "default_tier": catalog.default_tier.value}
+        return {
+            "plans": [presenters.plan(p) for p in catalog.plans()],
+            "default_tier": catalog.default_tier.value,
+        }

@@ -14,8 +14,12 @@ from entrypoints.api.container import payments
 from entrypoints.api.docs import PAYMENT_WRITE, errors
 from entrypoints.api.payment_schemas import PortalRequestSchema, PortalSessionSchema
 
-blp = Blueprint("portal", __name__, url_prefix="/api/v1/billing/portal-session",
-                description="The Stripe customer portal: payment methods and invoices.")
+blp = Blueprint(
+    "portal",
+    __name__,
+    url_prefix="/api/v1/billing/portal-session",
+    description="The Stripe customer portal: payment methods and invoices.",
+)
 
 
 @blp.route("")

@@ -22,25 +22,33 @@ from entrypoints.api.errors import rate_limit_headers
 from entrypoints.api.fields import Text
 from entrypoints.api.schemas import QuotaDecisionSchema
 
-blp = Blueprint("quota", __name__, url_prefix="/api/v1/quota",
-                description="Per-plan quotas: check and consume atomically, release gauges.")
+blp = Blueprint(
+    "quota",
+    __name__,
+    url_prefix="/api/v1/quota",
+    description="Per-plan quotas: check and consume atomically, release gauges.",
+)
 
 METRICS = [m.value for m in Metric]
 
 
 class ConsumeRequest(ma.Schema):
     metric = Text(required=True, validate=ma.validate.OneOf(METRICS))
-    amount = ma.fields.Integer(load_default=1, strict=True,
-                               validate=ma.validate.Range(min=1, max=2**53 - 1))
-    idempotency_key = Text(load_default=None,
-                                       validate=ma.validate.Length(min=1, max=255),
-                                       metadata={"description": "a repeat is not counted twice"})
+    amount = ma.fields.Integer(
+        load_default=1, strict=True, validate=ma.validate.Range(min=1, max=2**53 - 1)
+    )
+    idempotency_key = Text(
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=255),
+        metadata={"description": "a repeat is not counted twice"},
+    )
 
 
 class ReleaseRequest(ma.Schema):
     metric = Text(required=True, validate=ma.validate.OneOf(["documents"]))
-    amount = ma.fields.Integer(required=True, strict=True,
-                               validate=ma.validate.Range(min=1, max=2**53 - 1))
+    amount = ma.fields.Integer(
+        required=True, strict=True, validate=ma.validate.Range(min=1, max=2**53 - 1)
+    )
 
 
 class QuotaExceededSchema(QuotaDecisionSchema):
@@ -56,8 +64,9 @@ def decision_response(decision: QuotaDecision) -> Response:
     body = presenters.quota_decision(decision)
     body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
     response = jsonify(body)
-    response.headers.update(rate_limit_headers(decision.limit, decision.remaining,
-                                               decision.resets_at, refused=False))
+    response.headers.update(
+        rate_limit_headers(decision.limit, decision.remaining, decision.resets_at, refused=False)
+    )
     return response
 
 
@@ -66,10 +75,13 @@ class Consume(MethodView):
     @requires(*USE_QUOTA, limit="metered")
     @blp.arguments(ConsumeRequest())
     @blp.response(200, QuotaDecisionSchema, description="Within quota: consumed")
-    @blp.alt_response(429, schema=QuotaExceededSchema,
-                      description="Over quota: `quota_exceeded`, nothing consumed; with "
-                                  "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
-                                  "Retry-After headers")
+    @blp.alt_response(
+        429,
+        schema=QuotaExceededSchema,
+        description="Over quota: `quota_exceeded`, nothing consumed; with "
+        "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
+        "Retry-After headers",
+    )
     @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Check and consume in one atomic step (a Lua script in Redis: concurrent callers never
@@ -77,8 +89,13 @@ class Consume(MethodView):
         Unlimited plans never refuse. If the counter is unreachable the answer comes within
         ~100 ms: 503 `quota_unavailable`, or allowed when `QUOTA_FAIL_OPEN=true`."""
         c = container()
-        decision = consume_quota(c.quota, principal().org_id, Metric(body["metric"]),
-                                 body["amount"], body["idempotency_key"])
+        decision = consume_quota(
+            c.quota,
+            principal().org_id,
+            Metric(body["metric"]),
+            body["amount"],
+            body["idempotency_key"],
+        )
         if c.settings.embedded and not decision.degraded:  # no worker runs embedded: flush now
             flush_ledger(c.quota)
         return decision_response(decision)
@@ -92,5 +109,8 @@ class Release(MethodView):
     @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Give back gauge units (a document was deleted). Never below zero."""
-        return decision_response(release_quota(container().quota, principal().org_id,
-                                               Metric(body["metric"]), body["amount"]))
+        return decision_response(
+            release_quota(
+                container().quota, principal().org_id, Metric(body["metric"]), body["amount"]
+            )
+        )

@@ -14,11 +14,14 @@ class MoneySchema(ma.Schema):
 
 
 class QuotaSchema(ma.Schema):
-    limit = ma.fields.Integer(allow_none=True, required=True,
-                              metadata={"description": "null means unlimited"})
+    limit = ma.fields.Integer(
+        allow_none=True, required=True, metadata={"description": "null means unlimited"}
+    )
     unlimited = ma.fields.Boolean(required=True)
-    kind = ma.fields.String(required=True, metadata={"description": "counter (per billing "
-                                                     "period) or gauge (what exists now)"})
+    kind = ma.fields.String(
+        required=True,
+        metadata={"description": "counter (per billing period) or gauge (what exists now)"},
+    )
 
 
 class PlanSchema(ma.Schema):
@@ -27,8 +30,9 @@ class PlanSchema(ma.Schema):
     aliases = ma.fields.List(ma.fields.String(), required=True)
     price = ma.fields.Nested(MoneySchema, required=True)
     interval = ma.fields.String(required=True, metadata={"description": "month or one_time"})
-    quotas = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(QuotaSchema),
-                            required=True)
+    quotas = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Nested(QuotaSchema), required=True
+    )
     features = ma.fields.List(ma.fields.String(), required=True)
 
 
@@ -49,10 +53,12 @@ class SubscriptionSchema(ma.Schema):
 class BillingStatusSchema(ma.Schema):
     org_id = ma.fields.String(required=True)
     plan = ma.fields.Nested(PlanSchema, required=True)
-    plan_source = ma.fields.String(required=True, metadata={
-        "description": "default, subscription, grace_period or purchase"})
-    status = ma.fields.String(required=True, metadata={
-        "description": "the subscription's Stripe status, or none"})
+    plan_source = ma.fields.String(
+        required=True, metadata={"description": "default, subscription, grace_period or purchase"}
+    )
+    status = ma.fields.String(
+        required=True, metadata={"description": "the subscription's Stripe status, or none"}
+    )
     subscription = ma.fields.Nested(SubscriptionSchema, allow_none=True, required=True)
     has_stripe_customer = ma.fields.Boolean(required=True)
 
@@ -66,11 +72,15 @@ class QuotaDecisionSchema(ma.Schema):
     allowed = ma.fields.Boolean(required=True)
     metric = Text(required=True)
     used = ma.fields.Integer(allow_none=True, required=True)
-    limit = ma.fields.Integer(allow_none=True, required=True, metadata={
-        "description": "null: unlimited"})
+    limit = ma.fields.Integer(
+        allow_none=True, required=True, metadata={"description": "null: unlimited"}
+    )
     remaining = ma.fields.Integer(allow_none=True, required=True)
-    resets_at = ma.fields.AwareDateTime(allow_none=True, required=True, metadata={
-        "description": "end of the billing period; null for gauges"})
+    resets_at = ma.fields.AwareDateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "end of the billing period; null for gauges"},
+    )
     duplicate = ma.fields.Boolean(required=True)
 
 
@@ -92,8 +102,13 @@ class InvoiceSchema(ma.Schema):
     period_end = ma.fields.AwareDateTime(required=True)
     stripe_invoice_id = Text(allow_none=True, required=True)
     hosted_invoice_url = Text(allow_none=True, required=True)
-    hold_reason = Text(allow_none=True, required=True, metadata={
-        "description": "why a `held` invoice was kept from Stripe: `amount_too_large` (over "
-                       "Stripe's maximum amount, 99,999,999 minor units)"})
+    hold_reason = Text(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "why a `held` invoice was kept from Stripe: `amount_too_large` (over "
+            "Stripe's maximum amount, 99,999,999 minor units)"
+        },
+    )
     created_at = ma.fields.AwareDateTime(required=True)
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)

@@ -18,8 +18,14 @@ from domain.model.audit import AuditEntry
 log = logging.getLogger("billing.security")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-KINDS = ("auth_failed", "role_refused", "cross_tenant", "signature_failed", "rate_limited",
-         "billing_change")
+KINDS = (
+    "auth_failed",
+    "role_refused",
+    "cross_tenant",
+    "signature_failed",
+    "rate_limited",
+    "billing_change",
+)
 
 
 def request_id() -> str:
@@ -36,8 +42,13 @@ def security_event(kind: str, org_id: str | None = None, **fields: Any) -> None:
     principal = g.get("principal") if has_request_context() else None
     org = org_id or (principal.org_id if principal else None)
     actor = f"user:{principal.sub}" if principal else "anonymous"
-    context = {"security_event": kind, "request_id": request_id(), "org_id": org,
-               "actor": actor, **fields}
+    context = {
+        "security_event": kind,
+        "request_id": request_id(),
+        "org_id": org,
+        "actor": actor,
+        **fields,
+    }
     if has_request_context():
         context.update(method=request.method, path=request.path, ip=request.remote_addr)
     log.warning("security event: %s", kind, extra=context)
@@ -68,9 +79,15 @@ def _keep(kind: str, org_id: str | None, actor: str, details: dict[str, Any]) ->
     try:
         container = current_app.extensions["billing"]
         with container.uow() as uow:
-            uow.audit.record(AuditEntry(org_id or "-", container.clock.now(), actor,
-                                        f"security.{kind}",
-                                        {k: v for k, v in details.items() if v is not None}))
+            uow.audit.record(
+                AuditEntry(
+                    org_id or "-",
+                    container.clock.now(),
+                    actor,
+                    f"security.{kind}",
+                    {k: v for k, v in details.items() if v is not None},
+                )
+            )
             uow.commit()
     except Exception:
         log.exception("security event not stored", extra={"security_event": kind})

@@ -37,9 +37,12 @@ from entrypoints.api.payment_schemas import (
 )
 from entrypoints.api.schemas import SubscriptionSchema
 
-blp = Blueprint("subscriptions", __name__, url_prefix="/api/v1/billing/subscription",
-                description="Create, change, cancel and resume the organization's "
-                            "subscription.")
+blp = Blueprint(
+    "subscriptions",
+    __name__,
+    url_prefix="/api/v1/billing/subscription",
+    description="Create, change, cancel and resume the organization's subscription.",
+)
 
 
 @blp.route("", legacy="/api/billing/subscription")
@@ -47,8 +50,15 @@ class SubscriptionCreate(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(SubscriptionCreateRequest())
     @blp.response(201, SubscriptionCreatedSchema)
-    @errors(blp, *PAYMENT_WRITE, PaymentDeclined, SubscriptionExists, UnknownPlan, UnknownPrice,
-            PlanNotPurchasable)
+    @errors(
+        blp,
+        *PAYMENT_WRITE,
+        PaymentDeclined,
+        SubscriptionExists,
+        UnknownPlan,
+        UnknownPrice,
+        PlanNotPurchasable,
+    )
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create the subscription directly (`payment_behavior=default_incomplete`) and answer
         the client secret the front end confirms the first payment with. A second live
@@ -56,17 +66,26 @@ class SubscriptionCreate(MethodView):
 
         Stripe: the customer as above if missing, then `POST /v1/subscriptions`
         (key `subscription-create:<org_id>:<n>`, n = the organization's subscription count + 1)."""
-        intent = create_subscription(payments(), principal().org_id,
-                                     body.get("plan_tier"), body.get("stripe_price_id"))
+        intent = create_subscription(
+            payments(), principal().org_id, body.get("plan_tier"), body.get("stripe_price_id")
+        )
         return presenters.subscription_intent(intent, container().settings.stripe_public_key)
+
 
 @blp.route("/change")
 class ChangePlan(MethodView):
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(PlanChangeRequest())
     @blp.response(200, SubscriptionSchema)
-    @errors(blp, *PAYMENT_WRITE, PaymentDeclined, NoSubscription, PlanUnchanged, UnknownPlan,
-            PlanNotPurchasable)
+    @errors(
+        blp,
+        *PAYMENT_WRITE,
+        PaymentDeclined,
+        NoSubscription,
+        PlanUnchanged,
+        UnknownPlan,
+        PlanNotPurchasable,
+    )
     def post(self, body: dict[str, Any]) -> dict[str, Any] | None:
         """Upgrade or downgrade. Proration: an upgrade uses `proration_behavior=always_invoice`
         (the difference for the rest of the period is invoiced and charged now); a downgrade
@@ -90,8 +109,7 @@ class Cancel(MethodView):
 
         Stripe: `POST /v1/subscriptions/<id>` with `cancel_at_period_end=true`, or
         `DELETE /v1/subscriptions/<id>` (key `subscription-cancel:<sub id>:<1|0>:<version>`)."""
-        sub = cancel_subscription(payments(), principal().org_id,
-                                  body["at_period_end"])
+        sub = cancel_subscription(payments(), principal().org_id, body["at_period_end"])
         return presenters.subscription(sub)
 
 
@@ -106,5 +124,4 @@ class Resume(MethodView):
 
         Stripe: `POST /v1/subscriptions/<id>` with `cancel_at_period_end=false`
         (key `subscription-resume:<sub id>:<version>`)."""
-        return presenters.subscription(resume_subscription(payments(),
-                                                           principal().org_id))
+        return presenters.subscription(resume_subscription(payments(), principal().org_id))

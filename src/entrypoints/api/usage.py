@@ -23,25 +23,37 @@ from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
 
-blp = Blueprint("usage", __name__, url_prefix="/api/v1/usage",
-                description="Metered usage (voice words and other metrics), billed per event once.")
+blp = Blueprint(
+    "usage",
+    __name__,
+    url_prefix="/api/v1/usage",
+    description="Metered usage (voice words and other metrics), billed per event once.",
+)
 
 
 class UsageEventSchema(ma.Schema):
     metric = Text(required=True, validate=ma.validate.OneOf([m.value for m in Metric]))
-    quantity = ma.fields.Integer(required=True, strict=True,
-                                 validate=ma.validate.Range(min=0, max=MAX_QUANTITY))
-    occurred_at = ma.fields.AwareDateTime(load_default=None, metadata={
-        "description": "default: when received; at most 5 minutes ahead"})
-    idempotency_key = Text(required=True, validate=ma.validate.Length(min=1, max=255),
-                                       metadata={"description": "unique per organization"})
-    conversation_id = Text(load_default=None,
-                                       validate=ma.validate.Length(min=1, max=255))
+    quantity = ma.fields.Integer(
+        required=True, strict=True, validate=ma.validate.Range(min=0, max=MAX_QUANTITY)
+    )
+    occurred_at = ma.fields.AwareDateTime(
+        load_default=None,
+        metadata={"description": "default: when received; at most 5 minutes ahead"},
+    )
+    idempotency_key = Text(
+        required=True,
+        validate=ma.validate.Length(min=1, max=255),
+        metadata={"description": "unique per organization"},
+    )
+    conversation_id = Text(load_default=None, validate=ma.validate.Length(min=1, max=255))
 
 
 class UsageBatchSchema(ma.Schema):
-    events = ma.fields.List(ma.fields.Nested(UsageEventSchema), required=True,
-                            validate=ma.validate.Length(min=1, max=MAX_BATCH))
+    events = ma.fields.List(
+        ma.fields.Nested(UsageEventSchema),
+        required=True,
+        validate=ma.validate.Length(min=1, max=MAX_BATCH),
+    )
 
     @ma.pre_load
     def _single_event(self, data: Any, **_: Any) -> Any:
@@ -53,15 +65,20 @@ class UsageBatchSchema(ma.Schema):
 
 class UsageReceiptSchema(ma.Schema):
     accepted = ma.fields.Integer(required=True, metadata={"description": "newly stored"})
-    duplicates = ma.fields.Integer(required=True, metadata={
-        "description": "keys already stored (or repeated in the batch): not stored again"})
+    duplicates = ma.fields.Integer(
+        required=True,
+        metadata={
+            "description": "keys already stored (or repeated in the batch): not stored again"
+        },
+    )
 
 
 class SummaryQuery(ma.Schema):
     start = ma.fields.AwareDateTime(data_key="from", load_default=None)
     end = ma.fields.AwareDateTime(data_key="to", load_default=None)
-    group_by = Text(load_default="day",
-                                validate=ma.validate.OneOf(["day", "metric", "conversation"]))
+    group_by = Text(
+        load_default="day", validate=ma.validate.OneOf(["day", "metric", "conversation"])
+    )
 
     @ma.validates_schema
     def _ordered(self, data: dict[str, Any], **_: Any) -> None:
@@ -96,9 +113,20 @@ class UsageEvents(MethodView):
         idempotency key is counted in `duplicates` and stored once. Events for an already
         invoiced period are accepted and billed on the next usage invoice."""
         c = container()
-        receipt = record_usage(c.quota, principal().org_id, [
-            UsageInput(Metric(e["metric"]), e["quantity"], e["idempotency_key"],
-                       e["occurred_at"], e["conversation_id"]) for e in body["events"]])
+        receipt = record_usage(
+            c.quota,
+            principal().org_id,
+            [
+                UsageInput(
+                    Metric(e["metric"]),
+                    e["quantity"],
+                    e["idempotency_key"],
+                    e["occurred_at"],
+                    e["conversation_id"],
+                )
+                for e in body["events"]
+            ],
+        )
         return {"accepted": receipt.accepted, "duplicates": receipt.duplicates}
 
 
@@ -115,7 +143,12 @@ class UsageSummary(MethodView):
         end = args["end"] or c.clock.now() + FUTURE_SKEW  # events may be stamped a bit ahead
         start = args["start"] or end - timedelta(days=30)
         with c.uow() as uow:
-            totals = uow.usage_events.summary(principal().org_id, start.astimezone(UTC),
-                                              end.astimezone(UTC), args["group_by"])
-        return {"start": start, "end": end, "group_by": args["group_by"],
-                "totals": [presenters.usage_total(t) for t in totals]}
+            totals = uow.usage_events.summary(
+                principal().org_id, start.astimezone(UTC), end.astimezone(UTC), args["group_by"]
+            )
+        return {
+            "start": start,
+            "end": end,
+            "group_by": args["group_by"],
+            "totals": [presenters.usage_total(t) for t in totals],
+        }

@@ -25,30 +25,52 @@ from entrypoints.api.security import security_event
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/billing/webhook",
-                description="Stripe webhook deliveries.")
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/api/v1/billing/webhook",
+    description="Stripe webhook deliveries.",
+)
 
 # A delivery that does not prove it comes from Stripe: a security event, not just a bad body.
 FORGED = (WebhookSignatureMissing, WebhookSignatureInvalid, WebhookTimestampOutOfTolerance)
-INTAKE_ERRORS = (WebhookSignatureMissing, WebhookSignatureInvalid,
-                 WebhookTimestampOutOfTolerance, WebhookMalformed, 413, 415,
-                 "webhook_store_unavailable")
+INTAKE_ERRORS = (
+    WebhookSignatureMissing,
+    WebhookSignatureInvalid,
+    WebhookTimestampOutOfTolerance,
+    WebhookMalformed,
+    413,
+    415,
+    "webhook_store_unavailable",
+)
 
 
 class WebhookAckSchema(ma.Schema):
     received = ma.fields.Boolean(required=True)
     event_id = ma.fields.String(required=True)
-    duplicate = ma.fields.Boolean(required=True, metadata={
-        "description": "true when the event was already stored (a redelivery)"})
+    duplicate = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "true when the event was already stored (a redelivery)"},
+    )
 
 
 WEBHOOK_DOC = {
     "security": [],
-    "requestBody": {"required": True, "description": "A Stripe event, exactly as Stripe sent it "
-                    "(the signature covers the raw bytes)",
-                    "content": {"application/json": {"schema": {"type": "object"}}}},
-    "parameters": [{"in": "header", "name": "Stripe-Signature", "required": True,
-                    "schema": {"type": "string"}, "description": "t=<unix>,v1=<hmac>"}],
+    "requestBody": {
+        "required": True,
+        "description": "A Stripe event, exactly as Stripe sent it "
+        "(the signature covers the raw bytes)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Stripe-Signature",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "t=<unix>,v1=<hmac>",
+        }
+    ],
 }
 
 
@@ -68,18 +90,31 @@ class StripeWebhook(MethodView):
         if not verify:
             log.warning("webhook signature verification is OFF (APP_ENV=development)")
         try:
-            receipt = receive_stripe_event(c.intake_uow, c.jobs, c.clock, payload,
-                                           request.headers.get("Stripe-Signature"),
-                                           settings.webhook_secrets, verify=verify)
+            receipt = receive_stripe_event(
+                c.intake_uow,
+                c.jobs,
+                c.clock,
+                payload,
+                request.headers.get("Stripe-Signature"),
+                settings.webhook_secrets,
+                verify=verify,
+            )
         except DomainError as exc:
             if isinstance(exc, FORGED):
                 security_event("signature_failed", code=exc.code)
             raise
         except Exception:
             log.exception("webhook could not be stored; Stripe will retry")
-            return edge_error("webhook_store_unavailable",
-                              "the event could not be stored; retry later")
-        log.info("stripe webhook received", extra={
-            "event_id": receipt.event_id, "event_type": receipt.type,
-            "duplicate": receipt.duplicate, "enqueued": receipt.enqueued})
+            return edge_error(
+                "webhook_store_unavailable", "the event could not be stored; retry later"
+            )
+        log.info(
+            "stripe webhook received",
+            extra={
+                "event_id": receipt.event_id,
+                "event_type": receipt.type,
+                "duplicate": receipt.duplicate,
+                "enqueued": receipt.enqueued,
+            },
+        )
         return {"received": True, "event_id": receipt.event_id, "duplicate": receipt.duplicate}

@@ -15,8 +15,12 @@ from entrypoints.api.container import payments
 from entrypoints.api.docs import PAYMENT_WRITE, errors
 from entrypoints.api.payment_schemas import CheckoutSessionSchema, WhiteLabelRequestSchema
 
-blp = Blueprint("white_label", __name__, url_prefix="/api/v1/white-label",
-                description="The one-time White-Label purchase.")
+blp = Blueprint(
+    "white_label",
+    __name__,
+    url_prefix="/api/v1/white-label",
+    description="The one-time White-Label purchase.",
+)
 
 
 @blp.route("/purchase")
@@ -31,6 +35,11 @@ class WhiteLabelPurchase(MethodView):
 
         Stripe: the customer as above if missing, then `POST /v1/checkout/sessions`
         (key `purchase-checkout:<our purchase id>`)."""
-        session = purchase_white_label(payments(), principal().org_id, body["plan_tier"],
-                                       body.get("success_url"), body.get("cancel_url"))
+        session = purchase_white_label(
+            payments(),
+            principal().org_id,
+            body["plan_tier"],
+            body.get("success_url"),
+            body.get("cancel_url"),
+        )
         return presenters.checkout_session(session)

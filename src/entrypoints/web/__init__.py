@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-pages = Blueprint("pages", __name__, template_folder="templates", static_folder="static",
-                  static_url_path="/static/billing")
+pages = Blueprint(
+    "pages",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static/billing",
+)
 
 
 @pages.get("/billing")

@@ -31,8 +31,9 @@ def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[Sequence
         kind, _, count = spec.partition("=")
         threads = count or str(defaults.get(kind, 1))
         if kind not in KINDS or not threads.isdigit() or int(threads) < 1:
-            raise SystemExit(f"unknown pool {spec!r}: use KIND[=THREADS] with KIND one of "
-                             f"{', '.join(KINDS)}")
+            raise SystemExit(
+                f"unknown pool {spec!r}: use KIND[=THREADS] with KIND one of {', '.join(KINDS)}"
+            )
         pools[kind] = ([settings.queue_names[kind]], int(threads))
     return pools
 
@@ -50,14 +51,17 @@ def main(argv: list[str]) -> int:
     settings = settings.model_copy(update={"db_pool_size": max(settings.db_pool_size, slots + 1)})
     container = bootstrap(settings)  # built once; its job class hands it to every job
     stop = threading.Event()
-    availability = Availability({"redis": redis_probe(container.redis),
-                                 "database": container.probes["database"]}, stop,
-                                max_wait_s=settings.reconnect_max_wait_s)
+    availability = Availability(
+        {"redis": redis_probe(container.redis), "database": container.probes["database"]},
+        stop,
+        max_wait_s=settings.reconnect_max_wait_s,
+    )
     for name in ("rq.worker", "rq.scheduler"):
         logging.getLogger(name).addFilter(threads.RedisRetryLog(availability))
     connection = worker_redis(settings)
-    workers, live = threads.start(pools, connection, availability, settings.log_level,
-                                  container.job_class)
+    workers, live = threads.start(
+        pools, connection, availability, settings.log_level, container.job_class
+    )
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()
@@ -67,7 +71,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     logging.getLogger("billing.worker").info(
-        "worker started", extra={"pools": {k: n for k, (_, n) in pools.items()}})
+        "worker started", extra={"pools": {k: n for k, (_, n) in pools.items()}}
+    )
     while any(t.is_alive() for t in workers):
         for thread in workers:
             thread.join(timeout=0.5)  # short joins: the main thread must stay free for signals

@@ -14,8 +14,13 @@ log = logging.getLogger("billing.availability")
 
 
 class Availability:
-    def __init__(self, probes: Mapping[str, HealthProbe], stop: threading.Event,
-                 max_wait_s: float = 30.0, first_wait_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        probes: Mapping[str, HealthProbe],
+        stop: threading.Event,
+        max_wait_s: float = 30.0,
+        first_wait_s: float = 0.2,
+    ) -> None:
         self.probes = dict(probes)
         self.stop = stop
         self.max_wait_s = max_wait_s
@@ -29,8 +34,12 @@ class Availability:
             was_down = service in self._down_since
             if up and was_down:
                 seconds = time.monotonic() - self._down_since.pop(service)
-                log.warning("%s reachable again after %.1f s", service, seconds,
-                            extra={"service": service, "outage_s": round(seconds, 1)})
+                log.warning(
+                    "%s reachable again after %.1f s",
+                    service,
+                    seconds,
+                    extra={"service": service, "outage_s": round(seconds, 1)},
+                )
             elif not up and not was_down:
                 self._down_since[service] = time.monotonic()
                 log.warning("%s unreachable; waiting for it", service, extra={"service": service})

@@ -31,22 +31,37 @@ def process_webhook_event(container: Container, event_id: str) -> str | None:
     except Exception:
         job = get_current_job()
         final = job is None or not job.retries_left
-        status = record_failure(container.uow, container.clock, event_id,
-                                traceback.format_exc(), final)
-        log.warning("stripe event failed", extra={"event_id": event_id, "final": final,
-                                                   "status": status.value if status else None})
+        status = record_failure(
+            container.uow, container.clock, event_id, traceback.format_exc(), final
+        )
+        log.warning(
+            "stripe event failed",
+            extra={
+                "event_id": event_id,
+                "final": final,
+                "status": status.value if status else None,
+            },
+        )
         raise
     return status.value if status else None
 
 
 def invoice_organization(container: Container, org_id: str, cutoff_iso: str) -> str:
     """Bill one organization's usage before the cutoff (or finish its unfinalized invoice)."""
-    result = invoice_unbilled_usage(container.invoicing, org_id,
-                                    datetime.fromisoformat(cutoff_iso),
-                                    actor="scheduler:monthly-invoicing")
-    log.info("usage invoicing", extra={"org_id": org_id, "outcome": result.outcome.value,
-                                       "invoice_id": result.invoice.id if result.invoice
-                                       else None})
+    result = invoice_unbilled_usage(
+        container.invoicing,
+        org_id,
+        datetime.fromisoformat(cutoff_iso),
+        actor="scheduler:monthly-invoicing",
+    )
+    log.info(
+        "usage invoicing",
+        extra={
+            "org_id": org_id,
+            "outcome": result.outcome.value,
+            "invoice_id": result.invoice.id if result.invoice else None,
+        },
+    )
     return result.outcome.value
 
 
@@ -75,9 +90,12 @@ def sweep_webhook_inbox(container: Container) -> int:
     """Re-enqueue events stored but never processed (periodic, from rq-scheduler)."""
     settings = container.settings
     count = requeue_stale_events(
-        container.uow, container.jobs, container.clock,
+        container.uow,
+        container.jobs,
+        container.clock,
         never_tried_after=timedelta(seconds=settings.webhook_stale_after_s),
-        retried_after=timedelta(seconds=settings.webhook_retry_stale_after_s))
+        retried_after=timedelta(seconds=settings.webhook_retry_stale_after_s),
+    )
     if count:
         log.info("re-enqueued stale webhook events", extra={"count": count})
     return count

@@ -38,11 +38,13 @@ class PeriodicJob:
 
 def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
     return (
-        PeriodicJob("billing-sweep-webhook-inbox", "sweep_webhook_inbox",
-                    settings.webhook_sweep_interval_s),
+        PeriodicJob(
+            "billing-sweep-webhook-inbox", "sweep_webhook_inbox", settings.webhook_sweep_interval_s
+        ),
         # The ledger's durability window: consumption acknowledged but not yet in Postgres.
-        PeriodicJob("billing-flush-quota-ledger", "flush_quota_ledger",
-                    settings.ledger_flush_interval_s),
+        PeriodicJob(
+            "billing-flush-quota-ledger", "flush_quota_ledger", settings.ledger_flush_interval_s
+        ),
         PeriodicJob("billing-monthly-invoicing", "schedule_monthly_invoicing", 3600),
         PeriodicJob("billing-dunning-check", "check_dunning", 3600),
     )
@@ -53,8 +55,13 @@ def _registered(scheduler: Scheduler, job_id: str) -> bool:
     return job_id in scheduler and bool(scheduler.connection.exists(f"rq:job:{job_id}"))
 
 
-def register(scheduler: Scheduler, jobs: Iterable[PeriodicJob], queue_names: dict[str, str],
-             *, only_missing: bool = False) -> list[str]:
+def register(
+    scheduler: Scheduler,
+    jobs: Iterable[PeriodicJob],
+    queue_names: dict[str, str],
+    *,
+    only_missing: bool = False,
+) -> list[str]:
     """Schedule each job now and then every interval; a job already there is replaced (at
     start, so a changed interval applies) or, with `only_missing`, left alone."""
     registered = []
@@ -64,15 +71,21 @@ def register(scheduler: Scheduler, jobs: Iterable[PeriodicJob], queue_names: dic
             continue
         if periodic.id in scheduler:
             scheduler.cancel(periodic.id)
-        scheduler.schedule(scheduled_time=datetime.now(UTC), func=JOB_PATHS[periodic.job],
-                           interval=periodic.interval_s, repeat=None, id=periodic.id,
-                           queue_name=queue_names[JOB_QUEUES[periodic.job]])
+        scheduler.schedule(
+            scheduled_time=datetime.now(UTC),
+            func=JOB_PATHS[periodic.job],
+            interval=periodic.interval_s,
+            repeat=None,
+            id=periodic.id,
+            queue_name=queue_names[JOB_QUEUES[periodic.job]],
+        )
         registered.append(periodic.id)
     return registered
 
 
-def tick(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...], queue_names: dict[str, str],
-         first: bool) -> None:
+def tick(
+    scheduler: Scheduler, jobs: tuple[PeriodicJob, ...], queue_names: dict[str, str], first: bool
+) -> None:
     if first or not scheduler.connection.exists(scheduler.key):
         scheduler.register_birth()
     missing = register(scheduler, jobs, queue_names, only_missing=not first)
@@ -86,8 +99,13 @@ def tick(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...], queue_names: dict[
             scheduler.remove_lock()
 
 
-def run(scheduler: Scheduler, jobs: tuple[PeriodicJob, ...], queue_names: dict[str, str],
-        availability: Availability, poll_s: float) -> None:
+def run(
+    scheduler: Scheduler,
+    jobs: tuple[PeriodicJob, ...],
+    queue_names: dict[str, str],
+    availability: Availability,
+    poll_s: float,
+) -> None:
     first = True
     while not availability.stop.is_set():
         try:
@@ -115,12 +133,16 @@ def main() -> int:
     connection = worker_redis(settings)
     probe = request_redis(settings)  # fails fast: the probe must not hang
     stop = threading.Event()
-    availability = Availability({"redis": redis_probe(probe)}, stop,
-                                max_wait_s=settings.reconnect_max_wait_s)
+    availability = Availability(
+        {"redis": redis_probe(probe)}, stop, max_wait_s=settings.reconnect_max_wait_s
+    )
     queue_names = settings.queue_names
     # rq-scheduler's interval sets its key's expiry; the loop below polls every `poll_s`.
-    scheduler = Scheduler(queue_name=queue_names["urgent"], connection=connection,
-                          interval=max(1, int(settings.scheduler_poll_s)))
+    scheduler = Scheduler(
+        queue_name=queue_names["urgent"],
+        connection=connection,
+        interval=max(1, int(settings.scheduler_poll_s)),
+    )
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         stop.set()

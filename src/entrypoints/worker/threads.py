@@ -41,8 +41,9 @@ class ThreadWorker(SimpleWorker):
     def _install_signal_handlers(self) -> None:
         """The main thread handles SIGTERM/SIGINT for every worker of the process."""
 
-    def dequeue_job_and_maintain_ttl(self, timeout: int | None,
-                                     max_idle_time: int | None = None) -> Any:
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> Any:
         while True:
             if self._suspect:
                 self._suspect = False
@@ -70,15 +71,24 @@ class RedisRetryLog(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if "could not connect to Redis" in str(record.msg) or isinstance(
-                error, redis.ConnectionError | redis.TimeoutError):
+            error, redis.ConnectionError | redis.TimeoutError
+        ):
             self.availability.saw("redis", False)
             return False
         return True
 
 
-def serve(queues: Sequence[str], connection: redis.Redis, availability: Availability,
-          live: set[ThreadWorker], *, job_class: type[Job] = Job, with_scheduler: bool = False,
-          log_level: str = "INFO", make: Callable[..., ThreadWorker] = ThreadWorker) -> None:
+def serve(
+    queues: Sequence[str],
+    connection: redis.Redis,
+    availability: Availability,
+    live: set[ThreadWorker],
+    *,
+    job_class: type[Job] = Job,
+    with_scheduler: bool = False,
+    log_level: str = "INFO",
+    make: Callable[..., ThreadWorker] = ThreadWorker,
+) -> None:
     """Run workers on `queues` until a stop is requested. A worker that quits on an error (a
     Redis outage mid-job, a lost connection) is replaced once the services answer again; its
     interrupted job is recovered by RQ's registries and, for webhooks, by the inbox sweep."""
@@ -89,9 +99,14 @@ def serve(queues: Sequence[str], connection: redis.Redis, availability: Availabi
         try:
             # Maintenance restarts RQ's retry scheduler if an outage ended it: every 30 s,
             # not RQ's 10 minutes, so retries are not held back long after Redis returns.
-            worker = make(list(queues), connection=connection, availability=availability,
-                          job_class=job_class, log_job_description=False,
-                          maintenance_interval=30)
+            worker = make(
+                list(queues),
+                connection=connection,
+                availability=availability,
+                job_class=job_class,
+                log_job_description=False,
+                maintenance_interval=30,
+            )
             live.add(worker)
             try:
                 worker.work(with_scheduler=with_scheduler, logging_level=log_level)
@@ -106,19 +121,29 @@ def serve(queues: Sequence[str], connection: redis.Redis, availability: Availabi
             stop.wait(availability.first_wait_s)
 
 
-def start(pools: dict[str, tuple[Sequence[str], int]], connection: redis.Redis,
-          availability: Availability, log_level: str,
-          job_class: type[Job] = Job) -> tuple[list[threading.Thread], set[ThreadWorker]]:
+def start(
+    pools: dict[str, tuple[Sequence[str], int]],
+    connection: redis.Redis,
+    availability: Availability,
+    log_level: str,
+    job_class: type[Job] = Job,
+) -> tuple[list[threading.Thread], set[ThreadWorker]]:
     """One thread per slot; the first slot also runs RQ's scheduler (retries with backoff)."""
     live: set[ThreadWorker] = set()
     threads: list[threading.Thread] = []
     for kind, (queues, count) in pools.items():
         for n in range(count):
             thread = threading.Thread(
-                target=serve, name=f"worker-{kind}-{n}", daemon=True,
+                target=serve,
+                name=f"worker-{kind}-{n}",
+                daemon=True,
                 args=(queues, connection, availability, live),
-                kwargs={"with_scheduler": not threads, "log_level": log_level,
-                        "job_class": job_class})
+                kwargs={
+                    "with_scheduler": not threads,
+                    "log_level": log_level,
+                    "job_class": job_class,
+                },
+            )
             threads.append(thread)
     for thread in threads:
         thread.start()
