@@ -98,29 +98,30 @@ def mixed_run(client: Any, rounds: int, rng: random.Random) -> dict[str, int]:
     return accepted
 
 
-def ledger(container: Any, start: str, end: str) -> dict[str, int]:
+def ledger(container: Any, org: str, start: str, end: str) -> dict[str, int]:
     with container.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
                 "(metric = 'documents' OR (occurred_at >= :a AND occurred_at < :b)) GROUP BY metric"
             ),
-            {"o": ORG, "a": datetime.fromisoformat(start), "b": datetime.fromisoformat(end)},
+            {"o": org, "a": datetime.fromisoformat(start), "b": datetime.fromisoformat(end)},
         )
         return {m: int(q) for m, q in rows}
 
 
-def assert_invariant(app: Any) -> None:
+def assert_invariant(app: Any, org: str = ORG) -> None:
+    """Once flushed: quota used = dashboard = summary total = the ledger's sum, per metric."""
     container = app.extensions["billing"]
     flush_ledger(container.quota)
     client = app.test_client()
-    quota = client.get("/api/v1/billing/quota", headers=bearer(ORG, "member")).get_json()
+    quota = client.get("/api/v1/billing/quota", headers=bearer(org, "member")).get_json()
     used = {m["metric"]: m["used"] for m in quota["metrics"]}
-    dashboard = client.get("/api/v1/billing/dashboard", headers=bearer(ORG, "member")).get_json()
+    dashboard = client.get("/api/v1/billing/dashboard", headers=bearer(org, "member")).get_json()
     shown = {m["metric"]: m["used"] for m in dashboard["usage"]["metrics"]}
     summary = client.get(
         "/api/v1/usage/summary",
-        headers=bearer(ORG, "member"),
+        headers=bearer(org, "member"),
         query_string={
             "from": quota["period_start"],
             "to": quota["period_end"],
@@ -128,7 +129,7 @@ def assert_invariant(app: Any) -> None:
         },
     )
     totals = {t["metric"]: t["quantity"] for t in summary.get_json()["totals"]}
-    sums = ledger(container, quota["period_start"], quota["period_end"])
+    sums = ledger(container, org, quota["period_start"], quota["period_end"])
     for metric in METRICS:
         expected = sums.get(metric, 0)
         assert used[metric] == shown[metric] == expected, (metric, used, shown, sums)

@@ -28,6 +28,7 @@ from domain.services.quotas import flush_ledger
 from entrypoints import migrate
 from entrypoints.config import Settings
 from tests.helpers import TEST_JWT_SECRET, bearer
+from tests.integration.test_ledger_invariant import assert_invariant
 from tests.integration.webhook_support import make_stripe, webhook_app
 
 ORGS = ("org_i1", "org_i2")
@@ -209,7 +210,7 @@ def test_invoicing_ingestion_and_quota_at_once_bill_every_entry_once(backend) ->
     assert failures == [] and not [s for s in statuses if s >= 500], failures[:5]
     report = audit(container, stripe)
     for org in ORGS:
-        assert_ledger_agrees(client, container, org)
+        assert_invariant(app, org)
     report.update(calls=dict(calls), statuses=dict(statuses), accepted=dict(accepted))
     print("interleaving audit:", report)
     assert report["invoices"] >= 2 and report["billed_entries"] > 0
@@ -277,75 +278,3 @@ def audit(container: Any, stripe: Any) -> dict[str, Any]:
         "consumed": sum(1 for e in entries if e.source == "consumed"),
         "stripe_calls": dict(ops),
     }
-
-
-def assert_ledger_agrees(client: Any, container: Any, org: str) -> None:
-    """Once flushed: quota used = summary total = the ledger's sum, per metric and period."""
-    quota = client.get("/api/v1/billing/quota", headers=bearer(org, "member")).get_json()
-    used = {m["metric"]: m["used"] for m in quota["metrics"]}
-    summary = client.get(
-        "/api/v1/usage/summary",
-        headers=bearer(org, "member"),
-        query_string={
-            "from": quota["period_start"],
-            "to": quota["period_end"],
-            "group_by": "metric",
-        },
-    )
-    totals = {t["metric"]: t["quantity"] for t in summary.get_json()["totals"]}
-    with container.engine.connect() as conn:
-        ledger = dict(
-            conn.execute(
-                text(
-                    "SELECT metric, sum(quantity) FROM usage_events WHERE org_id = :o AND "
-                    "occurred_at >= :a AND occurred_at < :b GROUP BY metric"
-                ),
-                {
-                    "o": org,
-                    "a": datetime.fromisoformat(quota["period_start"]),
-                    "b": datetime.fromisoformat(quota["period_end"]),
-                },
-            ).all()
-        )
-    for metric in ("stt_words", "tts_words", "queries"):
-        assert used[metric] == totals.get(metric, 0) == int(ledger.get(metric, 0)), metric
-
-
-def test_overlapping_batches_in_any_order_never_deadlock(backend) -> None:
-    """Four clients send 500-event batches whose keys overlap, each in its own order."""
-    app, _ = backend
-    keys = [f"shared-{i}" for i in range(700)]
-    answers: list[int] = []
-    sent: set[str] = set()
-    lock = threading.Lock()
-
-    def send(seed: int) -> None:
-        rng = random.Random(seed)
-        client = app.test_client()
-        for _ in range(6):
-            chosen = rng.sample(keys, 500)  # a different order every time
-            response = client.post(
-                "/api/v1/usage/events",
-                json={
-                    "events": [
-                        {"metric": "stt_words", "quantity": 1, "idempotency_key": k} for k in chosen
-                    ]
-                },
-                headers=bearer(ORGS[0], "service"),
-            )
-            with lock:
-                answers.append(response.status_code)
-                sent.update(chosen)
-
-    threads = [threading.Thread(target=send, args=(seed,), daemon=True) for seed in range(4)]
-    try:
-        for t in threads:
-            t.start()
-    finally:
-        for t in threads:
-            t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    assert answers == [200] * 24
-    with app.extensions["billing"].engine.connect() as conn:
-        stored = conn.execute(text("SELECT count(*) FROM usage_events")).scalar_one()
-    assert stored == len(sent)  # each key once, however many batches carried it
