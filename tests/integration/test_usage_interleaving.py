@@ -278,3 +278,43 @@ def audit(container: Any, stripe: Any) -> dict[str, Any]:
         "consumed": sum(1 for e in entries if e.source == "consumed"),
         "stripe_calls": dict(ops),
     }
+
+
+def test_overlapping_batches_in_any_order_never_deadlock(backend) -> None:
+    """Four clients send 500-event batches whose keys overlap, each in its own order."""
+    app, _ = backend
+    keys = [f"shared-{i}" for i in range(700)]
+    answers: list[int] = []
+    sent: set[str] = set()
+    lock = threading.Lock()
+
+    def send(seed: int) -> None:
+        rng = random.Random(seed)
+        client = app.test_client()
+        for _ in range(6):
+            chosen = rng.sample(keys, 500)  # a different order every time
+            response = client.post(
+                "/api/v1/usage/events",
+                json={
+                    "events": [
+                        {"metric": "stt_words", "quantity": 1, "idempotency_key": k} for k in chosen
+                    ]
+                },
+                headers=bearer(ORGS[0], "service"),
+            )
+            with lock:
+                answers.append(response.status_code)
+                sent.update(chosen)
+
+    threads = [threading.Thread(target=send, args=(seed,), daemon=True) for seed in range(4)]
+    try:
+        for t in threads:
+            t.start()
+    finally:
+        for t in threads:
+            t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert answers == [200] * 24
+    with app.extensions["billing"].engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM usage_events")).scalar_one()
+    assert stored == len(sent)  # each key once, however many batches carried it
