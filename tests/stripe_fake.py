@@ -35,6 +35,7 @@ from domain.model.payments import (
 )
 from domain.model.plans import Interval
 from domain.model.subscriptions import SubscriptionSnapshot
+from tests.stripe_fake_lists import FakeStripeLists
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures/stripe/objects.json").read_text())
 
@@ -45,7 +46,7 @@ def fixture(kind: str, **fields: Any) -> dict[str, Any]:
     return obj
 
 
-class FakeStripe:
+class FakeStripe(FakeStripeLists):
     def __init__(self, now: Callable[[], datetime] | None = None) -> None:
         self.now = now or (lambda: datetime.now(UTC))
         self.customers: dict[str, dict[str, Any]] = {}
@@ -54,6 +55,7 @@ class FakeStripe:
         self.products: dict[str, dict[str, Any]] = {}
         self.prices: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
+        self.events_sent: list[dict[str, Any]] = []  # what `GET /v1/events` lists
         self.retrieve_delay_s = 0.0  # a slow Stripe, for tests that stop a worker mid-event
         self.broken: set[str] = set()  # object ids whose retrieval fails (a handler that breaks)
         self.calls: list[tuple[str, str | None]] = []  # (operation, idempotency key)
@@ -300,6 +302,7 @@ class FakeStripe:
             session = fixture(
                 "checkout.session",
                 id=sid,
+                created=self._ts(),
                 mode=request.mode.value,
                 customer=request.customer_id,
                 client_reference_id=request.org_id,
@@ -427,6 +430,9 @@ class FakeStripe:
                 parent=None,
                 amount_due=0,
                 amount_paid=0,
+                total=0,
+                subtotal=0,
+                created=self._ts(),
                 hosted_invoice_url=None,
                 auto_advance=False,
                 collection_method="charge_automatically",
@@ -476,6 +482,8 @@ class FakeStripe:
                 }
             )
             invoice["amount_due"] += amount.amount_minor
+            invoice["total"] += amount.amount_minor
+            invoice["subtotal"] += amount.amount_minor
             return item_id
 
         params = [
@@ -575,6 +583,9 @@ class FakeStripe:
             parent=parent,
             amount_due=amount,
             amount_paid=amount if status == "paid" else 0,
+            total=amount,
+            subtotal=amount,
+            created=self._ts(),
             currency="usd",
             hosted_invoice_url=f"https://invoice.stripe.com/i/{iid}",
         )
@@ -595,6 +606,8 @@ class FakeStripe:
             pending_webhooks=1,
             request={"id": None, "idempotency_key": None},
         )
+        with self._lock:
+            self.events_sent.append(copy.deepcopy(body))
         return json.dumps(body, indent=2).encode()
 
     # -- what tests look at --------------------------------------------------------------

@@ -9,19 +9,13 @@ payment intent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
 
 import stripe
 
 from adapters import stripe_mapping as mapping
-from domain.errors import (
-    PaymentDeclined,
-    PaymentProviderAuthFailed,
-    PaymentProviderRejected,
-    PaymentProviderUnavailable,
-)
+from adapters.stripe_errors import plain, translated_errors
+from adapters.stripe_lists import StripeLists
 from domain.model.money import Money
 from domain.model.payments import (
     CheckoutMode,
@@ -66,40 +60,11 @@ def make_stripe_client(
     )
 
 
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    try:
-        yield
-    except stripe.CardError as exc:
-        error = exc.error
-        decline = (error.decline_code if error else None) or exc.code or "card_declined"
-        raise PaymentDeclined(
-            exc.user_message or "the card was declined", decline_code=decline
-        ) from None
-    except (stripe.AuthenticationError, stripe.PermissionError):
-        raise PaymentProviderAuthFailed(
-            "Stripe refused the configured API key: check STRIPE_SECRET_KEY"
-        ) from None
-    except (stripe.RateLimitError, stripe.APIConnectionError):
-        raise PaymentProviderUnavailable("Stripe is unavailable right now; retry later") from None
-    except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
-        raise PaymentProviderRejected(
-            f"Stripe rejected the request: {exc.user_message or ''}".rstrip(": ")
-        ) from None
-    except stripe.StripeError:
-        raise PaymentProviderUnavailable("Stripe failed to answer; retry later") from None
-
-
-def plain(obj: stripe.StripeObject) -> dict[str, Any]:
-    """The object as decoded JSON: the mapping code reads Stripe's documented field paths."""
-    return obj.to_dict()
-
-
 def _opts(idempotency_key: str) -> stripe.RequestOptions:
     return {"idempotency_key": idempotency_key}
 
 
-class StripeGateway:
+class StripeGateway(StripeLists):
     def __init__(self, client: stripe.StripeClient) -> None:
         self.client = client
         self.v1 = client.v1

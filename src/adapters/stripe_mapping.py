@@ -13,6 +13,7 @@ from typing import Any
 from domain.model.money import Money
 from domain.model.payments import (
     CheckoutSession,
+    CustomerInfo,
     InvoiceSnapshot,
     PriceInfo,
     SubscriptionIntent,
@@ -43,11 +44,28 @@ def first_item(sub: Obj) -> Obj:
     return item
 
 
+def billing_period_item(sub: Obj) -> Obj:
+    """The item whose period is the subscription's current one. Since API version 2025-03-31
+    the period is on each item, and items may renew on different dates (a yearly add-on beside
+    the monthly plan): the next one to renew, the first of those in the list on a tie."""
+    items = sub["items"]["data"]
+    if not items:
+        raise ValueError(f"subscription {sub.get('id')} has no items")
+    ends = [int(i.get("current_period_end") or 0) for i in items]
+    if all(end == 0 for end in ends):
+        return first_item(sub)
+    chosen: Obj = min(
+        (i for i, end in zip(items, ends, strict=True) if end),
+        key=lambda i: int(i["current_period_end"]),
+    )
+    return chosen
+
+
 def subscription_snapshot(sub: Obj) -> SubscriptionSnapshot:
-    item = first_item(sub)
-    price = item.get("price") or {}
+    # The plan is the first item's price (the one we create); the period, the next renewal's.
+    price = first_item(sub).get("price") or {}
+    item = billing_period_item(sub)
     metadata = sub.get("metadata") or {}
-    # Since API version 2025-03-31 the billing period is on each subscription item.
     return SubscriptionSnapshot(
         stripe_subscription_id=sub["id"],
         stripe_customer_id=object_id(sub["customer"]) or "",
@@ -108,13 +126,34 @@ def price_info(price: Obj) -> PriceInfo:
     )
 
 
-def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
-    # Since API version 2025-03-31 an invoice's subscription is under parent.subscription_details.
-    parent = invoice.get("parent") or {}
-    details = (
-        parent.get("subscription_details") if parent.get("type") == "subscription_details" else None
+def customer_info(customer: Obj) -> CustomerInfo:
+    metadata = customer.get("metadata") or {}
+    return CustomerInfo(
+        id=customer["id"],
+        org_id=metadata.get("org_id"),
+        email=customer.get("email"),
+        name=customer.get("name"),
     )
+
+
+def _lines(invoice: Obj, currency: str) -> tuple[int | None, Money | None]:
+    """The invoice's line count and sum, when the embedded list holds every line."""
+    lines = invoice.get("lines")
+    if not isinstance(lines, Mapping) or lines.get("has_more"):
+        return None, None
+    data = lines.get("data") or []
+    return len(data), Money(sum(int(line.get("amount") or 0) for line in data), currency)
+
+
+def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
+    # Since API version 2025-03-31 an invoice's subscription is under parent.subscription_details
+    # and `parent.type` says which kind of parent it has: we branch on it, never on field presence.
+    parent = invoice.get("parent") or {}
+    parent_type = parent.get("type")
+    details = parent.get("subscription_details") if parent_type == "subscription_details" else None
     currency = invoice.get("currency") or "usd"
+    line_count, lines_total = _lines(invoice, currency)
+    total = invoice.get("total")
     return InvoiceSnapshot(
         id=invoice["id"],
         customer_id=object_id(invoice.get("customer")),
@@ -124,4 +163,10 @@ def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
         amount_paid=Money(int(invoice.get("amount_paid") or 0), currency),
         hosted_invoice_url=invoice.get("hosted_invoice_url"),
         attempt_count=int(invoice.get("attempt_count") or 0),
+        parent_type=parent_type,
+        total=Money(int(total), currency) if total is not None else None,
+        line_count=line_count,
+        lines_total=lines_total,
+        metadata=dict(invoice.get("metadata") or {}),
+        created=timestamp(invoice.get("created")),
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
@@ -17,6 +17,7 @@ from domain.model.organizations import Organization
 from domain.model.payments import (
     CheckoutRequest,
     CheckoutSession,
+    CustomerInfo,
     InvoiceSnapshot,
     PriceInfo,
     PriceSpec,
@@ -26,6 +27,7 @@ from domain.model.payments import (
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
 from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow
+from domain.model.reconciliation import Drift, LocalBooks, ReconciliationRun
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
@@ -220,6 +222,47 @@ class WebhookInbox(Protocol):
         ...
 
 
+# -- reconciliation ---------------------------------------------------------------------------
+class ReconciliationRepository(Protocol):
+    """Runs and their drift rows, and the bulk reads a run compares with Stripe."""
+
+    def add_run(self, run: ReconciliationRun) -> None: ...
+
+    def save_run(self, run: ReconciliationRun) -> None: ...
+
+    def get_run(self, run_id: str) -> ReconciliationRun | None: ...
+
+    def latest_run(self, *, finished: bool = False) -> ReconciliationRun | None:
+        """The newest run (with `finished`: the newest finished one that was not a dry run)."""
+        ...
+
+    def add_drifts(self, drifts: Sequence[Drift]) -> None: ...
+
+    def drifts_of(self, run_id: str, limit: int, offset: int = 0) -> list[Drift]:
+        """The run's drift rows in a stable order (organization, object, kind)."""
+        ...
+
+    def last_seen(self, keys: Sequence[str]) -> dict[str, Drift]:
+        """For each drift key, its row in the newest run that reported it."""
+        ...
+
+    def books(self, org_id: str | None) -> LocalBooks:
+        """Our customers, subscriptions, usage invoices sent to Stripe (with their lines),
+        purchases and checkout sessions: of every organization, or of one."""
+        ...
+
+    def newest_event_at(self) -> datetime | None:
+        """When Stripe created the newest event the webhook inbox holds."""
+        ...
+
+    def other_api_version_events(self, since: datetime, pinned: str) -> int:
+        """Events received since then whose API version is not the pinned one."""
+        ...
+
+
+# -- end reconciliation -----------------------------------------------------------------------
+
+
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""
 
@@ -251,6 +294,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -415,4 +461,32 @@ class PaymentGateway(Protocol):
 
     def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSnapshot:
         """Finalize and let Stripe collect it automatically."""
+        ...
+
+    # Lists, for reconciliation: Stripe's list endpoints followed page by page (`starting_after`),
+    # one call per page of up to `page_size` (at most 100) objects.
+    def list_customers(self, *, page_size: int = 100) -> Iterator[CustomerInfo]: ...
+
+    def list_subscriptions(
+        self, *, customer_id: str | None = None, page_size: int = 100
+    ) -> Iterator[SubscriptionSnapshot]:
+        """Every subscription, canceled ones included."""
+        ...
+
+    def list_invoices(
+        self,
+        *,
+        created_since: datetime | None = None,
+        customer_id: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[InvoiceSnapshot]: ...
+
+    def list_completed_checkout_sessions(
+        self, *, created_since: datetime, customer_id: str | None = None, page_size: int = 100
+    ) -> Iterator[CheckoutSession]: ...
+
+    def list_events(
+        self, *, created_since: datetime, types: Sequence[str], page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """Events of these types created since then, newest first, as Stripe delivers them."""
         ...

@@ -201,6 +201,8 @@ def test_every_handled_event_through_the_cli_is_answered_200_and_processed(stack
         "invoice.paid": invoice,
         "invoice.payment_succeeded": invoice,
         "invoice.payment_failed": invoice,
+        "invoice.voided": invoice,
+        "invoice.marked_uncollectible": invoice,
     }
     assert sorted(objects) == sorted(HANDLERS)
     events = [stripe.event(type_, obj) for type_, obj in objects.items()]

@@ -32,6 +32,7 @@ from domain.model.quotas import (
 )
 from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
+from tests.unit.fake_reconciliation import FakeReconciliation
 
 
 class FakeClock:
@@ -63,6 +64,9 @@ class FakeStore:
     audit: list[AuditEntry] = field(default_factory=list)
     history: list[SubscriptionChange] = field(default_factory=list)
     claims: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    # reconciliation (tests/unit/fake_reconciliation.py)
+    reconciliation_runs: dict[str, Any] = field(default_factory=dict)
+    drifts: dict[tuple[str | None, str], Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # One writer at a time, as the embedded database: taken by a unit of work's first write
     # (or lock) and held until it commits or rolls back.
@@ -80,6 +84,8 @@ class FakeStore:
         "audit",
         "history",
         "claims",
+        "reconciliation_runs",
+        "drifts",
     )
 
     def snapshot(self) -> dict[str, Any]:
@@ -464,6 +470,7 @@ class FakeUnitOfWork:
         self.usage_invoices = FakeUsageInvoices(self)
         self.inbox = FakeInbox(self)
         self.audit = FakeAudit(self)
+        self.reconciliation = FakeReconciliation(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self

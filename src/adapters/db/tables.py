@@ -245,3 +245,48 @@ webhook_events = Table(
     Index(None, "status", "received_at"),
     Index(None, "type", "received_at"),
 )
+
+# -- reconciliation (domain.model.reconciliation) ---------------------------------------------
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("org_id", ORG_ID),
+    Column("fix", Boolean, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime()),
+    Column("finished_at", UtcDateTime()),
+    Column("events_since", UtcDateTime()),
+    Column("events_until", UtcDateTime()),
+    Column("error", Text),
+    Column("counts", JsonDocument, nullable=False),
+    # The latest run, the latest finished one.
+    Index(None, "created_at"),
+)
+
+reconciliation_drifts = Table(
+    "reconciliation_drifts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("run_id", String(64), ForeignKey("reconciliation_runs.id"), nullable=False),
+    Column("key", String(400), nullable=False),  # object type, object id and kind
+    Column("org_id", ORG_ID),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(255), nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("ours", Text),
+    Column("theirs", Text),
+    Column("repair_event", String(100)),
+    Column("repair_object", String(255)),
+    Column("action", String(16), nullable=False),
+    Column("note", Text),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    Column("new", Boolean, nullable=False),
+    UniqueConstraint("run_id", "key"),
+    # A drift's earlier sightings, newest first.
+    Index(None, "key", "run_id"),
+)

@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
+from adapters.db.reconciliation_repository import SqlReconciliationRepository
 from domain.errors import StorageConflict
 
 # Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self.usage_invoices = usage.SqlUsageInvoiceRepository(conn)
         self.inbox = repos.SqlWebhookInbox(conn)
         self.audit = usage.SqlAuditLog(conn)
+        self.reconciliation = SqlReconciliationRepository(conn)
         return self
 
     def __exit__(

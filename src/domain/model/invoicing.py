@@ -32,13 +32,19 @@ class InvoiceStatus(StrEnum):
 
 
 STRIPE_PAID = "paid"
+STRIPE_VOID = "void"
 
 
 def status_from_stripe(stripe_status: str | None, unpaid: InvoiceStatus) -> InvoiceStatus:
     """Our status for an invoice as Stripe reports it (draft, open, paid, uncollectible, void):
-    paid once Stripe says paid; until then, `unpaid`, the state the occasion puts it in (open
-    once finalized, past due once a payment failed)."""
-    return InvoiceStatus.PAID if stripe_status == STRIPE_PAID else unpaid
+    paid once Stripe says paid, void once voided there (nothing is owed any more); until then,
+    `unpaid`, the state the occasion puts it in (open once finalized, past due once a payment
+    failed)."""
+    if stripe_status == STRIPE_PAID:
+        return InvoiceStatus.PAID
+    if stripe_status == STRIPE_VOID:
+        return InvoiceStatus.VOID
+    return unpaid
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from domain.model.money import Money
@@ -66,6 +67,28 @@ class InvoiceSnapshot:
     amount_paid: Money
     hosted_invoice_url: str | None = None
     attempt_count: int = 0
+    # What reconciliation compares (see domain.services.reconciliation).
+    parent_type: str | None = None  # subscription_details, quote_details, or None (one-off)
+    total: Money | None = None
+    line_count: int | None = None  # None: more lines than the list embeds
+    lines_total: Money | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+
+    @property
+    def usage_invoice_id(self) -> str | None:
+        """Our usage invoice's id, which we put in the metadata of every invoice we create."""
+        return self.metadata.get("usage_invoice_id")
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    """A Stripe customer as the customers list shows it."""
+
+    id: str
+    org_id: str | None  # the org_id we put in its metadata
+    email: str | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)

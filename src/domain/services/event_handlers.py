@@ -126,15 +126,17 @@ def subscription_changed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]
 
 
 def _invoice_event(
-    deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any], usage_status: InvoiceStatus
+    deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any], usage_status: InvoiceStatus | None
 ) -> str | None:
+    """`usage_status`: what the occasion makes an unpaid usage invoice (None: it keeps its
+    state unless Stripe says paid or void)."""
     invoice = deps.require_gateway().retrieve_invoice(str(obj["id"]))
     now = deps.clock.now()
     usage = uow.usage_invoices.by_stripe_id(invoice.id)
     if usage is not None:
         usage.link_stripe(invoice.id, invoice.hosted_invoice_url, now)
         before = usage.status
-        if usage.follow_stripe(invoice.status, usage_status, now):
+        if usage.follow_stripe(invoice.status, usage_status or before, now):
             record_billing_change(
                 uow,
                 AuditEntry(
@@ -146,7 +148,8 @@ def _invoice_event(
                 ),
             )
         uow.usage_invoices.save(usage)
-    if invoice.subscription_id:
+    # The invoice's parent says what it bills (API version 2025-03-31 and later).
+    if invoice.parent_type == "subscription_details" and invoice.subscription_id:
         return _sync_subscription(deps, uow, invoice.subscription_id)
     if usage is not None:
         return usage.org_id
@@ -165,3 +168,8 @@ def invoice_paid(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str
 
 def invoice_payment_failed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
     return _invoice_event(deps, uow, obj, InvoiceStatus.PAST_DUE)
+
+
+def invoice_changed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:
+    """Voided, marked uncollectible, or otherwise changed at Stripe (the Dashboard)."""
+    return _invoice_event(deps, uow, obj, None)

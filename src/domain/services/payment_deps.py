@@ -29,6 +29,7 @@ class PaymentDeps:
     portal_return_url: str | None = None
     counter: QuotaCounter | None = None
     actor: str = "system"  # who or what causes the changes, for the audit trail
+    api_version: str | None = None  # the Stripe API version the adapter is pinned to
 
     def acting_as(self, actor: str) -> PaymentDeps:
         return replace(self, actor=actor)

@@ -5,9 +5,10 @@ duplicates and any delivery order end in Stripe's state."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from domain.model.audit import AuditEntry
 from domain.model.webhooks import InboxEvent, InboxStatus
 from domain.ports import Clock, JobQueue, UnitOfWork, UnitOfWorkFactory
 from domain.services import event_handlers as handlers
@@ -29,6 +30,8 @@ HANDLERS: dict[str, Handler] = {
     "invoice.paid": handlers.invoice_paid,
     "invoice.payment_succeeded": handlers.invoice_paid,
     "invoice.payment_failed": handlers.invoice_payment_failed,
+    "invoice.voided": handlers.invoice_changed,
+    "invoice.marked_uncollectible": handlers.invoice_changed,
 }
 
 
@@ -92,6 +95,17 @@ def _apply(deps: PaymentDeps, event_id: str) -> InboxStatus | None:
         uow.commit()
     if touched:
         deps.plan_changed(touched)
+    if deps.api_version and event.api_version and event.api_version != deps.api_version:
+        # Processed all the same: handlers refetch the object with the pinned version.
+        log.warning(
+            "stripe event of another API version",
+            extra={
+                "event_id": event.id,
+                "event_type": event.type,
+                "api_version": event.api_version,
+                "pinned": deps.api_version,
+            },
+        )
     log.info(
         "stripe event %s",
         event.status.value,
@@ -130,3 +144,25 @@ def replay_event(uow_factory: UnitOfWorkFactory, jobs: JobQueue, event_id: str) 
         uow.commit()
     jobs.enqueue(PROCESS_JOB, event_id)
     return True
+
+
+def apply_as_event(
+    deps: PaymentDeps, event_type: str, object_id: str, audit: Sequence[AuditEntry] = ()
+) -> str | None:
+    """Run the handler of an event type on a Stripe object, as if that event had been delivered:
+    reconciliation repairs through exactly the code webhooks take, the audit entries in the
+    same transaction. EventParked says why the handler could not apply it."""
+    handler = HANDLERS[event_type]
+
+    def once() -> str | None:
+        with deps.uow() as uow:
+            touched = handler(deps, uow, {"id": object_id})
+            for entry in audit:
+                uow.audit.record(entry)
+            uow.commit()
+        return touched
+
+    touched = retrying(once)
+    if touched:
+        deps.plan_changed(touched)
+    return touched

@@ -37,6 +37,11 @@ def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
         raise WebhookMalformed("the body is not JSON (or nests too deeply)") from None
     if not isinstance(body, dict):
         raise WebhookMalformed("the body is not a JSON object")
+    return envelope_of(body, now)
+
+
+def envelope_of(body: dict[str, Any], now: datetime) -> InboxEvent:
+    """An event already decoded (from the body, or from Stripe's events list)."""
     event_id, type_, data = body.get("id"), body.get("type"), body.get("data")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
         raise WebhookMalformed("the event has no id")
