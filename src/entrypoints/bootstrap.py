@@ -31,6 +31,7 @@ from domain.services.analytics import AnalyticsReader
 from domain.services.invoicing import InvoicingDeps
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
+from domain.services.reconciliation import ReconcileDeps
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES
@@ -109,6 +110,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         cancel_url=settings.stripe_cancel_url,
         portal_return_url=settings.stripe_portal_return_url,
         counter=quota_counter,
+        api_version=_pinned_api_version(settings),
     )
     container = Container(
         settings=settings,
@@ -162,6 +164,19 @@ def _gateway(settings: Settings) -> PaymentGateway | None:
             max_network_retries=settings.stripe_max_network_retries,
         )
     )
+
+
+def _pinned_api_version(settings: Settings) -> str | None:
+    if not settings.stripe_secret_key:
+        return None
+    from adapters.stripe_gateway import API_VERSION
+
+    return API_VERSION
+
+
+def reconciliation(container: Container) -> ReconcileDeps:
+    """What a reconciliation run needs, from the container's ports."""
+    return ReconcileDeps(container.payments, container.jobs)
 
 
 def _require(engine: Engine | None) -> Engine:

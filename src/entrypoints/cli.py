@@ -18,8 +18,10 @@ from domain.services.stripe_events import replay_event
 from entrypoints import migrate
 from entrypoints.api.auth import Role
 from entrypoints.bootstrap import Container
+from entrypoints.cli_reconcile import reconcile_command
 
 billing_cli = AppGroup("billing", help="Billing service operations.")
+billing_cli.add_command(reconcile_command)
 
 
 def _container() -> Container:

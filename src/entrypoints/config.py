@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     webhook_retry_stale_after_s: int = 900  # ... or one whose retry was lost
     # The ledger's durability window: consumption acknowledged but not yet in Postgres.
     ledger_flush_interval_s: int = 5
+    reconcile_interval_s: int = 86_400  # the scheduled reconciliation run (with repairs)
     scheduler_poll_s: float = 1.0
     # Workers and the scheduler wait out an outage, retrying at most this far apart.
     reconnect_max_wait_s: float = 30.0
@@ -203,8 +204,11 @@ class Settings(BaseSettings):
     @property
     def queue_names(self) -> dict[str, str]:
         """Queues by urgency: the ledger flush and the sweep never wait behind a webhook, and
-        neither ever waits behind bulk work (invoicing fan-out, dunning, reconciliation)."""
-        return {kind: f"{self.rq_queue}-{kind}" for kind in ("urgent", "webhooks", "bulk")}
+        neither ever waits behind bulk work (invoicing fan-out, dunning), nor behind
+        reconciliation, which has a queue of its own."""
+        return {
+            kind: f"{self.rq_queue}-{kind}" for kind in ("urgent", "webhooks", "bulk", "reconcile")
+        }
 
     @property
     def verify_webhooks(self) -> bool:

@@ -14,6 +14,7 @@ from entrypoints import logs
 from entrypoints.api import (
     admin_audit,
     admin_queues,
+    admin_reconciliation,
     admin_webhooks,
     analytics,
     billing,
@@ -68,6 +69,7 @@ BLUEPRINTS = (
     analytics.blp,
     admin_audit.blp,
     admin_queues.blp,
+    admin_reconciliation.blp,
     LEGACY,
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -8,6 +8,9 @@ JOB_PATHS: dict[str, str] = {
     "invoice_organization": "entrypoints.worker.jobs.invoice_organization",
     "schedule_monthly_invoicing": "entrypoints.worker.jobs.schedule_monthly_invoicing",
     "check_dunning": "entrypoints.worker.jobs.check_dunning_job",
+    # reconciliation
+    "reconcile_books": "entrypoints.worker.reconcile_jobs.reconcile_books",
+    "schedule_reconciliation": "entrypoints.worker.reconcile_jobs.schedule_reconciliation",
 }
 
 # Which queue (by urgency, see Settings.queue_names) each job waits in. The flush keeps the
@@ -20,4 +23,7 @@ JOB_QUEUES: dict[str, str] = {
     "invoice_organization": "bulk",
     "schedule_monthly_invoicing": "bulk",
     "check_dunning": "bulk",
+    # Reconciliation reads all of Stripe's lists: its own queue, so it delays nothing else.
+    "reconcile_books": "reconcile",
+    "schedule_reconciliation": "reconcile",
 }

@@ -21,11 +21,16 @@ from entrypoints.config import Settings, load_settings
 from entrypoints.worker import threads
 from entrypoints.worker.availability import Availability
 
-KINDS = ("urgent", "webhooks", "bulk")
+KINDS = ("urgent", "webhooks", "bulk", "reconcile")
 
 
 def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[Sequence[str], int]]:
-    defaults = {"urgent": 1, "webhooks": settings.webhook_concurrency, "bulk": 1}
+    defaults = {
+        "urgent": 1,
+        "webhooks": settings.webhook_concurrency,
+        "bulk": 1,
+        "reconcile": 1,
+    }
     pools: dict[str, tuple[Sequence[str], int]] = {}
     for spec in argv or list(KINDS):
         kind, _, count = spec.partition("=")

@@ -47,6 +47,9 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
         ),
         PeriodicJob("billing-monthly-invoicing", "schedule_monthly_invoicing", 3600),
         PeriodicJob("billing-dunning-check", "check_dunning", 3600),
+        PeriodicJob(
+            "billing-reconciliation", "schedule_reconciliation", settings.reconcile_interval_s
+        ),
     )
 
 
