@@ -42,15 +42,15 @@ def reconcile_command(org_id: str | None, fix: bool, dry_run: bool) -> None:
         with click.progressbar(
             length=max(expected, 1), label=f"comparing with Stripe ({run.id})"
         ) as bar:
-            drifts = reconcile(deps, run, bar.update)
+            result = reconcile(deps, run, bar.update)
     except DomainError as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from None
-    for drift in drifts:
+    for drift in result.drifts:
         click.echo(_line(drift))
-    counts = run.counts
-    kinds = Counter(d.kind.value for d in drifts)
+    counts = result.run.counts
+    kinds = Counter(d.kind.value for d in result.drifts)
     click.echo(
-        ("dry run, nothing stored or changed: " if dry_run else "")
+        ("dry run, nothing stored or changed: " if dry_run else f"run {result.run.id}: ")
         + f"{counts.objects_compared} Stripe objects compared, {counts.drifts} drifts "
         f"({counts.new_drifts} new, {counts.repaired} repaired, {counts.reported} reported), "
         f"{counts.events_recovered} missed events recovered of {counts.events_listed} listed, "

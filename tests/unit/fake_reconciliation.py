@@ -90,5 +90,3 @@ class FakeReconciliation:
             for e in self.store.inbox.values()
             if e.received_at >= since and e.api_version is not None and e.api_version != pinned
         )
-
-

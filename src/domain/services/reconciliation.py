@@ -102,17 +102,23 @@ def latest_report(deps: ReconcileDeps, limit: int) -> tuple[ReconciliationRun, l
         return run, uow.reconciliation.drifts_of(run.id, limit)
 
 
+@dataclass(frozen=True)
+class RunResult:
+    run: ReconciliationRun
+    drifts: list[Drift]
+
+
 def reconcile(
     deps: ReconcileDeps, run: ReconciliationRun, progress: Progress | None = None
-) -> list[Drift]:
-    """Carry out a run opened by `open_run`; answer its drift rows. A queued run is taken once:
-    a second job for it finds it running or finished and does nothing."""
+) -> RunResult:
+    """Carry out a run opened by `open_run`; answer it with its drift rows. A queued run is
+    taken once: a second job for it finds it running or finished and does nothing."""
     payments = deps.payments
     if not run.dry_run:
         with payments.uow() as uow:
             stored = uow.reconciliation.get_run(run.id)
             if stored is None or stored.status is not RunStatus.QUEUED:
-                return []
+                return RunResult(stored or run, [])
             run = stored
             run.start(payments.clock.now())
             uow.reconciliation.save_run(run)
@@ -125,7 +131,7 @@ def reconcile(
         run.fail(f"{type(exc).__name__}: {exc}", payments.clock.now())
         _save(deps, run)
         raise
-    return drifts
+    return RunResult(run, drifts)
 
 
 def _save(deps: ReconcileDeps, run: ReconciliationRun, drifts: Iterable[Drift] = ()) -> None:

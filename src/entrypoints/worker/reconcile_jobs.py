@@ -18,13 +18,13 @@ def reconcile_books(container: Container, run_id: str) -> str | None:
         run = uow.reconciliation.get_run(run_id)
     if run is None or run.status is not RunStatus.QUEUED:
         return run.status.value if run else None
-    drifts = reconcile(deps, run)
-    return f"{len(drifts)} drifts"
+    result = reconcile(deps, run)
+    return f"{result.run.status.value}: {len(result.drifts)} drifts"
 
 
 def schedule_reconciliation(container: Container) -> str:
     """Daily: every organization, repairing what Stripe owns."""
     deps = ReconcileDeps(container.payments, container.jobs)
     run = open_run(deps, fix=True, actor="scheduler:reconciliation")
-    drifts = reconcile(deps, run)
-    return f"{run.id}: {len(drifts)} drifts"
+    result = reconcile(deps, run)
+    return f"{run.id}: {len(result.drifts)} drifts"

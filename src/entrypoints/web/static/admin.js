@@ -1,4 +1,5 @@
-// The /admin page: revenue charts (server-rendered SVG), churn and conversion, dead webhooks.
+// The /admin page: revenue charts (server-rendered SVG), churn and conversion, dead webhooks,
+// the latest reconciliation report and a button to run one.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
@@ -35,6 +36,49 @@
     }
   }
 
+  // -- reconciliation ------------------------------------------------------------------------
+  const RECONCILE = "/api/v1/admin/reconciliation/runs";
+
+  async function renderReconciliation() {
+    const { run, drifts } = await Billing.api(`${RECONCILE}/latest?limit=200`);
+    const table = $("drifts");
+    table.querySelector("tbody").textContent = "";
+    if (!run) {
+      $("reconcile-summary").textContent = "No run yet.";
+      $("no-drifts").hidden = true;
+      return null;
+    }
+    const c = run.counts;
+    $("reconcile-summary").textContent = run.status === "finished"
+      ? `Run ${run.id} (${run.fix ? "with repairs" : "report only"}), finished ${run.finished_at}: ` +
+        `${c.objects_compared} Stripe objects compared, ${c.drifts} drifts (${c.new_drifts} new, ` +
+        `${c.repaired} repaired, ${c.reported} reported), ${c.events_recovered} missed events ` +
+        `recovered, ${c.other_api_version_events} events of another API version.`
+      : `Run ${run.id}: ${run.status}${run.error ? ` (${run.error})` : ""}.`;
+    $("no-drifts").hidden = run.status !== "finished" || drifts.length > 0;
+    for (const d of drifts) {
+      row(table, [d.org_id || "-", `${d.object_type} ${d.object_id}`, d.kind, d.ours || "-",
+        d.stripe || "-", Billing.date(d.first_seen_at) + (d.new ? " (new)" : ""), d.action]);
+    }
+    return run;
+  }
+
+  async function runReconciliation() {
+    const button = $("reconcile-run");
+    button.disabled = true;
+    try {
+      const queued = await Billing.api(RECONCILE, {
+        method: "POST", body: JSON.stringify({ fix: $("reconcile-fix").checked }) });
+      for (let i = 0; i < 120; i++) {
+        const run = await renderReconciliation();
+        if (run && run.id === queued.id && ["finished", "failed"].includes(run.status)) break;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   async function render() {
     const q = query();
     const [revenue, churn, conversion] = await Promise.all([
@@ -65,6 +109,7 @@
     $("upgrades").textContent = `${v.upgrades} (${pct(v.upgrade_rate)})`;
     $("downgrades").textContent = `${v.downgrades} (${pct(v.downgrade_rate)})`;
     await renderDead();
+    await renderReconciliation();
     $("page").hidden = false;
   }
 
@@ -73,5 +118,7 @@
   $("to").value = tomorrow.toISOString().slice(0, 10);
   $("from").value = past.toISOString().slice(0, 10);
   $("refresh").addEventListener("click", () => render().catch((e) => Billing.showError(e.message)));
+  $("reconcile-run").addEventListener("click",
+    () => runReconciliation().catch((e) => Billing.showError(e.message)));
   Billing.start(render);
 })();
