@@ -81,8 +81,10 @@ class FakeStripeLists:
             for i in self._pages(
                 "invoices.list",
                 lambda: list(self.invoices.values()),
-                lambda i: (customer_id is None or i["customer"] == customer_id)
-                and (since is None or int(i["created"]) >= since),
+                lambda i: (
+                    (customer_id is None or i["customer"] == customer_id)
+                    and (since is None or int(i["created"]) >= since)
+                ),
                 page_size,
             )
         )
@@ -96,9 +98,11 @@ class FakeStripeLists:
             for s in self._pages(
                 "checkout.sessions.list",
                 lambda: list(self.sessions.values()),
-                lambda s: s["status"] == "complete"
-                and int(s["created"]) >= since
-                and (customer_id is None or s["customer"] == customer_id),
+                lambda s: (
+                    s["status"] == "complete"
+                    and int(s["created"]) >= since
+                    and (customer_id is None or s["customer"] == customer_id)
+                ),
                 page_size,
             )
         )

@@ -6,6 +6,7 @@ from collections import Counter
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from domain.errors import DomainError
 from domain.model.organizations import validate_org_id
@@ -23,6 +24,7 @@ def _line(drift: Drift) -> str:
 
 
 @click.command("reconcile")
+@with_appcontext
 @click.option("--org", "org_id", default=None, help="Only this organization.")
 @click.option("--fix", is_flag=True, help="Repair what Stripe owns (through the webhook handlers).")
 @click.option("--dry-run", is_flag=True, help="Compare and print; store and change nothing.")

@@ -158,7 +158,7 @@ def test_a_dry_run_stores_and_changes_nothing(world):
 
 
 def test_a_run_for_one_organization_compares_only_its_objects(world):
-    opened, drifts = run(world, org_id="org_canceled", fix=True)
+    _, drifts = run(world, org_id="org_canceled", fix=True)
     assert [(d.object_id, d.kind, d.action) for d in drifts] == [
         (world.subs["org_canceled"], DriftKind.STATUS_DIFFERS, DriftAction.REPAIRED)
     ]
