@@ -10,6 +10,12 @@ from typing import Any
 from domain.model.reconciliation import Drift, LocalBooks, ReconciliationRun, RunStatus
 
 
+def _unique(message: str) -> Exception:
+    from tests.unit.fakes import UniqueViolation
+
+    return UniqueViolation(message)
+
+
 class FakeReconciliation:
     def __init__(self, uow: Any) -> None:
         self.uow = uow
@@ -18,7 +24,7 @@ class FakeReconciliation:
     def add_run(self, run: ReconciliationRun) -> None:
         self.uow.begin_write()
         if run.id in self.store.reconciliation_runs:
-            raise KeyError(f"run {run.id} exists")
+            raise _unique(f"run {run.id} exists")
         self.store.reconciliation_runs[run.id] = copy.deepcopy(run)
 
     def save_run(self, run: ReconciliationRun) -> None:
@@ -44,7 +50,7 @@ class FakeReconciliation:
         for drift in drifts:
             key = (drift.run_id, drift.key)
             if key in stored:
-                raise KeyError(f"drift {key} exists")
+                raise _unique(f"drift {key} exists")
             stored[key] = copy.deepcopy(drift)
         self.store.drifts = stored
 

@@ -135,7 +135,7 @@ class SqlReconciliationRepository:
         stmt = (
             select(reconciliation_drifts)
             .where(c.run_id == run_id)
-            .order_by(c.org_id, c.object_type, c.object_id, c.kind)
+            .order_by(c.org_id.asc().nulls_first(), c.object_type, c.object_id, c.kind)
             .limit(limit)
             .offset(offset)
         )
