@@ -21,7 +21,7 @@ def test_queue_report_per_queue(settings, clean_db, clean_redis):
     response = client.get("/api/v1/admin/queues", headers=bearer("ops", "platform_admin"))
     assert response.status_code == 200
     queues = {q["kind"]: q for q in response.get_json()["queues"]}
-    assert set(queues) == {"urgent", "webhooks", "bulk"}
+    assert set(queues) == {"urgent", "webhooks", "bulk", "reconcile"}
     webhooks = queues["webhooks"]
     assert webhooks["name"] == "billing-webhooks" and webhooks["depth"] == 1
     assert webhooks["oldest_age_s"] is not None and 0 <= webhooks["oldest_age_s"] < 60

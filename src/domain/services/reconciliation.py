@@ -116,6 +116,7 @@ def reconcile(
     payments = deps.payments
     if not run.dry_run:
         with payments.uow() as uow:
+            uow.lock(f"reconciliation-run:{run.id}")  # two jobs for one run: one takes it
             stored = uow.reconciliation.get_run(run.id)
             if stored is None or stored.status is not RunStatus.QUEUED:
                 return RunResult(stored or run, [])
