@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.serving import make_server
 
+from adapters.stripe_gateway import API_VERSION
 from tests.stripe_fake import fixture
 
 BAD_KEY = "sk_test_revoked"
@@ -37,8 +38,10 @@ def build_stub() -> Flask:
         "subscriptions": {},
         "sessions": {},
         "invoices": {},
+        "events": {},
     }
     failures: dict[str, int] = {}
+    clock = itertools.count(1763726400, 60)  # `created` of each new object: one a minute
 
     def new_id(prefix: str) -> str:
         return f"{prefix}_Contract{next(ids):04d}"
@@ -124,6 +127,7 @@ def build_stub() -> Flask:
         customer = fixture(
             "customer",
             id=new_id("cus"),
+            created=next(clock),
             email=data.get("email"),
             name=data.get("name"),
             metadata=metadata(data),
@@ -178,6 +182,7 @@ def build_stub() -> Flask:
         sub = fixture(
             "subscription",
             id=sub_id,
+            created=next(clock),
             customer=data["customer"],
             status="incomplete",
             metadata=metadata(data),
@@ -197,6 +202,7 @@ def build_stub() -> Flask:
         invoice = fixture(
             "invoice",
             id=new_id("in"),
+            created=sub["created"],
             customer=data["customer"],
             status="open",
             confirmation_secret={
@@ -211,6 +217,7 @@ def build_stub() -> Flask:
         )
         state["invoices"][invoice["id"]] = invoice
         sub["latest_invoice"] = invoice["id"]
+        emit("customer.subscription.created", sub)
         return jsonify({**sub, "latest_invoice": invoice})
 
     @app.get("/v1/invoices/<iid>")
@@ -224,6 +231,7 @@ def build_stub() -> Flask:
         invoice = fixture(
             "invoice",
             id=iid,
+            created=next(clock),
             customer=data["customer"],
             status="draft",
             currency=data["currency"],
@@ -231,6 +239,7 @@ def build_stub() -> Flask:
             parent=None,
             amount_due=0,
             amount_paid=0,
+            total=0,
             auto_advance=False,
             hosted_invoice_url=None,
             collection_method=data["collection_method"],
@@ -259,6 +268,7 @@ def build_stub() -> Flask:
         )
         item["parent"] = None
         invoice["amount_due"] += item["amount"]
+        invoice["total"] += item["amount"]
         invoice["lines"]["data"].append({"id": new_id("il"), "amount": item["amount"]})
         return jsonify(item)
 
@@ -300,6 +310,7 @@ def build_stub() -> Flask:
         session = fixture(
             "checkout.session",
             id=sid,
+            created=next(clock),
             mode=data["mode"],
             customer=data["customer"],
             client_reference_id=data["client_reference_id"],
@@ -331,7 +342,73 @@ def build_stub() -> Flask:
         session["url"] = f"https://billing.stripe.com/p/session/{session['id']}"
         return jsonify(session)
 
+    # -- list endpoints, paged as Stripe pages them (newest first, `starting_after`) -----------
+    def emit(type_: str, obj: dict[str, Any]) -> None:
+        event = fixture(
+            "event",
+            id=new_id("evt"),
+            type=type_,
+            api_version=API_VERSION,
+            created=obj.get("created"),
+            data={"object": obj, "previous_attributes": None},
+            livemode=False,
+            pending_webhooks=0,
+            request={"id": None, "idempotency_key": None},
+        )
+        state["events"][event["id"]] = event
+
+    def paged(kind: str, url: str, keep: Any) -> Any:
+        found = [o for o in reversed(state[kind].values()) if keep(o)]
+        gte = request.args.get("created[gte]")
+        if gte is not None:
+            found = [o for o in found if int(o.get("created") or 0) >= int(gte)]
+        after = request.args.get("starting_after")
+        if after:
+            found = found[[o["id"] for o in found].index(after) + 1 :]
+        limit = int(request.args.get("limit", 10))
+        return jsonify(
+            {"object": "list", "data": found[:limit], "has_more": len(found) > limit, "url": url}
+        )
+
+    @app.get("/v1/customers")
+    def list_customers() -> Any:
+        return paged("customers", "/v1/customers", lambda c: True)
+
+    @app.get("/v1/subscriptions")
+    def list_subscriptions() -> Any:
+        customer = request.args.get("customer")
+        everything = request.args.get("status") == "all"
+        return paged(
+            "subscriptions",
+            "/v1/subscriptions",
+            lambda s: (
+                (customer is None or s["customer"] == customer)
+                and (everything or s["status"] != "canceled")
+            ),
+        )
+
+    @app.get("/v1/invoices")
+    def list_invoices() -> Any:
+        customer = request.args.get("customer")
+        return paged(
+            "invoices", "/v1/invoices", lambda i: customer is None or i["customer"] == customer
+        )
+
+    @app.get("/v1/checkout/sessions")
+    def list_sessions() -> Any:
+        status = request.args.get("status")
+        return paged(
+            "sessions", "/v1/checkout/sessions", lambda s: status is None or s["status"] == status
+        )
+
+    @app.get("/v1/events")
+    def list_events() -> Any:
+        types = {v for k, v in request.args.items(multi=True) if k.startswith("types[")}
+        return paged("events", "/v1/events", lambda e: not types or e["type"] in types)
+
     app.config["failures"] = failures
+    app.config["emit"] = emit
+    app.config["clock"] = clock
     return app
 
 
