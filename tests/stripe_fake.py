@@ -589,6 +589,12 @@ class FakeStripe(FakeStripeLists):
             currency="usd",
             hosted_invoice_url=f"https://invoice.stripe.com/i/{iid}",
         )
+        invoice["lines"] = {
+            "object": "list",
+            "data": [{"id": self._id("il"), "amount": amount, "currency": "usd"}],
+            "has_more": False,
+            "url": f"/v1/invoices/{iid}/lines",
+        }
         with self._lock:
             self.invoices[iid] = invoice
         return copy.deepcopy(invoice)

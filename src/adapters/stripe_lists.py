@@ -3,8 +3,10 @@ one call per page of up to 100 objects, never one retrieve per object."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -118,4 +120,17 @@ class StripeLists:
                 params["starting_after"] = after
             return self.v1.events.list(params)
 
-        return pages(fetch)
+        return (json_safe(event) for event in pages(fetch))
+
+
+def json_safe(obj: dict[str, Any]) -> dict[str, Any]:
+    """An event as the JSON Stripe sent: stripe-python decodes `*_decimal` fields to Decimal,
+    which the inbox's JSON column cannot hold; Stripe writes them as strings."""
+    safe: dict[str, Any] = json.loads(json.dumps(obj, default=_decimal_as_text))
+    return safe
+
+
+def _decimal_as_text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -3,6 +3,7 @@ with `starting_after`, filtered as asked, replayed from cassettes shaped like St
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -80,6 +81,9 @@ def test_lists_are_followed_page_by_page(contract):
     )
     assert [e["data"]["object"]["id"] for e in events] == subscriptions[::-1]
     assert all(e["api_version"] and e["type"] == "customer.subscription.created" for e in events)
+    # As Stripe sent them: the inbox stores them as JSON (a price's decimal amount as text).
+    price = events[0]["data"]["object"]["items"]["data"][0]["price"]
+    assert price["unit_amount_decimal"] == "9900" and json.loads(json.dumps(events)) == events
 
     # Three objects by two: two calls each, the second with `starting_after` (cassette query).
     gets = _gets(contract)
