@@ -184,3 +184,40 @@ def test_admin_page_renders_its_charts_and_the_dead_events(browser, site):
     page.click("[data-event=evt_dead_1]")
     page.wait_for_selector("#no-dead:not([hidden])")
     page.close()
+
+
+def test_admin_page_shows_the_latest_reconciliation_and_runs_one(browser, site):
+    from tests.integration.webhook_support import drain
+
+    app, stripe, base = site
+    seed_paying(app, stripe)
+    sub_id = next(iter(stripe.subscriptions))
+    stripe.subscriptions[sub_id].update(status="canceled")  # in the Dashboard, no webhook
+    page, problems = open_page(
+        browser, f"{base}/admin", make_token("ops", "platform_admin"), DESKTOP
+    )
+    assert page.inner_text("#reconcile-summary") == "No run yet."
+    assert page.is_visible("#reconcile-run")
+    page.check("#reconcile-fix")
+    page.click("#reconcile-run")
+    page.wait_for_function(
+        "document.querySelector('#reconcile-summary').textContent.includes('queued')"
+    )
+    drain(app.extensions["billing"])  # the bulk worker's reconcile queue
+    page.wait_for_function(
+        "document.querySelector('#reconcile-summary').textContent.includes('finished')"
+    )
+    rows = page.query_selector_all("#drifts tbody tr")
+    assert len(rows) == 1
+    cells = rows[0].inner_text()
+    assert "org_paying" in cells and sub_id in cells and "status_differs" in cells
+    assert "repaired" in cells and "(new)" in cells
+    assert "1 repaired" in page.inner_text("#reconcile-summary")
+    shot(page, "admin-reconciliation-desktop.png")
+    assert problems == []
+    page.close()
+    # Opened again, the page shows that latest report.
+    page, problems = open_page(browser, f"{base}/admin", make_token("ops", "platform_admin"), PHONE)
+    assert "status_differs" in page.inner_text("#drifts")
+    assert problems == []
+    page.close()
