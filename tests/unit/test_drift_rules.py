@@ -60,9 +60,7 @@ def test_a_usage_invoice_equal_on_both_sides_is_no_drift():
 
 def test_a_changed_hosted_url_is_stripes_and_repaired_by_the_invoice_handler():
     found = kinds(books(invoices=[usage(url=None)]), StripeBooks(None, invoices=[stripe_invoice()]))
-    assert found == [
-        ("in_1", DriftKind.HOSTED_URL_DIFFERS, Repair("invoice.updated", "in_1"))
-    ]
+    assert found == [("in_1", DriftKind.HOSTED_URL_DIFFERS, Repair("invoice.updated", "in_1"))]
 
 
 def test_paid_or_void_at_stripe_is_repaired_anything_else_only_reported():
