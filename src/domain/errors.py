@@ -144,3 +144,19 @@ class StorageConflict(DomainError):
     serialization failure, a busy embedded database); the whole unit of work may be retried."""
 
     code = "storage_conflict"
+
+
+class AlertThresholdInvalid(DomainError):
+    code = "alert_threshold_invalid"
+
+
+class SpendCapInvalid(DomainError):
+    code = "spend_cap_invalid"
+
+
+class SpendCapReached(DomainError):
+    """A voice consumption that would take the period's metered charge past the owner's cap:
+    nothing consumed. Carries `cap`, `spent` (money) and `resets_at`."""
+
+    code = "spend_cap_reached"
+    keeps_empty_details = True

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from domain.model.alerts import AlertSettings, AlertState
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
@@ -25,7 +26,7 @@ from domain.model.payments import (
 )
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
-from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow
+from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow, RecordOutcome
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
 
@@ -220,6 +221,40 @@ class WebhookInbox(Protocol):
         ...
 
 
+class AlertRepository(Protocol):
+    """Usage alert settings, the spend cap, and what fired (see domain.model.alerts)."""
+
+    def settings(self, org_id: str) -> AlertSettings | None: ...
+
+    def save_settings(self, settings: AlertSettings) -> None:
+        """Insert or replace the organization's settings."""
+        ...
+
+    def add_state_if_absent(self, state: AlertState) -> bool:
+        """Store a firing unless one with its key (organization, metric, threshold, period,
+        level) exists; answer whether this call stored it."""
+        ...
+
+    def resolve(self, state: AlertState, at: datetime) -> bool:
+        """Mark the firing resolved unless it already is; answer whether this call did."""
+        ...
+
+    def states(self, org_id: str, *, unresolved_only: bool = False) -> list[AlertState]:
+        """The organization's firings, most recent first."""
+        ...
+
+    def flag_over_cap(
+        self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime
+    ) -> int:
+        """Flag these recorded events (metric, idempotency key) as past the spend cap, once;
+        answer how many this call flagged."""
+        ...
+
+    def over_cap(self, org_id: str) -> list[tuple[Metric, str]]:
+        """The recorded events flagged past the cap, by metric and key."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""
 
@@ -251,6 +286,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -311,17 +349,20 @@ class QuotaCounter(Protocol):
 
     def record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
-    ) -> None:
+    ) -> RecordOutcome:
         """Count usage that already happened (metric, occurred_at, quantity) into the
         organization's counters whose period holds it; never refuses. A counter that is
         missing is left missing: it is rebuilt from the ledger, which holds this usage. The
-        same token counts once, so a call whose reply was lost may be repeated."""
+        same token counts once, so a call whose reply was lost may be repeated (answering
+        nothing fired). Answers the thresholds it marked fired and the period's voice words
+        against the spend cap."""
         ...
 
     def undo_record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
     ) -> None:
-        """Take back what `record` counted under this token (nothing if it counted nothing)."""
+        """Take back what `record` counted under this token (nothing if it counted nothing),
+        and unmark the thresholds it fired."""
         ...
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...

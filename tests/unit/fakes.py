@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import QuotaUnavailable
+from domain.model.alerts import AlertSettings, AlertState
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
@@ -27,8 +28,10 @@ from domain.model.quotas import (
     GAUGE_PERIOD_START,
     CounterReply,
     CounterStatus,
+    FiredThreshold,
     LedgerEntry,
     QuotaWindow,
+    RecordOutcome,
 )
 from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhooks import InboxEvent, InboxStatus
@@ -63,6 +66,11 @@ class FakeStore:
     audit: list[AuditEntry] = field(default_factory=list)
     history: list[SubscriptionChange] = field(default_factory=list)
     claims: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    alert_settings: dict[str, AlertSettings] = field(default_factory=dict)
+    alert_states: dict[tuple[str, str, str, datetime, int], AlertState] = field(
+        default_factory=dict
+    )
+    over_cap: set[tuple[str, Metric, str]] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # One writer at a time, as the embedded database: taken by a unit of work's first write
     # (or lock) and held until it commits or rolls back.
@@ -80,6 +88,9 @@ class FakeStore:
         "audit",
         "history",
         "claims",
+        "alert_settings",
+        "alert_states",
+        "over_cap",
     )
 
     def snapshot(self) -> dict[str, Any]:
@@ -446,6 +457,54 @@ class FakeInbox(_Repo):
         return sorted(found, key=lambda e: e.received_at)[:limit]
 
 
+class FakeAlerts(_Repo):
+    def settings(self, org_id: str) -> AlertSettings | None:
+        return self.store.alert_settings.get(org_id)
+
+    def save_settings(self, settings: AlertSettings) -> None:
+        self._w()
+        self.store.alert_settings[settings.org_id] = settings
+
+    def add_state_if_absent(self, state: AlertState) -> bool:
+        self._w()
+        with self.store.lock:
+            key = (state.org_id, *state.key)
+            if key in self.store.alert_states:
+                return False
+            self.store.alert_states[key] = state
+            return True
+
+    def resolve(self, state: AlertState, at: datetime) -> bool:
+        self._w()
+        with self.store.lock:
+            key = (state.org_id, *state.key)
+            found = self.store.alert_states.get(key)
+            if found is None or found.resolved_at is not None:
+                return False
+            self.store.alert_states[key] = found.resolved(at)
+            return True
+
+    def states(self, org_id: str, *, unresolved_only: bool = False) -> list[AlertState]:
+        found = [
+            s
+            for s in self.store.alert_states.values()
+            if s.org_id == org_id and not (unresolved_only and s.resolved_at is not None)
+        ]
+        return sorted(found, key=lambda s: (s.fired_at, s.key), reverse=True)
+
+    def flag_over_cap(
+        self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime
+    ) -> int:
+        self._w()
+        with self.store.lock:
+            flagged = {(org_id, m, k) for m, k in keys} - self.store.over_cap
+            self.store.over_cap = self.store.over_cap | flagged
+            return len(flagged)
+
+    def over_cap(self, org_id: str) -> list[tuple[Metric, str]]:
+        return sorted((m, k) for o, m, k in self.store.over_cap if o == org_id)
+
+
 class FakeUnitOfWork:
     """Keeps a database's contract: writes are kept only by `commit()`; a rollback, or leaving
     without a commit, undoes every write since the last commit."""
@@ -464,6 +523,7 @@ class FakeUnitOfWork:
         self.usage_invoices = FakeUsageInvoices(self)
         self.inbox = FakeInbox(self)
         self.audit = FakeAudit(self)
+        self.alerts = FakeAlerts(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self
@@ -550,7 +610,9 @@ class FakeQuotaCounter:
         self.counters: dict[tuple[str, Metric], tuple[datetime, int, datetime]] = {}
         self.answers: dict[tuple[str, Metric, str], int] = {}
         self.pending: list[LedgerEntry] = []
-        self.recordings: set[str] = set()
+        self.recordings: dict[str, list[tuple[str, str, datetime]]] = {}
+        # What fired: (metric or "cap", threshold id, period start), as the Redis marks.
+        self.marks: set[tuple[str, str, datetime]] = set()
         self.down = False
         self.forgotten: list[str] = []
         self._ids = itertools.count(1)
@@ -582,11 +644,47 @@ class FakeQuotaCounter:
                 amount = -min(amount, used)
             elif mode == "consume" and limit is not None and used + amount > limit:
                 return CounterReply(CounterStatus.REFUSED, used, limit, start, end)
+            if mode == "consume" and metric.is_voice and window.cap_words is not None:
+                other = Metric.TTS_WORDS if metric is Metric.STT_WORDS else Metric.STT_WORDS
+                theirs = self.counters.get((org_id, other))
+                if theirs is None or theirs[0] != start:
+                    return CounterReply(CounterStatus.NO_COUNTER, 0, limit, start, end)
+                spent = used + theirs[1]
+                if spent + amount > window.cap_words:
+                    if ("cap", "spend_cap", start) not in self.marks:
+                        self.marks.add(("cap", "spend_cap", start))
+                        self.pending.append(
+                            LedgerEntry(
+                                f"{next(self._ids)}-0",
+                                org_id,
+                                metric,
+                                0,
+                                now,
+                                None,
+                                start,
+                                capped_at_words=spent,
+                                period_end=end,
+                            )
+                        )
+                    return CounterReply(
+                        CounterStatus.CAPPED, used, limit, start, end, spent, window.cap_words
+                    )
             if mode != "peek" and amount:
                 used += amount
                 self.counters[(org_id, metric)] = (start, used, counter[2])
+                fired = self._fire(window, metric, used, start) if mode == "consume" else ()
                 self.pending.append(
-                    LedgerEntry(f"{next(self._ids)}-0", org_id, metric, amount, now, key, start)
+                    LedgerEntry(
+                        f"{next(self._ids)}-0",
+                        org_id,
+                        metric,
+                        amount,
+                        now,
+                        key,
+                        start,
+                        fired,
+                        period_end=end if fired else None,
+                    )
                 )
             if key:
                 self.answers[(org_id, metric, key)] = used
@@ -603,9 +701,27 @@ class FakeQuotaCounter:
     def peek(self, org_id: str, metric: Metric, now: datetime) -> CounterReply:
         return self._run("peek", org_id, metric, 0, now, None)
 
+    def _fire(
+        self, window: QuotaWindow, metric: Metric, used: int, start: datetime
+    ) -> tuple[FiredThreshold, ...]:
+        fired = []
+        for threshold_id, level in window.alerts.get(metric, {}).items():
+            mark = (metric.value, threshold_id, start)
+            if used >= level and mark not in self.marks:
+                self.marks.add(mark)
+                fired.append(FiredThreshold(metric, threshold_id, level, used))
+        return tuple(fired)
+
+    def _mark(self, window: QuotaWindow, metric: str, threshold_id: str) -> tuple:
+        name = "cap" if threshold_id == "spend_cap" else metric
+        return (name, threshold_id, window.mark_period(metric))
+
     def set_window(self, window: QuotaWindow, now: datetime) -> None:
         self._check()
-        self.windows[window.org_id] = window
+        with self._lock:
+            self.windows[window.org_id] = window
+            self.marks -= {self._mark(window, m, t) for m, t in window.resolved}
+            self.marks |= {self._mark(window, m, t) for m, t in window.fired}
 
     def forget_window(self, org_id: str) -> None:
         self._check()
@@ -625,13 +741,43 @@ class FakeQuotaCounter:
 
     def record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
-    ) -> None:
+    ) -> RecordOutcome:
         self._check()
         with self._lock:
             if token in self.recordings:
-                return
-            self.recordings.add(token)
-            self._add(org_id, usage, 1)
+                return RecordOutcome()
+            self.recordings[token] = []
+            window = self.windows.get(org_id)
+            voice = {Metric.STT_WORDS, Metric.TTS_WORDS}
+            before = self._voice(org_id, window)
+            touched = self._add(org_id, usage, 1)
+            if window is None:
+                return RecordOutcome()
+            fired = []
+            for metric in sorted(touched):
+                start, used, _ = self.counters[(org_id, metric)]
+                for f in self._fire(window, metric, used, start):
+                    fired.append(f)
+                    self.recordings[token].append((metric.value, f.threshold_id, start))
+            after = self._voice(org_id, window)
+            known = before is not None and any(m in voice for m, _, _ in usage)
+            return RecordOutcome(
+                tuple(fired),
+                before if known else None,
+                after if known else None,
+                window.cap_words,
+                window.period_start,
+                window.period_end,
+            )
+
+    def _voice(self, org_id: str, window: QuotaWindow | None) -> int | None:
+        total = 0
+        for metric in (Metric.STT_WORDS, Metric.TTS_WORDS):
+            counter = self.counters.get((org_id, metric))
+            if window is None or counter is None or counter[0] != window.period_start:
+                return None
+            total += counter[1]
+        return total
 
     def undo_record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
@@ -639,18 +785,23 @@ class FakeQuotaCounter:
         self._check()
         with self._lock:
             if token in self.recordings:
-                self.recordings.discard(token)
+                self.marks -= set(self.recordings.pop(token))
                 self._add(org_id, usage, -1)
 
-    def _add(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], sign: int) -> None:
+    def _add(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], sign: int
+    ) -> set[Metric]:
+        touched = set()
         for metric, at, quantity in usage:
             counter = self.counters.get((org_id, metric))
             if counter is not None and counter[0] <= at < counter[2]:
+                touched.add(metric)
                 self.counters[(org_id, metric)] = (
                     counter[0],
                     counter[1] + sign * quantity,
                     counter[2],
                 )
+        return touched
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         self._check()
@@ -677,3 +828,4 @@ class FakeQuotaCounter:
         self.counters.clear()
         self.answers.clear()
         self.pending.clear()
+        self.marks.clear()

@@ -245,3 +245,38 @@ webhook_events = Table(
     Index(None, "status", "received_at"),
     Index(None, "type", "received_at"),
 )
+
+# Usage alerts and the spend cap: an organization's choices (thresholds NULL: the plan's
+# defaults), each firing per (metric, threshold, period, level), and recorded events that
+# passed the cap.
+usage_alert_settings = Table(
+    "usage_alert_settings",
+    metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("thresholds", JsonDocument),
+    Column("spend_cap_minor", BigInteger),
+    Column("spend_cap_currency", String(3)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+usage_alert_states = Table(
+    "usage_alert_states",
+    metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("threshold_id", String(64), primary_key=True),
+    Column("period_start", UtcDateTime(), primary_key=True),
+    Column("level", BigInteger, primary_key=True),
+    Column("used", BigInteger, nullable=False),
+    Column("fired_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+)
+
+usage_over_spend_cap = Table(
+    "usage_over_spend_cap",
+    metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("flagged_at", UtcDateTime(), nullable=False),
+)

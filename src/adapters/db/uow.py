@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.db import alert_repositories as alerts
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
 from domain.errors import StorageConflict
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self.usage_invoices = usage.SqlUsageInvoiceRepository(conn)
         self.inbox = repos.SqlWebhookInbox(conn)
         self.audit = usage.SqlAuditLog(conn)
+        self.alerts = alerts.SqlAlertRepository(conn)
         return self
 
     def __exit__(
