@@ -14,6 +14,7 @@ from domain.model.invoicing import InvoiceStatus, UsageInvoice
 from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.money import Money
 from domain.model.organizations import Organization
+from domain.model.outbound import OutboxMessage
 from domain.model.payments import (
     CheckoutRequest,
     CheckoutSession,
@@ -220,6 +221,30 @@ class WebhookInbox(Protocol):
         ...
 
 
+class Outbox(Protocol):
+    """Messages to the product, written in the transaction of the change they announce."""
+
+    def add_if_absent(self, message: OutboxMessage) -> bool:
+        """Store the message unless the organization already has one with its dedupe key (a
+        message without a key is always new); answer whether this call stored it."""
+        ...
+
+    def get(self, message_id: str) -> OutboxMessage | None: ...
+
+    def mark_fanned_out(self, message_id: str, now: datetime) -> bool:
+        """Mark the message handed to its endpoints unless it already is; answer whether this
+        call marked it (the one that fans it out)."""
+        ...
+
+    def unsent(self, created_before: datetime, limit: int) -> list[str]:
+        """Messages committed before the time and never fanned out (a lost job), oldest first."""
+        ...
+
+    def since(self, org_id: str, since: datetime, limit: int) -> list[OutboxMessage]:
+        """The organization's messages created at or after `since`, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""
 
@@ -251,6 +276,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
