@@ -164,7 +164,9 @@ class RedisQuotaCounter:
     @staticmethod
     def _mark(window: QuotaWindow, metric: str, threshold_id: str) -> str:
         period = _ms(window.mark_period(metric))
-        return f"cap:{period}" if threshold_id == "spend_cap" else f"{metric}:{threshold_id}:{period}"
+        return (
+            f"cap:{period}" if threshold_id == "spend_cap" else f"{metric}:{threshold_id}:{period}"
+        )
 
     def forget_window(self, org_id: str) -> None:
         try:

@@ -15,6 +15,7 @@ from domain.model.invoicing import InvoiceStatus, UsageInvoice
 from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.money import Money
 from domain.model.organizations import Organization
+from domain.model.outbound import OutboxMessage
 from domain.model.payments import (
     CheckoutRequest,
     CheckoutSession,
@@ -243,15 +244,37 @@ class AlertRepository(Protocol):
         """The organization's firings, most recent first."""
         ...
 
-    def flag_over_cap(
-        self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime
-    ) -> int:
+    def flag_over_cap(self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime) -> int:
         """Flag these recorded events (metric, idempotency key) as past the spend cap, once;
         answer how many this call flagged."""
         ...
 
     def over_cap(self, org_id: str) -> list[tuple[Metric, str]]:
         """The recorded events flagged past the cap, by metric and key."""
+        ...
+
+
+class Outbox(Protocol):
+    """Messages to the product, written in the transaction of the change they announce."""
+
+    def add_if_absent(self, message: OutboxMessage) -> bool:
+        """Store the message unless the organization already has one with its dedupe key (a
+        message without a key is always new); answer whether this call stored it."""
+        ...
+
+    def get(self, message_id: str) -> OutboxMessage | None: ...
+
+    def mark_fanned_out(self, message_id: str, now: datetime) -> bool:
+        """Mark the message handed to its endpoints unless it already is; answer whether this
+        call marked it (the one that fans it out)."""
+        ...
+
+    def unsent(self, created_before: datetime, limit: int) -> list[str]:
+        """Messages committed before the time and never fanned out (a lost job), oldest first."""
+        ...
+
+    def since(self, org_id: str, since: datetime, limit: int) -> list[OutboxMessage]:
+        """The organization's messages created at or after `since`, oldest first."""
         ...
 
 
@@ -289,6 +312,9 @@ class UnitOfWork(Protocol):
 
     @property
     def alerts(self) -> AlertRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -21,6 +21,7 @@ from domain.model.customers import StripeCustomer
 from domain.model.invoicing import InvoiceStatus, UsageInvoice, totals_of
 from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.organizations import Organization
+from domain.model.outbound import OutboxMessage
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
 from domain.model.quotas import (
@@ -71,6 +72,7 @@ class FakeStore:
         default_factory=dict
     )
     over_cap: set[tuple[str, Metric, str]] = field(default_factory=set)
+    outbox: dict[str, OutboxMessage] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # One writer at a time, as the embedded database: taken by a unit of work's first write
     # (or lock) and held until it commits or rolls back.
@@ -91,6 +93,7 @@ class FakeStore:
         "alert_settings",
         "alert_states",
         "over_cap",
+        "outbox",
     )
 
     def snapshot(self) -> dict[str, Any]:
@@ -492,9 +495,7 @@ class FakeAlerts(_Repo):
         ]
         return sorted(found, key=lambda s: (s.fired_at, s.key), reverse=True)
 
-    def flag_over_cap(
-        self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime
-    ) -> int:
+    def flag_over_cap(self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime) -> int:
         self._w()
         with self.store.lock:
             flagged = {(org_id, m, k) for m, k in keys} - self.store.over_cap
@@ -505,12 +506,71 @@ class FakeAlerts(_Repo):
         return sorted((m, k) for o, m, k in self.store.over_cap if o == org_id)
 
 
+class FakeOutbox(_Repo):
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        super().__init__(uow)
+        self.added: list[str] = []
+
+    def add_if_absent(self, message: OutboxMessage) -> bool:
+        self._w()
+        with self.store.lock:
+            taken = message.id in self.store.outbox or (
+                message.dedupe_key is not None
+                and any(
+                    m.org_id == message.org_id and m.dedupe_key == message.dedupe_key
+                    for m in self.store.outbox.values()
+                )
+            )
+            if taken:
+                return False
+            self.store.outbox = {**self.store.outbox, message.id: copy.deepcopy(message)}
+            self.added.append(message.id)
+            return True
+
+    def get(self, message_id: str) -> OutboxMessage | None:
+        return copy.deepcopy(self.store.outbox.get(message_id))
+
+    def mark_fanned_out(self, message_id: str, now: datetime) -> bool:
+        self._w()
+        message = self.store.outbox.get(message_id)
+        if message is None or message.fanned_out_at is not None:
+            return False
+        self.store.outbox = {**self.store.outbox, message_id: replace(message, fanned_out_at=now)}
+        return True
+
+    def unsent(self, created_before: datetime, limit: int) -> list[str]:
+        found = [
+            m
+            for m in self.store.outbox.values()
+            if m.fanned_out_at is None and m.created_at < created_before
+        ]
+        return [m.id for m in sorted(found, key=lambda m: m.created_at)[:limit]]
+
+    def since(self, org_id: str, since: datetime, limit: int) -> list[OutboxMessage]:
+        found = [
+            copy.deepcopy(m)
+            for m in self.store.outbox.values()
+            if m.org_id == org_id and m.created_at >= since
+        ]
+        return sorted(found, key=lambda m: (m.created_at, m.id))[:limit]
+
+    def messages(self, event_type: str | None = None) -> list[OutboxMessage]:
+        """Every stored message (of the type), oldest first: for tests' assertions."""
+        found = [
+            m
+            for m in self.store.outbox.values()
+            if event_type is None or m.event_type == event_type
+        ]
+        return sorted(found, key=lambda m: m.created_at)
+
+
 class FakeUnitOfWork:
     """Keeps a database's contract: writes are kept only by `commit()`; a rollback, or leaving
     without a commit, undoes every write since the last commit."""
 
-    def __init__(self, store: FakeStore) -> None:
+    def __init__(self, store: FakeStore, after_commit: Any = None) -> None:
         self.store = store
+        self.after_commit = after_commit
         self.committed = False
         self.locked: list[str] = []
         self._undo: dict[str, Any] | None = None
@@ -524,6 +584,7 @@ class FakeUnitOfWork:
         self.inbox = FakeInbox(self)
         self.audit = FakeAudit(self)
         self.alerts = FakeAlerts(self)
+        self.outbox = FakeOutbox(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self
@@ -546,8 +607,12 @@ class FakeUnitOfWork:
             self._undo = None
             self.store.writer.release()
         self.committed = True
+        announced, self.outbox.added = self.outbox.added, []
+        if announced and self.after_commit is not None:
+            self.after_commit(announced)
 
     def rollback(self) -> None:
+        self.outbox.added = []
         if self._undo is not None:
             self.store.restore(self._undo)
             self._undo = None
@@ -565,9 +630,10 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.store = FakeStore()
         self.opened: list[FakeUnitOfWork] = []
+        self.after_commit: Any = None  # as the SQL factory's: told each commit's announcements
 
     def __call__(self) -> FakeUnitOfWork:
-        uow = FakeUnitOfWork(self.store)
+        uow = FakeUnitOfWork(self.store, self.after_commit)
         self.opened.append(uow)
         return uow
 

@@ -30,9 +30,7 @@ def _state(row: Any) -> AlertState:
 
 class SqlAlertRepository(_Repository):
     def settings(self, org_id: str) -> AlertSettings | None:
-        row = self._one(
-            select(usage_alert_settings).where(usage_alert_settings.c.org_id == org_id)
-        )
+        row = self._one(select(usage_alert_settings).where(usage_alert_settings.c.org_id == org_id))
         if row is None:
             return None
         minor, currency = row["spend_cap_minor"], row["spend_cap_currency"]
@@ -104,9 +102,7 @@ class SqlAlertRepository(_Repository):
         )
         return [_state(r) for r in self.conn.execute(stmt).mappings()]
 
-    def flag_over_cap(
-        self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime
-    ) -> int:
+    def flag_over_cap(self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime) -> int:
         if not keys:
             return 0
         rows = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, text
@@ -10,7 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from adapters.db import alert_repositories as alerts
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
+from adapters.db.outbox_repository import SqlOutbox
 from domain.errors import StorageConflict
+
+log = logging.getLogger("billing.outbox")
+# Told the ids of the outbox messages a transaction stored, once it has committed.
+AfterCommit = Callable[[Sequence[str]], None]
 
 # Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
 RACE_SQLSTATES = frozenset({"40P01", "40001"})
@@ -34,9 +41,15 @@ class SqlUnitOfWork:
     (the webhook intake's insert-if-absent), which is atomic on its own and then costs one
     round trip instead of three (BEGIN, statement, COMMIT)."""
 
-    def __init__(self, engine: Engine, single_statement: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        single_statement: bool = False,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
         self._engine = engine
         self._single_statement = single_statement
+        self._after_commit = after_commit
         self._conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -55,6 +68,7 @@ class SqlUnitOfWork:
         self.inbox = repos.SqlWebhookInbox(conn)
         self.audit = usage.SqlAuditLog(conn)
         self.alerts = alerts.SqlAlertRepository(conn)
+        self.outbox = SqlOutbox(conn)
         return self
 
     def __exit__(
@@ -87,9 +101,17 @@ class SqlUnitOfWork:
                     "the database aborted a concurrent transaction; retry"
                 ) from exc
             raise
+        announced, self.outbox.added = self.outbox.added, []
+        if announced and self._after_commit is not None:
+            try:
+                self._after_commit(announced)
+            except Exception:
+                log.warning("outbox dispatch failed; the sweep will send", exc_info=True)
 
     def rollback(self) -> None:
         self.connection.rollback()
+        if self._conn is not None and hasattr(self, "outbox"):
+            self.outbox.added = []
 
     def lock(self, key: str) -> None:
         """A transaction-scoped Postgres advisory lock. SQLite has one writer lock for the
@@ -109,9 +131,15 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine, single_statement: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        single_statement: bool = False,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
         self.engine = engine
         self.single_statement = single_statement
+        self.after_commit = after_commit
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.single_statement)
+        return SqlUnitOfWork(self.engine, self.single_statement, self.after_commit)

@@ -18,6 +18,7 @@ from enum import StrEnum
 from domain.errors import AlertThresholdInvalid, SpendCapInvalid
 from domain.model.charge_limits import MAXIMUM_AMOUNT_MINOR
 from domain.model.money import Money, minor_units_per_major
+from domain.model.outbound import QUOTA_EXHAUSTED, QUOTA_THRESHOLD_REACHED
 from domain.model.plans import Metric
 
 DEFAULT_PERCENTS = (80, 100)
@@ -54,12 +55,6 @@ class AlertThreshold:
         level = self.level(limit)
         exhausted = limit is not None and level is not None and level >= limit
         return QUOTA_EXHAUSTED if exhausted else QUOTA_THRESHOLD_REACHED
-
-
-QUOTA_THRESHOLD_REACHED = "quota.threshold_reached"
-QUOTA_EXHAUSTED = "quota.exhausted"
-QUOTA_RESET = "quota.reset"
-SPEND_CAP_REACHED = "spend_cap.reached"
 
 
 def parse_threshold_id(threshold_id: str) -> tuple[ThresholdKind, int]:

@@ -45,7 +45,11 @@ _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (e.UnsupportedCurrency, 422, ""),
     (e.InvalidMoney, 422, ""),
     (e.CurrencyMismatch, 422, ""),
-    (e.AlertThresholdInvalid, 422, "a percent above 100, of an unlimited metric, or an amount out of range"),
+    (
+        e.AlertThresholdInvalid,
+        422,
+        "a percent above 100, of an unlimited metric, or an amount out of range",
+    ),
     (e.SpendCapInvalid, 422, "not in the usage currency, or out of range"),
     (e.QuotaExceeded, 429, "with `used`, `limit`, `remaining`, `resets_at` and RateLimit headers"),
     (e.SpendCapReached, 429, "with `cap`, `spent` and `resets_at`"),

@@ -1,0 +1,142 @@
+"""The outbox's contract on Postgres, on the embedded SQLite and on the fake: a message is
+written in the caller's transaction, once per organization and dedupe key."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from domain.model.outbound import INVOICE_PAID, QUOTA_EXHAUSTED
+from domain.services.announce import announce
+from tests.integration.test_repositories import NOW, add_org
+from tests.integration.test_repositories import uow as uow
+
+
+def test_announce_writes_nothing_without_commit(uow):
+    add_org(uow)
+    with uow() as u:
+        announce(u, org_id="org_a", event_type=INVOICE_PAID, data={"id": "inv_1"}, now=NOW)
+    with uow() as u:
+        assert u.outbox.since("org_a", NOW - timedelta(days=1), 10) == []
+
+
+def test_announce_once_per_org_and_dedupe_key(uow):
+    add_org(uow)
+    add_org(uow, "org_b")
+    for _ in range(2):
+        with uow() as u:
+            announce(
+                u,
+                org_id="org_a",
+                event_type=INVOICE_PAID,
+                data={"id": "i"},
+                now=NOW,
+                dedupe_key="evt_1:invoice.paid",
+            )
+            announce(
+                u,
+                org_id="org_b",
+                event_type=INVOICE_PAID,
+                data={"id": "i"},
+                now=NOW,
+                dedupe_key="evt_1:invoice.paid",
+            )
+            # No key: always a new message.
+            announce(u, org_id="org_a", event_type=QUOTA_EXHAUSTED, data={}, now=NOW)
+            u.commit()
+    with uow() as u:
+        a = u.outbox.since("org_a", NOW, 10)
+        b = u.outbox.since("org_b", NOW, 10)
+    assert sorted(m.event_type for m in a) == [INVOICE_PAID, QUOTA_EXHAUSTED, QUOTA_EXHAUSTED]
+    assert len(b) == 1
+    paid = next(m for m in a if m.event_type == INVOICE_PAID)
+    assert paid.payload == {
+        "type": INVOICE_PAID,
+        "id": paid.id,
+        "timestamp": "2026-11-15T12:00:00Z",
+        "organization": "org_a",
+        "data": {"id": "i"},
+    }
+
+
+def test_fan_out_is_marked_once_and_unsent_lists_the_rest(uow):
+    add_org(uow)
+    with uow() as u:
+        for minutes in (0, 1, 2):
+            announce(
+                u,
+                org_id="org_a",
+                event_type=INVOICE_PAID,
+                data={"n": minutes},
+                now=NOW + timedelta(minutes=minutes),
+            )
+        u.commit()
+    with uow() as u:
+        first, second, third = u.outbox.since("org_a", NOW, 10)
+        assert u.outbox.mark_fanned_out(first.id, NOW)
+        assert not u.outbox.mark_fanned_out(first.id, NOW)
+        u.commit()
+    with uow() as u:
+        assert u.outbox.unsent(NOW + timedelta(minutes=5), 10) == [second.id, third.id]
+        assert u.outbox.unsent(NOW + timedelta(minutes=2), 10) == [second.id]
+        assert u.outbox.get(first.id).fanned_out_at == NOW
+        assert [m.id for m in u.outbox.since("org_a", NOW + timedelta(minutes=1), 10)] == [
+            second.id,
+            third.id,
+        ]
+
+
+def test_the_commit_hands_over_what_it_announced(uow):
+    add_org(uow)
+    told: list[list[str]] = []
+    uow.after_commit = lambda ids: told.append(list(ids))
+    with uow() as u:
+        announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW)
+    with uow() as u:
+        announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW, dedupe_key="k")
+        announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW, dedupe_key="k")
+        u.commit()
+    with uow() as u:
+        stored = u.outbox.since("org_a", NOW, 10)
+    assert told == [[stored[0].id]]
+
+
+@pytest.mark.parametrize("threads", [8])
+def test_concurrent_announces_of_one_key_store_one_message(uow, threads):
+    add_org(uow)
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def announce_once() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with uow() as u:
+                announce(
+                    u,
+                    org_id="org_a",
+                    event_type=INVOICE_PAID,
+                    data={},
+                    now=NOW,
+                    dedupe_key="evt_race",
+                )
+                u.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=announce_once) for _ in range(threads)]
+    try:
+        for worker in workers:
+            worker.start()
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+    assert errors == []
+    with uow() as u:
+        assert len(u.outbox.since("org_a", NOW, 10)) == 1
+
+
+def test_an_unknown_event_type_is_refused(uow):
+    with uow() as u, pytest.raises(ValueError, match="unknown event type"):
+        announce(u, org_id="org_a", event_type="invoice.exploded", data={}, now=NOW)
