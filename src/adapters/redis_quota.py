@@ -232,8 +232,15 @@ class RedisQuotaCounter:
             fields = {_text(k): _text(v) for k, v in raw.items()}
             period = fields.get("period")
             metric = Metric(fields["metric"])
+            limit = int(fields.get("limit", "-1"))
             fired = tuple(
-                FiredThreshold(metric, threshold_id, int(level), int(fields["used"]))
+                FiredThreshold(
+                    metric,
+                    threshold_id,
+                    int(level),
+                    int(fields["used"]),
+                    None if limit < 0 else limit,
+                )
                 for threshold_id, level in (
                     item.split("|") for item in fields.get("fired", "").split(",") if item
                 )
@@ -249,7 +256,7 @@ class RedisQuotaCounter:
                     fields.get("idem") or None,
                     _at(period) if period is not None else None,
                     fired,
-                    int(capped) if capped is not None else None,
+                    _pair(capped) if capped is not None else None,
                     _at(fields["end"]) if "end" in fields else None,
                 )
             )
@@ -277,8 +284,16 @@ def _outcome(raw: list[Any]) -> RecordOutcome:
     fired = []
     for item in fired_text.split(","):
         if item:
-            metric, threshold_id, level, used = item.split("|")
-            fired.append(FiredThreshold(Metric(metric), threshold_id, int(level), int(used)))
+            metric, threshold_id, level, used, limit = item.split("|")
+            fired.append(
+                FiredThreshold(
+                    Metric(metric),
+                    threshold_id,
+                    int(level),
+                    int(used),
+                    None if int(limit) < 0 else int(limit),
+                )
+            )
     known = int(before) >= 0
     return RecordOutcome(
         tuple(fired),
@@ -288,3 +303,8 @@ def _outcome(raw: list[Any]) -> RecordOutcome:
         _at(start),
         _at(end),
     )
+
+
+def _pair(text: str) -> tuple[int, int]:
+    spent, cap = text.split("|")
+    return int(spent), int(cap)

@@ -44,7 +44,8 @@ if ARGV[1] == 'consume' and ARGV[10] == '1' and w[5] then
   if spent + amount > tonumber(w[5]) then
     if redis.call('HSETNX', KEYS[5], 'cap:' .. start, '1') == 1 then
       redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', '0',
-                 'at', ARGV[4], 'idem', '', 'period', start, 'end', finish, 'capped', int(spent))
+                 'at', ARGV[4], 'idem', '', 'period', start, 'end', finish,
+                 'capped', int(spent) .. '|' .. w[5])
     end
     return {'capped', int(used), w[3], start, finish, int(spent), w[5]}
   end
@@ -62,7 +63,8 @@ if amount ~= 0 then
       end
     end
     if #fired > 0 then
-      for _, v in ipairs({'fired', table.concat(fired, ','), 'used', int(used), 'end', finish}) do
+      for _, v in ipairs({'fired', table.concat(fired, ','), 'used', int(used), 'end', finish,
+                          'limit', w[3]}) do
         entry[#entry + 1] = v
       end
     end
@@ -88,7 +90,8 @@ return 1
 # counter, then (counter index, occurred ms, quantity) triples: each counts into its counter
 # when that counter's period holds it. A missing counter stays missing.
 # Answers {} (nothing done) or {fired, voice before, voice after, cap, start, end}: fired is
-# "<metric>|<threshold id>|<level>|<used>,...", voice totals -1 when a voice counter is missing.
+# "<metric>|<threshold id>|<level>|<used>|<limit>,...", the voice totals -1 when a voice
+# counter is missing.
 RECORD = """
 local n = tonumber(ARGV[2])
 if ARGV[1] == 'apply' then
@@ -135,13 +138,14 @@ for k = 1, n do
   local c = redis.call('HMGET', KEYS[3 + k], 'period', 'used')
   local metric = ARGV[2 + k]
   if ARGV[2 + n + k] == '1' and c[1] == w[1] then voice_after = voice_after + tonumber(c[2]) end
-  local alerts = redis.call('HGET', KEYS[2], 'alerts:' .. metric)
+  local a = redis.call('HMGET', KEYS[2], 'alerts:' .. metric, 'limit:' .. metric)
+  local alerts = a[1]
   if touched[k] and alerts and c[1] then
     local used = tonumber(c[2])
     for id, level in string.gmatch(alerts, '([^,|]+)|(%d+)') do
       local field = metric .. ':' .. id .. ':' .. c[1]
       if used >= tonumber(level) and redis.call('HSETNX', KEYS[3], field, '1') == 1 then
-        fired[#fired + 1] = metric .. '|' .. id .. '|' .. level .. '|' .. int(used)
+        fired[#fired + 1] = table.concat({metric, id, level, int(used), a[2] or '-1'}, '|')
         marks[#marks + 1] = field
       end
     end

@@ -159,4 +159,3 @@ class SpendCapReached(DomainError):
     nothing consumed. Carries `cap`, `spent` (money) and `resets_at`."""
 
     code = "spend_cap_reached"
-    keeps_empty_details = True

@@ -125,7 +125,13 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         payments=payments,
         intake_uow=intake_uow,
         quota=QuotaDeps(
-            uow, clock, catalog, quota_counter, settings.grace_period, settings.quota_fail_open
+            uow,
+            clock,
+            catalog,
+            quota_counter,
+            settings.grace_period,
+            settings.quota_fail_open,
+            price=UsagePrice(rate(settings.usage_price_per_1000_words), settings.usage_currency),
         ),
         invoicing=InvoicingDeps(
             uow,

@@ -728,7 +728,7 @@ class FakeQuotaCounter:
                                 now,
                                 None,
                                 start,
-                                capped_at_words=spent,
+                                capped=(spent, window.cap_words),
                                 period_end=end,
                             )
                         )
@@ -775,7 +775,8 @@ class FakeQuotaCounter:
             mark = (metric.value, threshold_id, start)
             if used >= level and mark not in self.marks:
                 self.marks.add(mark)
-                fired.append(FiredThreshold(metric, threshold_id, level, used))
+                limit = window.limits.get(metric)
+                fired.append(FiredThreshold(metric, threshold_id, level, used, limit))
         return tuple(fired)
 
     def _mark(self, window: QuotaWindow, metric: str, threshold_id: str) -> tuple:

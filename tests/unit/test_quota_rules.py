@@ -260,7 +260,7 @@ def test_usage_kept_nowhere_is_taken_back_from_the_counter(deps):
     with pytest.raises(RuntimeError):
         record_usage(broken, "org_a", [UsageInput(Metric.QUERIES, 5, "x")])
     assert deps.counter.counters[("org_a", Metric.QUERIES)][1] == 1
-    assert deps.counter.recordings == set()
+    assert not deps.counter.recordings
 
 
 def test_usage_kept_nowhere_with_the_counter_gone_too_fails_with_the_first_error(deps, monkeypatch):

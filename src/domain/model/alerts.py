@@ -94,14 +94,15 @@ def check_thresholds(
     return tuple(sorted(unique.values(), key=lambda t: (t.metric.value, t.kind.value, t.value)))
 
 
-def check_spend_cap(cap: Money, usage_currency: str) -> Money:
-    if cap.currency != usage_currency:
+def check_spend_cap(amount_minor: int, currency: str, usage_currency: str) -> Money:
+    """The cap as Money, or SpendCapInvalid: in the usage currency, 1 to Stripe's maximum."""
+    if currency != usage_currency:
         raise SpendCapInvalid(
-            f"the spend cap is in the usage currency, {usage_currency}", currency=cap.currency
+            f"the spend cap is in the usage currency, {usage_currency}", currency=currency
         )
-    if not 1 <= cap.amount_minor <= MAXIMUM_AMOUNT_MINOR:
+    if isinstance(amount_minor, bool) or not 1 <= amount_minor <= MAXIMUM_AMOUNT_MINOR:
         raise SpendCapInvalid(f"amount_minor is 1 to {MAXIMUM_AMOUNT_MINOR}")
-    return cap
+    return Money(amount_minor, currency)
 
 
 def cap_words(cap: Money, per_thousand: Decimal) -> int:

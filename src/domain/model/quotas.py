@@ -103,6 +103,7 @@ class FiredThreshold:
     threshold_id: str
     level: int
     used: int
+    limit: int | None = None  # the plan's limit of the metric then
 
 
 @dataclass(frozen=True)
@@ -174,13 +175,15 @@ class LedgerEntry:
     idempotency_key: str | None = None
     period_start: datetime | None = None
     fired: tuple[FiredThreshold, ...] = ()  # thresholds this consumption reached
-    capped_at_words: int | None = None  # a marker (amount 0): the first refusal by the cap
+    # A marker (amount 0) of the period's first refusal by the spend cap: the voice words
+    # spent then, and the cap in words.
+    capped: tuple[int, int] | None = None
     period_end: datetime | None = None
 
     @property
     def is_marker(self) -> bool:
         """An entry that carries news only, no usage."""
-        return self.capped_at_words is not None
+        return self.capped is not None
 
     def as_usage(self, received_at: datetime) -> UsageEvent:
         source = UsageSource.RELEASED if self.amount < 0 else UsageSource.CONSUMED

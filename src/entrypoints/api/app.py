@@ -15,6 +15,7 @@ from entrypoints.api import (
     admin_audit,
     admin_queues,
     admin_webhooks,
+    alerts,
     analytics,
     billing,
     billing_quota,
@@ -29,6 +30,7 @@ from entrypoints.api import (
     portal,
     quota,
     security,
+    spend_cap,
     subscriptions,
     usage,
     webhooks,
@@ -68,6 +70,8 @@ BLUEPRINTS = (
     analytics.blp,
     admin_audit.blp,
     admin_queues.blp,
+    alerts.blp,
+    spend_cap.blp,
     LEGACY,
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
