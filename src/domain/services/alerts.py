@@ -20,7 +20,13 @@ from domain.model.audit import AuditEntry
 from domain.model.money import Money
 from domain.model.quotas import QuotaDecision
 from domain.services.alert_events import money_object
-from domain.services.quotas import QuotaDeps, load_window, quota_status, refresh_window
+from domain.services.quotas import (
+    QuotaDeps,
+    QuotaReport,
+    load_window,
+    quota_status,
+    refresh_window,
+)
 from domain.services.retry import retrying
 
 
@@ -96,8 +102,11 @@ def _voice_words(decisions: Sequence[QuotaDecision]) -> int:
     return sum(d.used or 0 for d in decisions if d.metric.is_voice)
 
 
-def spend_cap_status(deps: QuotaDeps, org_id: str) -> SpendCapView:
-    report = quota_status(deps, org_id)
+def spend_cap_status(
+    deps: QuotaDeps, org_id: str, report: QuotaReport | None = None
+) -> SpendCapView:
+    """The cap and the spend against it (from a quota report the caller already has)."""
+    report = report or quota_status(deps, org_id)
     with deps.uow() as uow:
         settings = uow.alerts.settings(org_id) or AlertSettings(org_id)
         states = uow.alerts.states(org_id, unresolved_only=True)
