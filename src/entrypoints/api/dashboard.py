@@ -12,7 +12,7 @@ from domain.services.alerts import spend_cap_status
 from domain.services.billing_status import get_billing_status
 from domain.services.invoicing import preview_usage_invoice
 from domain.services.quotas import quota_status
-from entrypoints.api import presenters, spend_cap
+from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container, unbilled_cutoff
@@ -23,6 +23,7 @@ from entrypoints.api.schemas import (
     LineSchema,
     MoneySchema,
     QuotaDecisionSchema,
+    SpendCapSchema,
 )
 
 blp = Blueprint(
@@ -54,7 +55,7 @@ class DashboardSchema(BillingStatusSchema):
     usage = ma.fields.Nested(UsageSchema, required=True)
     voice = ma.fields.Nested(VoiceSchema, required=True)
     spend_cap = ma.fields.Nested(
-        spend_cap.SpendCapSchema,
+        SpendCapSchema,
         allow_none=True,
         required=True,
         metadata={"description": "the cap and this period's spend; null without the counter"},
@@ -81,7 +82,7 @@ def dashboard() -> dict[str, Any]:
             "period_end": report.window.period_end,
             "metrics": [presenters.quota_decision(d) for d in report.decisions],
         }
-        cap = spend_cap.present(spend_cap_status(c.quota, org_id, report))
+        cap = presenters.spend_cap(spend_cap_status(c.quota, org_id, report))
     except QuotaUnavailable:
         usage = {"available": False, "period_start": None, "period_end": None, "metrics": []}
     preview = preview_usage_invoice(c.invoicing, org_id, unbilled_cutoff())

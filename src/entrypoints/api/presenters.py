@@ -15,6 +15,7 @@ from domain.model.plans import Metric, Plan
 from domain.model.quotas import QuotaDecision
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot
 from domain.model.webhooks import InboxEvent
+from domain.services.alerts import SpendCapView
 from domain.services.billing_status import BillingStatus
 
 
@@ -184,4 +185,14 @@ def audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "action": entry.action,
         "details": entry.details,
+    }
+
+
+def spend_cap(view: SpendCapView) -> dict[str, Any]:
+    return {
+        "cap": money(view.cap) if view.cap else None,
+        "spent": money(view.spent),
+        "spent_words": view.spent_words,
+        "resets_at": view.resets_at,
+        "reached_at": view.reached_at,
     }

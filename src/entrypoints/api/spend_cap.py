@@ -8,14 +8,14 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from domain.errors import QuotaUnavailable, SpendCapInvalid
-from domain.services.alert_events import money_object
-from domain.services.alerts import SpendCapView, set_spend_cap, spend_cap_status
+from domain.services.alerts import set_spend_cap, spend_cap_status
+from entrypoints.api import presenters
 from entrypoints.api.auth import CHANGE_BILLING, READ_BILLING, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
-from entrypoints.api.schemas import MoneySchema
+from entrypoints.api.schemas import SpendCapSchema
 
 blp = Blueprint(
     "spend_cap",
@@ -36,32 +36,12 @@ class SpendCapRequest(ma.Schema):
     )
 
 
-class SpendCapSchema(ma.Schema):
-    cap = ma.fields.Nested(MoneySchema, allow_none=True, required=True)
-    spent = ma.fields.Nested(
-        MoneySchema, required=True, metadata={"description": "metered voice charge this period"}
-    )
-    spent_words = ma.fields.Integer(allow_none=True, required=True)
-    resets_at = ma.fields.AwareDateTime(required=True)
-    reached_at = ma.fields.AwareDateTime(
-        allow_none=True, required=True, metadata={"description": "when it first refused"}
-    )
-
-
-def present(view: SpendCapView) -> dict[str, Any]:
-    return {
-        "cap": money_object(view.cap) if view.cap else None,
-        "spent": money_object(view.spent),
-        "spent_words": view.spent_words,
-        "resets_at": view.resets_at,
-        "reached_at": view.reached_at,
-    }
-
-
 def _set(amount: dict[str, Any] | None) -> dict[str, Any]:
     who = principal()
     cap = None if amount is None else (amount["amount_minor"], amount["currency"])
-    return present(set_spend_cap(container().quota, who.org_id, cap, actor=f"user:{who.sub}"))
+    return presenters.spend_cap(
+        set_spend_cap(container().quota, who.org_id, cap, actor=f"user:{who.sub}")
+    )
 
 
 @blp.route("")
@@ -71,7 +51,7 @@ class SpendCap(MethodView):
     @errors(blp, 401, 403, QuotaUnavailable)
     def get(self) -> dict[str, Any]:
         """The cap, the metered voice charge so far this period and when it resets."""
-        return present(spend_cap_status(container().quota, principal().org_id))
+        return presenters.spend_cap(spend_cap_status(container().quota, principal().org_id))
 
     @requires(*CHANGE_BILLING, limit="sensitive")
     @blp.arguments(SpendCapRequest())
