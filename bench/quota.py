@@ -55,6 +55,7 @@ def in_process(url: str, catalog: Path, calls: int, alerts: bool) -> dict[str, f
         redis_url=REDIS_URL,
         jwt_secret_key=SECRET,
         billing_catalog_file=catalog,
+        redis_timeout_ms=2000,  # a loaded machine must not turn a slow reply into a failure
     )
     container = bootstrap(settings)
     from domain.model.organizations import Organization
