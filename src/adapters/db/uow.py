@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
 from adapters.db.outbox_repository import SqlOutbox
+from adapters.db.webhook_repositories import SqlWebhookDeliveries, SqlWebhookEndpoints
 from domain.errors import StorageConflict
 
 log = logging.getLogger("billing.outbox")
@@ -67,6 +68,8 @@ class SqlUnitOfWork:
         self.inbox = repos.SqlWebhookInbox(conn)
         self.audit = usage.SqlAuditLog(conn)
         self.outbox = SqlOutbox(conn)
+        self.webhook_endpoints = SqlWebhookEndpoints(conn)
+        self.webhook_deliveries = SqlWebhookDeliveries(conn)
         return self
 
     def __exit__(
