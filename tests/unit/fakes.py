@@ -35,6 +35,7 @@ from domain.model.subscriptions import Subscription, SubscriptionStatus
 from domain.model.webhook_endpoints import (
     DeliveryAttempt,
     DeliveryStatus,
+    SendResult,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -750,6 +751,49 @@ class FakeProbe:
         return self.ok
 
 
+class FakeResolver:
+    """Host names to addresses: public unless told otherwise (a test re-points a host)."""
+
+    PUBLIC = "93.184.215.14"
+
+    def __init__(self, hosts: dict[str, list[str]] | None = None) -> None:
+        self.hosts = dict(hosts or {})
+        self.asked: list[str] = []
+
+    def resolve(self, host: str) -> list[str]:
+        self.asked.append(host)
+        if host.endswith(".invalid"):
+            raise OSError(f"{host} does not resolve")
+        return self.hosts.get(host, [self.PUBLIC])
+
+
+@dataclass
+class SentMessage:
+    url: str
+    message_id: str
+    body: str
+    secrets: list[str]
+    at: datetime
+
+
+class FakeWebhookSender:
+    """Answers each call with the next scripted status (200 once the script runs out)."""
+
+    def __init__(self, statuses: Sequence[int | None] = ()) -> None:
+        self.statuses = list(statuses)
+        self.sent: list[SentMessage] = []
+
+    def send(
+        self, url: str, message_id: str, body: str, secrets: Sequence[str], now: datetime
+    ) -> SendResult:
+        self.sent.append(SentMessage(url, message_id, body, list(secrets), now))
+        status = self.statuses.pop(0) if self.statuses else 200
+        if status is None:
+            return SendResult(None, "ConnectError: connection refused", 3)
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+        return SendResult(status, error, 7, "ok" if error is None else "boom")
+
+
 def fake_ports(**extra: Any) -> dict[str, Any]:
     """Overrides for `create_app`/`bootstrap`: every port faked, nothing touches the network."""
     ports: dict[str, Any] = {
@@ -758,6 +802,8 @@ def fake_ports(**extra: Any) -> dict[str, Any]:
         "jobs": FakeJobQueue(),
         "quota_counter": FakeQuotaCounter(),
         "probes": {"database": FakeProbe(), "redis": FakeProbe()},
+        "resolver": FakeResolver(),
+        "webhook_sender": FakeWebhookSender(),
     }
     ports.update(extra)
     return ports

@@ -31,6 +31,7 @@ from entrypoints.api import (
     security,
     subscriptions,
     usage,
+    webhook_endpoints,
     webhooks,
     white_label,
 )
@@ -68,6 +69,7 @@ BLUEPRINTS = (
     analytics.blp,
     admin_audit.blp,
     admin_queues.blp,
+    webhook_endpoints.blp,
     LEGACY,
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

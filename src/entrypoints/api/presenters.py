@@ -14,8 +14,10 @@ from domain.model.money import Money
 from domain.model.payments import CheckoutSession, SubscriptionIntent
 from domain.model.plans import Metric, Plan
 from domain.model.quotas import QuotaDecision
+from domain.model.webhook_endpoints import WebhookEndpoint
 from domain.model.webhooks import InboxEvent
 from domain.services.billing_status import BillingStatus
+from domain.services.webhook_endpoints import DeliveryView
 
 # Shaped in the domain: the webhooks to the product carry the same views.
 money = views.money
@@ -142,4 +144,49 @@ def audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "action": entry.action,
         "details": entry.details,
+    }
+
+
+def webhook_endpoint(endpoint: WebhookEndpoint, with_secret: bool = False) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+        "disabled_at": endpoint.disabled_at,
+        "disabled_reason": endpoint.disabled_reason,
+        "previous_secret_valid_until": endpoint.previous_secret_until,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
+    if with_secret:  # at creation and rotation only: the one time the owner sees it
+        shown["secret"] = endpoint.secret
+    return shown
+
+
+def webhook_delivery(view: DeliveryView) -> dict[str, Any]:
+    d = view.delivery
+    return {
+        "id": d.id,
+        "message_id": d.message_id,
+        "event_type": d.event_type,
+        "status": d.status.value,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "delivered_at": d.delivered_at,
+        "created_at": d.created_at,
+        "attempt_log": [
+            {
+                "number": a.number,
+                "attempted_at": a.attempted_at,
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+                "response_snippet": a.response_snippet,
+            }
+            for a in view.attempts
+        ],
     }
