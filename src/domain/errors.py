@@ -159,3 +159,18 @@ class SpendCapReached(DomainError):
     nothing consumed. Carries `cap`, `spent` (money) and `resets_at`."""
 
     code = "spend_cap_reached"
+
+
+class WebhookUrlRejected(DomainError):
+    """An endpoint URL that is not https (outside development), or that names or resolves to a
+    private, loopback, link-local or unspecified address."""
+
+    code = "webhook_url_rejected"
+
+
+class InvalidWebhookEventType(DomainError):
+    code = "invalid_webhook_event_type"
+
+
+class TooManyWebhookEndpoints(DomainError):
+    code = "webhook_endpoint_limit"

@@ -29,6 +29,12 @@ from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
 from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow, RecordOutcome
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
+from domain.model.webhook_endpoints import (
+    DeliveryAttempt,
+    SendResult,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 
@@ -278,6 +284,71 @@ class Outbox(Protocol):
         ...
 
 
+class WebhookEndpointRepository(Protocol):
+    def add(self, endpoint: WebhookEndpoint) -> None: ...
+
+    def get(self, org_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        """The organization's endpoint (another organization's id answers None)."""
+        ...
+
+    def by_id(self, endpoint_id: str) -> WebhookEndpoint | None: ...
+
+    def for_org(self, org_id: str) -> list[WebhookEndpoint]:
+        """Oldest first."""
+        ...
+
+    def save(self, endpoint: WebhookEndpoint) -> None: ...
+
+    def delete(self, org_id: str, endpoint_id: str) -> bool:
+        """Remove the endpoint with its deliveries and their attempts; answer whether it was
+        there."""
+        ...
+
+
+class WebhookDeliveryRepository(Protocol):
+    def add_if_absent(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        """Store the deliveries whose (message, endpoint) is new; answer the ids stored."""
+        ...
+
+    def get(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def of_message(self, message_id: str, endpoint_id: str) -> WebhookDelivery | None: ...
+
+    def claim(
+        self, delivery_id: str, token: str, now: datetime, until: datetime
+    ) -> WebhookDelivery | None:
+        """Take the delivery's next attempt until `until`, counted now, if it is pending, due
+        and no other holder's lease runs; answer it as claimed, or None."""
+        ...
+
+    def save(self, delivery: WebhookDelivery) -> None: ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Pending deliveries due by `now` and not leased (or whose lease ran out: a worker
+        that stopped mid-call), soonest first."""
+        ...
+
+    def fail_pending(self, endpoint_id: str, now: datetime, reason: str) -> int:
+        """Mark the endpoint's pending deliveries failed (it was disabled); answer how many."""
+        ...
+
+    def for_endpoint(
+        self, org_id: str, endpoint_id: str, limit: int, offset: int = 0
+    ) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...
+
+    def start_attempt(self, attempt: DeliveryAttempt) -> None: ...
+
+    def finish_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Set the outcome of the attempt with this delivery id and number."""
+        ...
+
+    def attempts(self, delivery_ids: Sequence[str]) -> list[DeliveryAttempt]:
+        """Every attempt of these deliveries, by delivery then number."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; nothing is kept unless `commit()` is called."""
 
@@ -315,6 +386,12 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpointRepository: ...
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveryRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -397,6 +474,23 @@ class QuotaCounter(Protocol):
         """Drop flushed entries. `refunds` are entries the ledger refused as duplicates of a
         key it already held: their amount leaves the counter of their period, once, by
         whichever flush drops the entry."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """Posts one signed message (Standard Webhooks) to an endpoint, with short timeouts."""
+
+    def send(
+        self, url: str, message_id: str, body: str, secrets: Sequence[str], now: datetime
+    ) -> SendResult:
+        """Never raises for the receiver's failure: a refused connection, a timeout or any
+        status is the result."""
+        ...
+
+
+class AddressResolver(Protocol):
+    def resolve(self, host: str) -> list[str]:
+        """The host's addresses now; raises OSError when it does not resolve."""
         ...
 
 

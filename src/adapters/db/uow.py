@@ -13,6 +13,7 @@ from adapters.db import alert_repositories as alerts
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
 from adapters.db.outbox_repository import SqlOutbox
+from adapters.db.webhook_repositories import SqlWebhookDeliveries, SqlWebhookEndpoints
 from domain.errors import StorageConflict
 
 log = logging.getLogger("billing.outbox")
@@ -69,6 +70,8 @@ class SqlUnitOfWork:
         self.audit = usage.SqlAuditLog(conn)
         self.alerts = alerts.SqlAlertRepository(conn)
         self.outbox = SqlOutbox(conn)
+        self.webhook_endpoints = SqlWebhookEndpoints(conn)
+        self.webhook_deliveries = SqlWebhookDeliveries(conn)
         return self
 
     def __exit__(

@@ -26,7 +26,6 @@ from domain.model.alerts import (
 )
 from domain.model.invoicing import UsagePrice
 from domain.model.metering import UsageEvent
-from domain.model.money import Money
 from domain.model.outbound import (
     QUOTA_EXHAUSTED,
     QUOTA_RESET,
@@ -41,17 +40,9 @@ from domain.model.quotas import (
     QuotaWindow,
     RecordOutcome,
 )
+from domain.model.views import money
 from domain.ports import UnitOfWork
 from domain.services.announce import announce
-
-
-def money_object(value: Money) -> dict[str, Any]:
-    """Money as the API shows it."""
-    return {
-        "amount_minor": value.amount_minor,
-        "currency": value.currency,
-        "display": value.format(),
-    }
 
 
 def alert_object(state: AlertState, limit: int | None = None) -> dict[str, Any]:
@@ -171,8 +162,8 @@ def _cap_reached(
         org_id=org_id,
         event_type=SPEND_CAP_REACHED,
         data={
-            "cap": money_object(cap),
-            "spent": money_object(price.charge(spent_words)),
+            "cap": money(cap),
+            "spent": money(price.charge(spent_words)),
             "period_start": start,
             "resets_at": end,
             "reached_at": at,

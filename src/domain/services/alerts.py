@@ -19,7 +19,7 @@ from domain.model.alerts import (
 from domain.model.audit import AuditEntry
 from domain.model.money import Money
 from domain.model.quotas import QuotaDecision
-from domain.services.alert_events import money_object
+from domain.model.views import money
 from domain.services.quotas import (
     QuotaDeps,
     QuotaReport,
@@ -154,7 +154,7 @@ def spend_cap_refusal(deps: QuotaDeps, org_id: str, decision: QuotaDecision) -> 
         f"the spend cap of {cap.format()} for metered voice usage this period is reached "
         f"({spent.format()} spent)",
         metric=decision.metric.value,
-        cap=money_object(cap),
-        spent=money_object(spent),
+        cap=money(cap),
+        spent=money(spent),
         resets_at=decision.resets_at,
     )

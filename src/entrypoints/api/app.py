@@ -33,6 +33,7 @@ from entrypoints.api import (
     spend_cap,
     subscriptions,
     usage,
+    webhook_endpoints,
     webhooks,
     white_label,
 )
@@ -72,6 +73,7 @@ BLUEPRINTS = (
     admin_queues.blp,
     alerts.blp,
     spend_cap.blp,
+    webhook_endpoints.blp,
     LEGACY,
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -59,6 +59,10 @@ _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (e.PaymentProviderUnavailable, 503, ""),
     (e.QuotaUnavailable, 503, ""),
     (e.StorageConflict, 503, "a database race that outlived its retries: send again"),
+    # Webhooks to the product.
+    (e.TooManyWebhookEndpoints, 409, "at most 20 endpoints per organization"),
+    (e.WebhookUrlRejected, 422, "not https, or a private, loopback or link-local address"),
+    (e.InvalidWebhookEventType, 422, "with the `allowed` types"),
 )
 DOMAIN: dict[type[DomainError], ErrorCode] = {
     cls: ErrorCode(cls.code, status, note) for cls, status, note in _DOMAIN

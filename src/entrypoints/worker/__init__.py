@@ -8,6 +8,9 @@ JOB_PATHS: dict[str, str] = {
     "invoice_organization": "entrypoints.worker.jobs.invoice_organization",
     "schedule_monthly_invoicing": "entrypoints.worker.jobs.schedule_monthly_invoicing",
     "check_dunning": "entrypoints.worker.jobs.check_dunning_job",
+    "fan_out_message": "entrypoints.worker.outbound_jobs.fan_out_message",
+    "deliver_webhook": "entrypoints.worker.outbound_jobs.deliver_webhook",
+    "sweep_outbound_webhooks": "entrypoints.worker.outbound_jobs.sweep_outbound_webhooks",
 }
 
 # Which queue (by urgency, see Settings.queue_names) each job waits in. The flush keeps the
@@ -20,4 +23,9 @@ JOB_QUEUES: dict[str, str] = {
     "invoice_organization": "bulk",
     "schedule_monthly_invoicing": "bulk",
     "check_dunning": "bulk",
+    # Webhooks to the product share the webhooks workers' threads (each call waits on the
+    # receiver); their sweep is a short query, urgent like the inbox's.
+    "fan_out_message": "webhooks",
+    "deliver_webhook": "webhooks",
+    "sweep_outbound_webhooks": "urgent",
 }
