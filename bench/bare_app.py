@@ -5,7 +5,7 @@ import os
 import redis
 from flask import Flask, jsonify, request
 
-from adapters.redis_quota import CONSUME
+from adapters.redis_scripts import CONSUME
 
 app = Flask("bare")
 _redis = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13"))

@@ -19,7 +19,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.redis_quota import CONSUME
+from adapters.redis_scripts import CONSUME
 from bench import wrk
 from bench.common import REDIS_URL, fresh_database, gunicorn
 from domain.model.plans import Metric

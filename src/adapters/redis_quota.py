@@ -16,11 +16,12 @@ would be split per hash slot first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import redis
 
+from adapters.redis_replies import as_text, from_ms, record_outcome, spent_and_cap, to_ms
 from adapters.redis_scripts import ACK, CONSUME, RECORD, SEED
 from domain.errors import QuotaUnavailable
 from domain.model.plans import Metric
@@ -39,21 +40,6 @@ IDEMPOTENCY_TTL_S = 86_400
 WINDOW_TTL_MS = 60_000  # a window is reloaded at least every minute (grace periods, renewals)
 MARKS_TTL_MS = 86_400_000  # marks outlive their period by a day
 VOICE = (Metric.STT_WORDS, Metric.TTS_WORDS)
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ms(moment: datetime) -> int:
-    # Integer arithmetic: a float round trip could move a period boundary by a millisecond.
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-def _at(ms: str | bytes) -> datetime:
-    return EPOCH + timedelta(milliseconds=int(ms))
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisQuotaCounter:
@@ -91,7 +77,7 @@ class RedisQuotaCounter:
             mode,
             metric.value,
             amount,
-            _ms(now),
+            to_ms(now),
             idempotency_key or "",
             IDEMPOTENCY_TTL_S,
             org_id,
@@ -103,7 +89,7 @@ class RedisQuotaCounter:
             raw = self._consume(keys=self._keys(org_id, metric, idempotency_key), args=args)
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
-        status = CounterStatus(_text(raw[0]))
+        status = CounterStatus(as_text(raw[0]))
         if len(raw) == 1:
             return CounterReply(status)
         limit = int(raw[2])
@@ -112,8 +98,8 @@ class RedisQuotaCounter:
             status,
             int(raw[1]),
             None if limit < 0 else limit,
-            _at(raw[3]),
-            _at(raw[4]),
+            from_ms(raw[3]),
+            from_ms(raw[4]),
             spent,
             cap,
         )
@@ -132,8 +118,8 @@ class RedisQuotaCounter:
     def set_window(self, window: QuotaWindow, now: datetime) -> None:
         key = self._keys(window.org_id, Metric.QUERIES)[0]
         fields: dict[str, str] = {
-            "start": str(_ms(window.period_start)),
-            "end": str(_ms(window.period_end)),
+            "start": str(to_ms(window.period_start)),
+            "end": str(to_ms(window.period_end)),
             "tier": window.tier,
         }
         for metric, limit in window.limits.items():
@@ -143,7 +129,7 @@ class RedisQuotaCounter:
                 fields[f"alerts:{metric.value}"] = ",".join(f"{i}|{v}" for i, v in levels.items())
         if window.cap_words is not None:
             fields["cap"] = str(window.cap_words)
-        expires = min(_ms(window.period_end), _ms(now) + WINDOW_TTL_MS)
+        expires = min(to_ms(window.period_end), to_ms(now) + WINDOW_TTL_MS)
         marks_key = self._keys(window.org_id, Metric.QUERIES)[4]
         marks = {self._mark(window, m, t): "1" for m, t in window.fired}
         unmarked = [self._mark(window, m, t) for m, t in window.resolved]
@@ -156,14 +142,14 @@ class RedisQuotaCounter:
                     pipe.hdel(marks_key, *unmarked)
                 if marks:
                     pipe.hset(marks_key, mapping=cast(Any, marks))
-                pipe.pexpireat(marks_key, _ms(window.period_end) + MARKS_TTL_MS)
+                pipe.pexpireat(marks_key, to_ms(window.period_end) + MARKS_TTL_MS)
                 pipe.execute()
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
     @staticmethod
     def _mark(window: QuotaWindow, metric: str, threshold_id: str) -> str:
-        period = _ms(window.mark_period(metric))
+        period = to_ms(window.mark_period(metric))
         return (
             f"cap:{period}" if threshold_id == "spend_cap" else f"{metric}:{threshold_id}:{period}"
         )
@@ -178,10 +164,10 @@ class RedisQuotaCounter:
         self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime, used: int
     ) -> None:
         counter = self._keys(org_id, metric)[1]
-        start = "0" if metric.is_gauge else str(_ms(period_start))
-        end = GAUGE_END_MS if metric.is_gauge else _ms(period_end)
+        start = "0" if metric.is_gauge else str(to_ms(period_start))
+        end = GAUGE_END_MS if metric.is_gauge else to_ms(period_end)
         # Counters outlive their period by a day for late reads; gauges never expire.
-        expire = "" if metric.is_gauge else str(_ms(period_end) + 86_400_000)
+        expire = "" if metric.is_gauge else str(to_ms(period_end) + 86_400_000)
         try:
             self._seed(keys=[counter], args=[start, used, expire, end])
         except redis.RedisError as exc:
@@ -190,7 +176,7 @@ class RedisQuotaCounter:
     def record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
     ) -> RecordOutcome:
-        return _outcome(self._record_usage("apply", org_id, usage, token))
+        return record_outcome(self._record_usage("apply", org_id, usage, token))
 
     def undo_record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
@@ -209,7 +195,7 @@ class RedisQuotaCounter:
         keys += [self._keys(org_id, m)[1] for m in metrics]
         totals: dict[tuple[int, int], int] = {}
         for metric, at, quantity in usage:
-            slot = (index[metric], _ms(at))  # a batch mostly shares one timestamp
+            slot = (index[metric], to_ms(at))  # a batch mostly shares one timestamp
             totals[slot] = totals.get(slot, 0) + quantity
         sign = -1 if mode == "undo" else 1
         args: list[str | int] = [mode, len(metrics)]
@@ -229,7 +215,7 @@ class RedisQuotaCounter:
         for entry_id, raw in rows:
             if entry_id is None or raw is None:
                 continue
-            fields = {_text(k): _text(v) for k, v in raw.items()}
+            fields = {as_text(k): as_text(v) for k, v in raw.items()}
             period = fields.get("period")
             metric = Metric(fields["metric"])
             limit = int(fields.get("limit", "-1"))
@@ -248,16 +234,16 @@ class RedisQuotaCounter:
             capped = fields.get("capped")
             entries.append(
                 LedgerEntry(
-                    _text(entry_id),
+                    as_text(entry_id),
                     fields["org"],
                     metric,
                     int(fields["amount"]),
-                    _at(fields["at"]),
+                    from_ms(fields["at"]),
                     fields.get("idem") or None,
-                    _at(period) if period is not None else None,
+                    from_ms(period) if period is not None else None,
                     fired,
-                    _pair(capped) if capped is not None else None,
-                    _at(fields["end"]) if "end" in fields else None,
+                    spent_and_cap(capped) if capped is not None else None,
+                    from_ms(fields["end"]) if "end" in fields else None,
                 )
             )
         return entries
@@ -268,43 +254,10 @@ class RedisQuotaCounter:
         args: list[str | int] = [len(refunded)]
         for e in refunded:
             assert e.period_start is not None
-            args += [e.entry_id, _ms(e.period_start), e.amount]
+            args += [e.entry_id, to_ms(e.period_start), e.amount]
         args += [i for i in entry_ids if i not in ids]
         keys = [LEDGER_STREAM] + [self._keys(e.org_id, e.metric)[1] for e in refunded]
         try:
             self._ack(keys=keys, args=args)
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
-
-
-def _outcome(raw: list[Any]) -> RecordOutcome:
-    if not raw:
-        return RecordOutcome()
-    fired_text, before, after, cap, start, end = (_text(part) for part in raw)
-    fired = []
-    for item in fired_text.split(","):
-        if item:
-            metric, threshold_id, level, used, limit = item.split("|")
-            fired.append(
-                FiredThreshold(
-                    Metric(metric),
-                    threshold_id,
-                    int(level),
-                    int(used),
-                    None if int(limit) < 0 else int(limit),
-                )
-            )
-    known = int(before) >= 0
-    return RecordOutcome(
-        tuple(fired),
-        int(before) if known else None,
-        int(after) if known else None,
-        int(cap) if int(cap) >= 0 else None,
-        _at(start),
-        _at(end),
-    )
-
-
-def _pair(text: str) -> tuple[int, int]:
-    spent, cap = text.split("|")
-    return int(spent), int(cap)

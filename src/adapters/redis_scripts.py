@@ -88,19 +88,28 @@ return 1
 # quantities negated: the thresholds the recording fired are unmarked again), ARGV[2] the
 # number of counters n, ARGV[3 .. 2+n] their metrics, ARGV[3+n .. 2+2n] '1' for a voice
 # counter, then (counter index, occurred ms, quantity) triples: each counts into its counter
-# when that counter's period holds it. A missing counter stays missing.
+# when that counter's period holds it. A missing counter stays missing. A repeated 'apply'
+# (its reply was lost) counts nothing and answers what the first one answered.
 # Answers {} (nothing done) or {fired, voice before, voice after, cap, start, end}: fired is
 # "<metric>|<threshold id>|<level>|<used>|<limit>,...", the voice totals -1 when a voice
 # counter is missing.
-RECORD = """
+RECORD = r"""
 local n = tonumber(ARGV[2])
 if ARGV[1] == 'apply' then
-  if not redis.call('SET', KEYS[1], '-', 'NX', 'EX', 3600) then return {} end
+  if not redis.call('SET', KEYS[1], '-', 'NX', 'EX', 3600) then
+    -- A repeat after a lost reply: the first call's answer, so its news is not lost.
+    local kept = redis.call('GET', KEYS[1]) or ''
+    local answer = string.match(kept, '\n(.*)$')
+    if not answer then return {} end
+    local parts = {}
+    for part in string.gmatch(answer .. '\t', '([^\t]*)\t') do parts[#parts + 1] = part end
+    return parts
+  end
 else
   local marked = redis.call('GET', KEYS[1])
   if not marked then return {} end
   redis.call('DEL', KEYS[1])
-  for field in string.gmatch(marked, '[^ ]+') do
+  for field in string.gmatch(string.match(marked, '^[^\n]*'), '[^ ]+') do
     if field ~= '-' then redis.call('HDEL', KEYS[3], field) end
   end
 end
@@ -151,9 +160,13 @@ for k = 1, n do
     end
   end
 end
-if #marks > 1 then redis.call('SET', KEYS[1], table.concat(marks, ' '), 'EX', 3600) end
 if not (voice_known and has_voice) then voice_before, voice_after = -1, -1 end
-return {table.concat(fired, ','), int(voice_before), int(voice_after), w[3] or '-1', w[1], w[2]}
+local answer = {table.concat(fired, ','), int(voice_before), int(voice_after), w[3] or '-1',
+                w[1], w[2]}
+-- Kept with the recording: the marks to take back on undo, and the answer for a repeat.
+redis.call('SET', KEYS[1], table.concat(marks, ' ') .. '\n' .. table.concat(answer, '\t'),
+           'EX', 3600)
+return answer
 """
 
 # Flushed entries leave the stream (KEYS[1]); ARGV[1] is how many of them are refunds, each

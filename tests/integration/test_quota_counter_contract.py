@@ -260,8 +260,13 @@ def test_recorded_usage_fires_thresholds_and_reports_the_voice_words_against_the
     assert (outcome.voice_before, outcome.voice_after, outcome.cap_words) == (14, 44, 100)
     assert (outcome.period_start, outcome.period_end) == (START, END)
     assert not outcome.passed_cap
-    assert counter.record("org_c", [(Metric.TTS_WORDS, NOW, 70)], "rec-2").passed_cap
-    assert counter.record("org_c", [(Metric.TTS_WORDS, NOW, 70)], "rec-2").fired == ()
+    passed = counter.record("org_c", [(Metric.TTS_WORDS, NOW, 70)], "rec-2")
+    assert passed.passed_cap and (passed.voice_before, passed.voice_after) == (44, 114)
+    # A repeat after a lost reply counts nothing and answers the same, so nothing is lost.
+    assert counter.record("org_c", [(Metric.TTS_WORDS, NOW, 70)], "rec-2") == passed
+    again = counter.record("org_c", [(Metric.QUERIES, NOW, 1)], "rec-1")
+    assert again == outcome
+    assert counter.peek("org_c", Metric.QUERIES, NOW).used == 8
 
 
 def test_undoing_a_recording_unmarks_what_it_fired(counter):

@@ -877,6 +877,7 @@ class FakeQuotaCounter:
         self.answers: dict[tuple[str, Metric, str], int] = {}
         self.pending: list[LedgerEntry] = []
         self.recordings: dict[str, list[tuple[str, str, datetime]]] = {}
+        self.answered: dict[str, RecordOutcome] = {}  # a repeated token's answer
         # What fired: (metric or "cap", threshold id, period start), as the Redis marks.
         self.marks: set[tuple[str, str, datetime]] = set()
         self.down = False
@@ -1012,7 +1013,7 @@ class FakeQuotaCounter:
         self._check()
         with self._lock:
             if token in self.recordings:
-                return RecordOutcome()
+                return self.answered.get(token, RecordOutcome())
             self.recordings[token] = []
             window = self.windows.get(org_id)
             voice = {Metric.STT_WORDS, Metric.TTS_WORDS}
@@ -1028,7 +1029,7 @@ class FakeQuotaCounter:
                     self.recordings[token].append((metric.value, f.threshold_id, start))
             after = self._voice(org_id, window)
             known = before is not None and any(m in voice for m, _, _ in usage)
-            return RecordOutcome(
+            self.answered[token] = RecordOutcome(
                 tuple(fired),
                 before if known else None,
                 after if known else None,
@@ -1036,6 +1037,7 @@ class FakeQuotaCounter:
                 window.period_start,
                 window.period_end,
             )
+            return self.answered[token]
 
     def _voice(self, org_id: str, window: QuotaWindow | None) -> int | None:
         total = 0
@@ -1053,6 +1055,7 @@ class FakeQuotaCounter:
         with self._lock:
             if token in self.recordings:
                 self.marks -= set(self.recordings.pop(token))
+                self.answered.pop(token, None)
                 self._add(org_id, usage, -1)
 
     def _add(
