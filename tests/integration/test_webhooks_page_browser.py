@@ -18,7 +18,7 @@ from tests.integration.webhook_support import drain
 
 @pytest.fixture
 def dev_site(settings, clean_db, clean_redis, tmp_path):
-    app = outbound_app(settings.model_copy(update={"redis_timeout_ms": 5000}), tmp_path, "postgres")
+    app = outbound_app(settings, tmp_path, "postgres")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -56,8 +56,10 @@ def test_an_owner_manages_endpoints_and_sees_their_deliveries(browser, dev_site)
     shot(page, "billing-webhooks-owner-desktop.png")
 
     page.click("[data-action=rotate]")
-    page.wait_for_function(
-        "s => document.querySelector('#webhook-secret code').textContent !== s", arg=secret
+    page.wait_for_function(  # the box was emptied by the reload: wait for the new secret
+        "s => (document.querySelector('#webhook-secret code') || {}).textContent"
+        " && document.querySelector('#webhook-secret code').textContent !== s",
+        arg=secret,
     )
     rotated = page.inner_text("#webhook-secret code")
     assert rotated.startswith("whsec_") and rotated != secret
