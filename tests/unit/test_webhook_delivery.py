@@ -218,3 +218,19 @@ def test_the_sweep_fans_out_what_a_lost_dispatch_left(deps):
     deps.clock.advance(seconds=31)
     assert delivery.sweep(deps)["messages"] == 1
     assert run_jobs(deps) == ["delivered"]
+
+
+def test_deliveries_not_enqueued_after_the_fan_out_are_sent_by_the_sweep(deps, monkeypatch):
+    create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
+    message_id = say(deps)
+    deps.jobs.enqueued.clear()
+
+    def redis_down(job, *args, job_id=None):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(deps.jobs, "enqueue", redis_down)
+    assert len(delivery.fan_out(deps, message_id)) == 1  # stored, though not enqueued
+    monkeypatch.undo()
+    assert delivery.fan_out(deps, message_id) == []  # its retry makes nothing twice
+    assert delivery.sweep(deps) == {"messages": 0, "deliveries": 1}
+    assert run_jobs(deps) == ["delivered"]

@@ -100,7 +100,10 @@ def fan_out(deps: OutboundDeps, message_id: str) -> list[str]:
             [new_delivery(message, e, now) for e in endpoints]
         )
         uow.commit()
-    enqueue_deliveries(deps.jobs, created)
+    try:
+        enqueue_deliveries(deps.jobs, created)
+    except Exception:  # noqa: BLE001 - stored and due: the sweep enqueues them
+        log.warning("deliveries not enqueued; the sweep will", extra={"message_id": message_id})
     return created
 
 
