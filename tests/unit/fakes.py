@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import threading
@@ -511,12 +512,14 @@ class FakeUnitOfWork:
             self._undo = None
             self.store.writer.release()
         self.committed = True
-        announced, self.outbox.added = self.outbox.added, []
-        if announced and self.after_commit is not None:
-            self.after_commit(announced)
+        queued, self.webhook_deliveries.added = self.webhook_deliveries.added, []
+        if queued and self.after_commit is not None:
+            # As the SQL unit of work: a dispatch that fails loses nothing (the sweep sends them).
+            with contextlib.suppress(Exception):
+                self.after_commit(queued)
 
     def rollback(self) -> None:
-        self.outbox.added = []
+        self.webhook_deliveries.added = []
         if self._undo is not None:
             self.store.restore(self._undo)
             self._undo = None
@@ -534,7 +537,7 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.store = FakeStore()
         self.opened: list[FakeUnitOfWork] = []
-        self.after_commit: Any = None  # as the SQL factory's: told each commit's announcements
+        self.after_commit: Any = None  # as the SQL factory's: told each commit's deliveries
 
     def __call__(self) -> FakeUnitOfWork:
         uow = FakeUnitOfWork(self.store, self.after_commit)

@@ -31,10 +31,6 @@ class _OutboundRepo:
 
 
 class FakeOutbox(_OutboundRepo):
-    def __init__(self, uow: Any) -> None:
-        super().__init__(uow)
-        self.added: list[str] = []
-
     def add_if_absent(self, message: OutboxMessage) -> bool:
         self._w()
         with self.store.lock:
@@ -48,7 +44,6 @@ class FakeOutbox(_OutboundRepo):
             if taken:
                 return False
             self.store.outbox = {**self.store.outbox, message.id: copy.deepcopy(message)}
-            self.added.append(message.id)
             return True
 
     def get(self, message_id: str) -> OutboxMessage | None:
@@ -135,6 +130,10 @@ class FakeWebhookEndpoints(_OutboundRepo):
 
 
 class FakeWebhookDeliveries(_OutboundRepo):
+    def __init__(self, uow: Any) -> None:
+        super().__init__(uow)
+        self.added: list[str] = []  # as the SQL one: handed to `after_commit` on commit
+
     def add_if_absent(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
         self._w()
         stored = []
@@ -146,6 +145,7 @@ class FakeWebhookDeliveries(_OutboundRepo):
                 if not taken:
                     self.store.webhook_deliveries[delivery.id] = copy.deepcopy(delivery)
                     stored.append(delivery.id)
+        self.added += stored
         return stored
 
     def get(self, delivery_id: str) -> WebhookDelivery | None:
