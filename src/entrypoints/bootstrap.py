@@ -33,7 +33,7 @@ from domain.services.analytics import AnalyticsReader
 from domain.services.invoicing import InvoicingDeps
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
-from domain.services.webhook_delivery import OutboundDeps, dispatch_announced
+from domain.services.webhook_delivery import OutboundDeps, enqueue_deliveries
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES
@@ -159,7 +159,7 @@ def _outbound(settings: Settings, container: Container, overrides: dict[str, Any
     jobs = container.jobs
     uow = container.uow
     if getattr(uow, "after_commit", False) is None:  # a test's own dispatcher is kept
-        uow.after_commit = lambda ids: dispatch_announced(jobs, ids)  # type: ignore[attr-defined]
+        uow.after_commit = lambda ids: enqueue_deliveries(jobs, ids)  # type: ignore[attr-defined]
     return OutboundDeps(
         uow=uow,
         clock=container.clock,

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from domain.model.outbound import INVOICE_PAID, QUOTA_EXHAUSTED
+from domain.model.outbound import INVOICE_PAID, QUOTA_EXHAUSTED, OutboxMessage
+from domain.model.webhook_endpoints import WebhookEndpoint
 from domain.services.announce import announce
 from tests.integration.test_repositories import NOW, add_org
 from tests.integration.test_repositories import uow as uow
@@ -63,15 +64,10 @@ def test_announce_once_per_org_and_dedupe_key(uow):
 
 def test_fan_out_is_marked_once_and_unsent_lists_the_rest(uow):
     add_org(uow)
-    with uow() as u:
+    with uow() as u:  # stored without their deliveries, as announce never leaves them
         for minutes in (0, 1, 2):
-            announce(
-                u,
-                org_id="org_a",
-                event_type=INVOICE_PAID,
-                data={"n": minutes},
-                now=NOW + timedelta(minutes=minutes),
-            )
+            at = NOW + timedelta(minutes=minutes)
+            u.outbox.add_if_absent(OutboxMessage(f"msg_{minutes}", "org_a", INVOICE_PAID, {}, at))
         u.commit()
     with uow() as u:
         first, second, third = u.outbox.since("org_a", NOW, 10)
@@ -88,19 +84,44 @@ def test_fan_out_is_marked_once_and_unsent_lists_the_rest(uow):
         ]
 
 
-def test_the_commit_hands_over_what_it_announced(uow):
+def test_announce_fans_out_in_its_transaction_and_the_commit_hands_over_the_deliveries(uow):
     add_org(uow)
     told: list[list[str]] = []
     uow.after_commit = lambda ids: told.append(list(ids))
-    with uow() as u:
+    with uow() as u:  # no endpoint: nothing to deliver, nothing handed over
         announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW)
+        u.commit()
+    with uow() as u:
+        for endpoint_id, types in (
+            ("we_all", []),
+            ("we_paid", [INVOICE_PAID]),
+            ("we_q", ["quota.reset"]),
+        ):
+            u.webhook_endpoints.add(
+                WebhookEndpoint(
+                    endpoint_id,
+                    "org_a",
+                    "https://x.example.com",
+                    "whsec_" + "A" * 8,
+                    NOW,
+                    NOW,
+                    types,
+                )
+            )
+        u.commit()
+    with uow() as u:  # rolled back: nothing handed over
+        announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW, dedupe_key="r")
     with uow() as u:
         announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW, dedupe_key="k")
         announce(u, org_id="org_a", event_type=INVOICE_PAID, data={}, now=NOW, dedupe_key="k")
         u.commit()
     with uow() as u:
-        stored = u.outbox.since("org_a", NOW, 10)
-    assert told == [[stored[0].id]]
+        keyed = next(m for m in u.outbox.since("org_a", NOW, 10) if m.dedupe_key == "k")
+        made = [u.webhook_deliveries.of_message(keyed.id, e) for e in ("we_all", "we_paid", "we_q")]
+        assert all(m.dedupe_key != "r" for m in u.outbox.since("org_a", NOW, 10))
+    assert keyed.fanned_out_at == NOW
+    assert made[2] is None  # not subscribed to the type
+    assert len(told) == 1 and sorted(told[0]) == sorted(d.id for d in made[:2])
 
 
 @pytest.mark.parametrize("threads", [8])

@@ -68,9 +68,10 @@ def test_a_subscription_event_announces_the_change_and_the_entitlement_once(
     assert changed[0].payload["data"]["tier"] == "pro"
     assert changed[0].payload["data"]["plan_source"] == "subscription"
     assert changed[0].payload["data"]["previous"] == {"tier": "free", "plan_source": "default"}
-    # Every announcement was handed to the dispatcher once its transaction committed.
-    fanned = [args for job, args, _ in ports["jobs"].enqueued if job == "fan_out_message"]
-    assert sorted(a[0] for a in fanned) == sorted(m.id for m in outbox.messages())
+    # Fanned out in their own transaction: without endpoints, no delivery and no job.
+    assert all(m.fanned_out_at is not None for m in outbox.messages())
+    jobs = {job for job, _, _ in ports["jobs"].enqueued}
+    assert jobs.isdisjoint({"fan_out_message", "deliver_webhook"})
 
 
 def test_a_cancellation_announces_the_subscription_and_the_fall_to_the_default(

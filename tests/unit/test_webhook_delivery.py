@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.model.organizations import Organization
-from domain.model.outbound import INVOICE_PAID, QUOTA_EXHAUSTED
+from domain.model.outbound import INVOICE_PAID, QUOTA_EXHAUSTED, OutboxMessage
 from domain.model.webhook_endpoints import MAX_ATTEMPTS, RETRY_SCHEDULE, DeliveryStatus
 from domain.services import webhook_delivery as delivery
 from domain.services.announce import announce
@@ -29,7 +29,7 @@ NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 def deps():
     uow = FakeUnitOfWorkFactory()
     jobs = FakeJobQueue()
-    uow.after_commit = lambda ids: delivery.dispatch_announced(jobs, ids)
+    uow.after_commit = lambda ids: delivery.enqueue_deliveries(jobs, ids)
     uow.store.organizations["org_a"] = Organization.new("org_a", NOW)
     return delivery.OutboundDeps(
         uow=uow,
@@ -42,17 +42,14 @@ def deps():
 
 
 def say(deps, event_type=INVOICE_PAID, key=None, **data):
+    """Announce and commit, as a producer does; answer the new message's id."""
+    before = set(deps.uow.store.outbox)
     with deps.uow() as uow:
-        announce(
-            uow,
-            org_id="org_a",
-            event_type=event_type,
-            data=data,
-            now=deps.clock.now(),
-            dedupe_key=key,
-        )
+        now = deps.clock.now()
+        announce(uow, org_id="org_a", event_type=event_type, data=data, now=now, dedupe_key=key)
         uow.commit()
-    return deps.jobs.enqueued[-1][1][0]
+    (new,) = set(deps.uow.store.outbox) - before
+    return new
 
 
 def run_jobs(deps) -> list[str]:
@@ -75,9 +72,8 @@ def test_fan_out_makes_one_delivery_per_subscribed_enabled_endpoint_once(deps):
     every = create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
     paid_only = create_endpoint(deps, "org_a", "user:u", "https://b.example.com/h", [INVOICE_PAID])
     create_endpoint(deps, "org_a", "user:u", "https://c.example.com/h", [QUOTA_EXHAUSTED])
-    message_id = say(deps, amount=1)
-    assert delivery.fan_out(deps, message_id) != []
-    assert delivery.fan_out(deps, message_id) == []  # the job run twice creates nothing
+    message_id = say(deps, amount=1)  # fanned out in the announcing transaction
+    assert delivery.fan_out(deps, message_id) == []  # a fan-out job finds it done
     assert {d.endpoint_id for d in deliveries(deps)} == {every.id, paid_only.id}
     assert run_jobs(deps) == ["delivered", "delivered"]
     sent = deps.sender.sent
@@ -90,7 +86,7 @@ def test_fan_out_makes_one_delivery_per_subscribed_enabled_endpoint_once(deps):
 
 def test_an_attempt_is_claimed_once(deps):
     create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     (only,) = deliveries(deps)
     token_now = deps.clock.now()
     claimed = deps.uow().webhook_deliveries.claim(
@@ -103,7 +99,7 @@ def test_an_attempt_is_claimed_once(deps):
 
 def test_a_stopped_workers_attempt_is_taken_again_after_its_lease(deps):
     create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     deps.jobs.enqueued.clear()
     (only,) = deliveries(deps)
     now = deps.clock.now()
@@ -123,7 +119,7 @@ def test_failures_follow_the_schedule_then_disable_the_endpoint_with_an_audit_en
     endpoint = create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
     deps.sender.statuses = [500] * MAX_ATTEMPTS
     started = deps.clock.now()
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     waits = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         outcome = run_jobs(deps)
@@ -149,20 +145,20 @@ def test_failures_follow_the_schedule_then_disable_the_endpoint_with_an_audit_en
     assert [a.number for a in attempts] == list(range(1, MAX_ATTEMPTS + 1))
     assert all(a.status_code == 500 and a.error == "HTTP 500" for a in attempts)
     # Disabled: a new message makes no delivery for it.
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     assert len(deliveries(deps)) == 1
 
 
 def test_replay_enables_and_sends_what_the_endpoint_missed_once(deps):
     endpoint = create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
     deps.sender.statuses = [500] * MAX_ATTEMPTS
-    delivery.fan_out(deps, say(deps, n=1))
+    say(deps, n=1)
     while deliveries(deps)[0].status is DeliveryStatus.PENDING:
         run_jobs(deps)
         deps.clock.set(deliveries(deps)[0].next_attempt_at or deps.clock.now())
         delivery.sweep(deps)
     deps.jobs.enqueued.clear()
-    delivery.fan_out(deps, say(deps, n=2))  # sent while disabled: no delivery made
+    say(deps, n=2)  # sent while disabled: no delivery made
     assert not deps.uow.store.webhook_endpoints[endpoint.id].enabled
     deps.sender.sent.clear()
     shown, count = replay(deps, "org_a", "user:u", endpoint.id, NOW - timedelta(days=1))
@@ -178,11 +174,11 @@ def test_replay_enables_and_sends_what_the_endpoint_missed_once(deps):
 def test_a_rotated_secret_signs_beside_the_new_one_for_24_hours(deps):
     endpoint = create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
     rotated = rotate_secret(deps, "org_a", "user:u", endpoint.id)
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     run_jobs(deps)
     assert deps.sender.sent[-1].secrets == [rotated.secret, endpoint.secret]
     deps.clock.advance(hours=24)
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     run_jobs(deps)
     assert deps.sender.sent[-1].secrets == [rotated.secret]
 
@@ -190,7 +186,7 @@ def test_a_rotated_secret_signs_beside_the_new_one_for_24_hours(deps):
 def test_a_host_re_pointed_to_a_private_address_is_not_called(deps):
     create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
     deps.resolver.hosts["a.example.com"] = ["127.0.0.1"]  # DNS rebinding after registration
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     assert run_jobs(deps) == ["retrying"]
     (d,) = deliveries(deps)
     assert "private, loopback" in d.last_error and d.last_status_code is None
@@ -200,7 +196,7 @@ def test_a_host_re_pointed_to_a_private_address_is_not_called(deps):
 def test_a_refused_connection_is_a_failed_attempt(deps):
     create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
     deps.sender.statuses = [None, 204]
-    delivery.fan_out(deps, say(deps))
+    say(deps)
     assert run_jobs(deps) == ["retrying"]
     deps.clock.advance(seconds=5)
     delivery.sweep(deps)
@@ -210,27 +206,31 @@ def test_a_refused_connection_is_a_failed_attempt(deps):
     assert second.status_code == 204 and second.error is None
 
 
-def test_the_sweep_fans_out_what_a_lost_dispatch_left(deps):
+def test_the_sweep_sends_what_a_lost_dispatch_left(deps, monkeypatch):
     create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
-    say(deps)
-    deps.jobs.enqueued.clear()  # Redis was down when it committed
-    assert delivery.sweep(deps)["messages"] == 0  # too fresh: its own job may still come
-    deps.clock.advance(seconds=31)
-    assert delivery.sweep(deps)["messages"] == 1
-    assert run_jobs(deps) == ["delivered"]
-
-
-def test_deliveries_not_enqueued_after_the_fan_out_are_sent_by_the_sweep(deps, monkeypatch):
-    create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
-    message_id = say(deps)
-    deps.jobs.enqueued.clear()
 
     def redis_down(job, *args, job_id=None):
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(deps.jobs, "enqueue", redis_down)
-    assert len(delivery.fan_out(deps, message_id)) == 1  # stored, though not enqueued
+    say(deps)  # committed: its delivery stored, though not enqueued
     monkeypatch.undo()
-    assert delivery.fan_out(deps, message_id) == []  # its retry makes nothing twice
+    assert deps.jobs.enqueued == []
     assert delivery.sweep(deps) == {"messages": 0, "deliveries": 1}
     assert run_jobs(deps) == ["delivered"]
+
+
+def test_a_message_stored_without_its_deliveries_is_fanned_out_by_the_sweep_once(deps):
+    create_endpoint(deps, "org_a", "user:u", "https://a.example.com/h")
+    message = OutboxMessage(
+        "msg_raw", "org_a", INVOICE_PAID, {"type": INVOICE_PAID}, deps.clock.now()
+    )
+    with deps.uow() as uow:
+        uow.outbox.add_if_absent(message)
+        uow.commit()
+    assert delivery.sweep(deps)["messages"] == 0  # too fresh: its own fan-out may still come
+    deps.clock.advance(seconds=31)
+    assert delivery.sweep(deps)["messages"] == 1
+    assert run_jobs(deps) == ["delivered"]
+    assert delivery.fan_out(deps, "msg_raw") == []  # a second fan-out job makes nothing
+    assert delivery.sweep(deps) == {"messages": 0, "deliveries": 0}

@@ -15,20 +15,11 @@ from domain.model.outbound import OutboxMessage
 class SqlOutbox:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        # What this transaction stored: handed to the dispatcher once it commits.
-        self.added: list[str] = []
 
     def add_if_absent(self, message: OutboxMessage) -> bool:
         # Any conflict: the id is fresh, so a collision is the (org, dedupe key) one.
-        stored = (
-            insert_if_absent(
-                self.conn, outbox_messages, [asdict(message)], ["id"], any_conflict=True
-            )
-            == 1
-        )
-        if stored:
-            self.added.append(message.id)
-        return stored
+        values = [asdict(message)]
+        return insert_if_absent(self.conn, outbox_messages, values, ["id"], any_conflict=True) == 1
 
     def get(self, message_id: str) -> OutboxMessage | None:
         row = (

@@ -17,7 +17,7 @@ from adapters.db.webhook_repositories import SqlWebhookDeliveries, SqlWebhookEnd
 from domain.errors import StorageConflict
 
 log = logging.getLogger("billing.outbox")
-# Told the ids of the outbox messages a transaction stored, once it has committed.
+# Told the ids of the webhook deliveries a transaction stored, once it has committed.
 AfterCommit = Callable[[Sequence[str]], None]
 
 # Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
@@ -104,17 +104,17 @@ class SqlUnitOfWork:
                     "the database aborted a concurrent transaction; retry"
                 ) from exc
             raise
-        announced, self.outbox.added = self.outbox.added, []
-        if announced and self._after_commit is not None:
+        queued, self.webhook_deliveries.added = self.webhook_deliveries.added, []
+        if queued and self._after_commit is not None:
             try:
-                self._after_commit(announced)
-            except Exception:
-                log.warning("outbox dispatch failed; the sweep will send", exc_info=True)
+                self._after_commit(queued)
+            except Exception:  # the deliveries are stored and due: the outbound sweep sends them
+                log.warning("webhook deliveries not enqueued; the sweep will", exc_info=True)
 
     def rollback(self) -> None:
         self.connection.rollback()
-        if self._conn is not None and hasattr(self, "outbox"):
-            self.outbox.added = []
+        if self._conn is not None and hasattr(self, "webhook_deliveries"):
+            self.webhook_deliveries.added = []
 
     def lock(self, key: str) -> None:
         """A transaction-scoped Postgres advisory lock. SQLite has one writer lock for the

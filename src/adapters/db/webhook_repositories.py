@@ -81,6 +81,8 @@ class SqlWebhookEndpoints:
 class SqlWebhookDeliveries:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        # What this transaction stored: handed to the dispatcher once it commits.
+        self.added: list[str] = []
 
     def add_if_absent(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
         stored = []
@@ -88,6 +90,7 @@ class SqlWebhookDeliveries:
             values = [_delivery_values(delivery)]
             if insert_if_absent(self.conn, webhook_deliveries, values, ["id"], any_conflict=True):
                 stored.append(delivery.id)
+        self.added += stored
         return stored
 
     def get(self, delivery_id: str) -> WebhookDelivery | None:

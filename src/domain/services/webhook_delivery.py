@@ -57,16 +57,21 @@ def body_of(message: OutboxMessage) -> str:
     return json.dumps(message.payload, separators=(",", ":"), sort_keys=True)
 
 
-def dispatch_announced(jobs: JobQueue, message_ids: Sequence[str]) -> None:
-    """After a commit: fan each announced message out (the sweep catches a lost one). A job
-    run twice does nothing the second time, so a repeat needs no stable job id."""
+def enqueue_fan_outs(jobs: JobQueue, message_ids: Sequence[str]) -> None:
+    """Messages stored without their deliveries: fan each out. A job run twice does nothing the
+    second time, so a repeat needs no stable job id."""
     for message_id in message_ids:
         jobs.enqueue(FAN_OUT_JOB, message_id)
 
 
 def enqueue_deliveries(jobs: JobQueue, delivery_ids: Sequence[str]) -> None:
+    """After the commit that stored them (the unit of work's dispatcher), or when due."""
     for delivery_id in delivery_ids:
         jobs.enqueue(DELIVER_JOB, delivery_id)
+
+
+def subscribed(endpoints: Sequence[WebhookEndpoint], event_type: str) -> list[WebhookEndpoint]:
+    return [e for e in endpoints if e.enabled and e.subscribes_to(event_type)]
 
 
 def new_delivery(
@@ -85,25 +90,18 @@ def new_delivery(
 
 
 def fan_out(deps: OutboundDeps, message_id: str) -> list[str]:
-    """Create the message's deliveries, once; enqueue them. Answers the deliveries created."""
+    """Create the deliveries of a message stored without them, once (the commit enqueues
+    them). Answers the deliveries created."""
     now = deps.clock.now()
     with deps.uow() as uow:
         message = uow.outbox.get(message_id)
         if message is None or not uow.outbox.mark_fanned_out(message_id, now):
             return []
-        endpoints = [
-            e
-            for e in uow.webhook_endpoints.for_org(message.org_id)
-            if e.enabled and e.subscribes_to(message.event_type)
-        ]
+        endpoints = subscribed(uow.webhook_endpoints.for_org(message.org_id), message.event_type)
         created = uow.webhook_deliveries.add_if_absent(
             [new_delivery(message, e, now) for e in endpoints]
         )
         uow.commit()
-    try:
-        enqueue_deliveries(deps.jobs, created)
-    except Exception:  # noqa: BLE001 - stored and due: the sweep enqueues them
-        log.warning("deliveries not enqueued; the sweep will", extra={"message_id": message_id})
     return created
 
 
@@ -224,6 +222,6 @@ def sweep(deps: OutboundDeps) -> dict[str, int]:
     with deps.uow() as uow:
         unsent = uow.outbox.unsent(now - deps.unsent_after, deps.batch)
         due = uow.webhook_deliveries.due(now, deps.batch)
-    dispatch_announced(deps.jobs, unsent)
+    enqueue_fan_outs(deps.jobs, unsent)
     enqueue_deliveries(deps.jobs, due)
     return {"messages": len(unsent), "deliveries": len(due)}

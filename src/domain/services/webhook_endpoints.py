@@ -151,7 +151,8 @@ def replay(
     """Enable the endpoint again and send it, with the whole schedule, every message since
     `since` it subscribes to and has not received. Answers the endpoint and how many."""
     now = deps.clock.now()
-    queued: list[str] = []
+    queued: list[str] = []  # reopened ones; the new ones are enqueued by the commit
+    created = 0
     with deps.uow() as uow:
         endpoint = _owned(uow, org_id, endpoint_id)
         if not endpoint.enabled:
@@ -163,9 +164,8 @@ def replay(
                 continue
             delivery = uow.webhook_deliveries.of_message(message.id, endpoint_id)
             if delivery is None:
-                queued += uow.webhook_deliveries.add_if_absent(
-                    [new_delivery(message, endpoint, now)]
-                )
+                made = [new_delivery(message, endpoint, now)]
+                created += len(uow.webhook_deliveries.add_if_absent(made))
             elif delivery.status is DeliveryStatus.FAILED:
                 delivery.reopen(now)
                 uow.webhook_deliveries.save(delivery)
@@ -178,8 +178,8 @@ def replay(
             "webhook_endpoint.replayed",
             endpoint_id=endpoint_id,
             since=since.isoformat(),
-            deliveries=len(queued),
+            deliveries=len(queued) + created,
         )
         uow.commit()
     enqueue_deliveries(deps.jobs, queued)
-    return endpoint, len(queued)
+    return endpoint, len(queued) + created
