@@ -5,12 +5,13 @@ import os
 import redis
 from flask import Flask, jsonify, request
 
-from adapters.redis_quota import CONSUME
+from adapters.redis_scripts import CONSUME
 
 app = Flask("bare")
 _redis = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13"))
 _consume = _redis.register_script(CONSUME)
 KEYS = ["quota:{bare}:window", "quota:{bare}:c:queries", "quota:{bare}:i:-", "quota:ledger"]
+KEYS += ["quota:{bare}:marks", "quota:{bare}:c:stt_words"]
 # The same state the service's counter has: an unlimited window and a counter for its period.
 _redis.hset(KEYS[0], mapping={"start": 0, "end": 2**50, "limit:queries": -1})
 _redis.hset(KEYS[1], mapping={"period": 0, "used": 0})
@@ -31,5 +32,5 @@ def webhook():
 def consume():
     """One EVALSHA of the service's own script with fixed arguments, nothing else."""
     request.get_data()
-    reply = _consume(keys=KEYS, args=["consume", "queries", 1, 1, "", 1, "bare", "0", 0])
+    reply = _consume(keys=KEYS, args=["consume", "queries", 1, 1, "", 1, "bare", "0", 0, "0"])
     return jsonify(allowed=reply[0] == b"ok")

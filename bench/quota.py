@@ -1,8 +1,9 @@
 """Quota check-and-consume speed, as ratios measured in the same run (targets: in-process p99
-<= 1.3x a raw EVALSHA of the same script; over HTTP >= 0.9x a bare Flask endpoint doing one
-EVALSHA, both on gunicorn with 2 workers). Needs Postgres, Redis and wrk.
+<= 1.3x a raw EVALSHA of the same script, without and with usage alerts and a spend cap
+configured; over HTTP >= 0.9x a bare Flask endpoint doing one EVALSHA, both on gunicorn with 2
+workers). Needs Postgres and Redis.
 
-    .venv/bin/python bench/quota.py [--calls 20000] [--seconds 8]
+    .venv/bin/python bench/quota.py [--calls 20000] [--seconds 8] [--in-process-only]
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.redis_quota import CONSUME
+from adapters.redis_scripts import CONSUME
 from bench import wrk
 from bench.common import REDIS_URL, fresh_database, gunicorn
 from domain.model.plans import Metric
@@ -38,7 +39,13 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99)]
 
 
-def in_process(url: str, catalog: Path, calls: int) -> dict[str, float]:
+# With alerts and a cap: every consumption of stt_words reads the cap, the other voice counter
+# and two thresholds (never reached here, so every call does the whole check).
+ALERT_THRESHOLDS = "amount:1000000000000|1000000000000,amount:2000000000000|2000000000000"
+CAP_WORDS = 999_999_990  # a $999,999.99 cap at $1.00 per 1,000 words
+
+
+def in_process(url: str, catalog: Path, calls: int, alerts: bool) -> dict[str, float]:
     from entrypoints.bootstrap import bootstrap
 
     settings = Settings(
@@ -48,6 +55,7 @@ def in_process(url: str, catalog: Path, calls: int) -> dict[str, float]:
         redis_url=REDIS_URL,
         jwt_secret_key=SECRET,
         billing_catalog_file=catalog,
+        redis_timeout_ms=2000,  # a loaded machine must not turn a slow reply into a failure
     )
     container = bootstrap(settings)
     from domain.model.organizations import Organization
@@ -56,25 +64,65 @@ def in_process(url: str, catalog: Path, calls: int) -> dict[str, float]:
     ensure_organization(container.uow, container.clock, "org_bench")
     del Organization
     deps, client = container.quota, redis.Redis.from_url(REDIS_URL)
+    client.flushdb()  # the raw runs' ledger entries belong to no organization of this database
+    metric = Metric.STT_WORDS if alerts else Metric.QUERIES
+    if alerts:
+        from domain.model.alerts import AlertThreshold, ThresholdKind
+        from domain.services.alerts import set_alerts, set_spend_cap
+
+        levels = [1_000_000_000_000, 2_000_000_000_000]
+        set_alerts(
+            deps,
+            "org_bench",
+            [AlertThreshold(metric, ThresholdKind.AMOUNT, v) for v in levels],
+            "bench",
+        )
+        set_spend_cap(deps, "org_bench", (99_999_999, "usd"), "bench")
     script = client.register_script(CONSUME)
-    keys = ["quota:{raw}:window", "quota:{raw}:c:queries", "quota:{raw}:i:-", "quota:ledger"]
-    client.hset(keys[0], mapping={"start": 0, "end": 2**50, "limit:queries": -1})
+    tag = "quota:{raw}"
+    keys = [f"{tag}:window", f"{tag}:c:{metric.value}", f"{tag}:i:-", "quota:ledger"]
+    keys += [f"{tag}:marks", f"{tag}:c:tts_words"]
+    window = {"start": 0, "end": 2**50, f"limit:{metric.value}": -1}
+    if alerts:
+        window.update({f"alerts:{metric.value}": ALERT_THRESHOLDS, "cap": CAP_WORDS})
+    client.hset(keys[0], mapping=window)
     client.hset(keys[1], mapping={"period": 0, "used": 0})
+    client.hset(keys[5], mapping={"period": 0, "used": 0})
+    raw_args = ["consume", metric.value, 1, 1, "", 1, "raw", "0", 0, "1" if alerts else "0"]
     for _ in range(500):  # warm both paths (windows, counters, script cache)
-        consume_quota(deps, "org_bench", Metric.QUERIES)
-        script(keys=keys, args=["consume", "queries", 1, 1, "", 1, "raw", "0", 0])
+        consume_quota(deps, "org_bench", metric)
+        script(keys=keys, args=raw_args)
     ours, raw = [], []
     for _ in range(calls):
         started = time.perf_counter()
-        consume_quota(deps, "org_bench", Metric.QUERIES)
+        consume_quota(deps, "org_bench", metric)
         ours.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        script(keys=keys, args=["consume", "queries", 1, 1, "", 1, "raw", "0", 0])
+        script(keys=keys, args=raw_args)
         raw.append((time.perf_counter() - started) * 1000)
+    if alerts:  # every call went through the cap and the thresholds, none was refused
+        reply = deps.counter.peek("org_bench", metric, container.clock.now())
+        assert reply.used == 500 + calls, reply
     (o50, o99), (r50, r99) = percentiles(ours), percentiles(raw)
     assert container.engine is not None
     container.engine.dispose()
     return {"ours_p50": o50, "ours_p99": o99, "raw_p50": r50, "raw_p99": r99}
+
+
+def report(what: str, calls: int, run: dict[str, float]) -> None:
+    print(
+        f"{what}, {calls} calls each: consume_quota p50 {run['ours_p50']:.3f} ms "
+        f"p99 {run['ours_p99']:.3f} ms; raw EVALSHA p50 {run['raw_p50']:.3f} ms "
+        f"p99 {run['raw_p99']:.3f} ms; p99 ratio {run['ours_p99'] / run['raw_p99']:.2f}x "
+        "(target <= 1.3x)"
+    )
+
+
+def ratios(local: dict[str, float], alerting: dict[str, float]) -> dict[str, float]:
+    return {
+        "in_process_p99_ratio": round(local["ours_p99"] / local["raw_p99"], 3),
+        "in_process_p99_ratio_alerts_cap": round(alerting["ours_p99"] / alerting["raw_p99"], 3),
+    }
 
 
 def main() -> None:
@@ -82,13 +130,22 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--in-process-only", action="store_true")
     args = parser.parse_args()
     catalog = Path(tempfile.mkstemp(suffix=".json")[1])
     catalog.write_text(json.dumps(UNLIMITED))
     redis.Redis.from_url(REDIS_URL).flushdb()
     try:
         with fresh_database() as url:
-            local = in_process(url, catalog, args.calls)
+            local = in_process(url, catalog, args.calls, alerts=False)
+        with fresh_database() as url:
+            alerting = in_process(url, catalog, args.calls, alerts=True)
+        report("in-process", args.calls, local)
+        report("in-process with alerts and a spend cap", args.calls, alerting)
+        if args.in_process_only:
+            print(json.dumps(ratios(local, alerting)))
+            return
+        with fresh_database() as url:
             env = {
                 "APP_ENV": "test",
                 "DATABASE_URL": url,
@@ -137,12 +194,6 @@ def main() -> None:
     finally:
         catalog.unlink()
         redis.Redis.from_url(REDIS_URL).flushdb()
-    print(
-        f"in-process, {args.calls} calls each: consume_quota p50 {local['ours_p50']:.3f} ms "
-        f"p99 {local['ours_p99']:.3f} ms; raw EVALSHA p50 {local['raw_p50']:.3f} ms "
-        f"p99 {local['raw_p99']:.3f} ms; p99 ratio {local['ours_p99'] / local['raw_p99']:.2f}x "
-        "(target <= 1.3x)"
-    )
     print(bare.line())
     print(ours.line())
     ratio = ours.accepted_per_s / bare.accepted_per_s
@@ -150,7 +201,7 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "in_process_p99_ratio": round(local["ours_p99"] / local["raw_p99"], 3),
+                **ratios(local, alerting),
                 "http_ratio": round(ratio, 3),
                 "bare_per_s": round(bare.accepted_per_s),
                 "consume_per_s": round(ours.accepted_per_s),

@@ -6,6 +6,8 @@ Keys (all of one organization share the hash tag {org}, ready for Redis Cluster)
   quota:{org}:i:<metric>:<k>  the answer to an idempotency key, kept a day
   quota:{org}:r:<token>       a recording of usage already counted (an hour), so a retry after
                               a lost reply counts it once, and an undo takes it back once
+  quota:{org}:marks           hash: alert thresholds fired and the cap's first refusal, per
+                              period (see adapters/redis_scripts.py)
   quota:ledger                stream of acknowledged consumptions, drained to Postgres
 The single ledger stream is the one key shared by every organization: on Redis Cluster it
 would be split per hash slot first.
@@ -14,121 +16,30 @@ would be split per hash slot first.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 import redis
 
+from adapters.redis_replies import as_text, from_ms, record_outcome, spent_and_cap, to_ms
+from adapters.redis_scripts import ACK, CONSUME, RECORD, SEED
 from domain.errors import QuotaUnavailable
 from domain.model.plans import Metric
-from domain.model.quotas import CounterReply, CounterStatus, LedgerEntry, QuotaWindow
+from domain.model.quotas import (
+    CounterReply,
+    CounterStatus,
+    FiredThreshold,
+    LedgerEntry,
+    QuotaWindow,
+    RecordOutcome,
+)
 
 LEDGER_STREAM = "quota:ledger"
 GAUGE_END_MS = 253_370_764_800_000  # 9999-01-01, as GAUGE_PERIOD_END
 IDEMPOTENCY_TTL_S = 86_400
 WINDOW_TTL_MS = 60_000  # a window is reloaded at least every minute (grace periods, renewals)
-
-CONSUME = """
--- Lua numbers are doubles: tostring writes 2^53 as 9.007199254741e+15, so counts go out as %d.
-local function int(n) return string.format('%d', n) end
-local w = redis.call('HMGET', KEYS[1], 'start', 'end', 'limit:' .. ARGV[2])
-if not w[1] then return {'no_window'} end
-if tonumber(ARGV[4]) >= tonumber(w[2]) then return {'no_window'} end
-local start, finish = w[1], w[2]
-if ARGV[8] == '1' then start = '0'; finish = ARGV[9] end
-if ARGV[5] ~= '' then
-  local previous = redis.call('GET', KEYS[3])
-  if previous then return {'duplicate', previous, w[3], start, finish} end
-end
-local c = redis.call('HMGET', KEYS[2], 'period', 'used')
-if c[1] ~= start then return {'no_counter', '0', w[3], start, finish} end
-local used = tonumber(c[2])
-local amount = tonumber(ARGV[3])
-if ARGV[1] == 'peek' then return {'ok', int(used), w[3], start, finish} end
-if ARGV[1] == 'release' then
-  if amount > used then amount = used end
-  amount = -amount
-elseif tonumber(w[3]) >= 0 and used + amount > tonumber(w[3]) then
-  return {'refused', int(used), w[3], start, finish}
-end
-if amount ~= 0 then
-  used = redis.call('HINCRBY', KEYS[2], 'used', amount)
-  redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', int(amount),
-             'at', ARGV[4], 'idem', ARGV[5], 'period', start)
-end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], int(used), 'EX', ARGV[6]) end
-return {'ok', int(used), w[3], start, finish}
-"""
-
-SEED = """
-if redis.call('HGET', KEYS[1], 'period') == ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'period', ARGV[1], 'used', ARGV[2], 'end', ARGV[4])
-if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-else redis.call('PERSIST', KEYS[1]) end
-return 1
-"""
-
-# Recorded usage. KEYS[1] marks the recording (its token) so that a retry after a lost reply
-# applies it once; ARGV[1] is 'apply' (when the mark is new) or 'undo' (when it is there, with
-# the quantities negated), then (key index, occurred ms, quantity) triples: each counts into
-# KEYS[1 + index] when that counter's period holds it. A missing counter stays missing.
-RECORD = """
-if ARGV[1] == 'apply' then
-  if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 3600) then return 0 end
-elseif redis.call('DEL', KEYS[1]) == 0 then return 0 end
-local period = {}
-for i = 2, #ARGV, 3 do
-  local k = 1 + tonumber(ARGV[i])
-  if period[k] == nil then
-    local c = redis.call('HMGET', KEYS[k], 'period', 'end')
-    if c[1] and c[2] then period[k] = {tonumber(c[1]), tonumber(c[2])}
-    else
-      if c[1] then redis.call('DEL', KEYS[k]) end  -- no end: rebuild it from the ledger
-      period[k] = false
-    end
-  end
-  local p = period[k]
-  local at = tonumber(ARGV[i + 1])
-  -- The quantity goes to HINCRBY as its digits: Lua's numbers are doubles, exact to 2^53 only.
-  if p and at >= p[1] and at < p[2] then redis.call('HINCRBY', KEYS[k], 'used', ARGV[i + 2]) end
-end
-return 1
-"""
-
-# Flushed entries leave the stream (KEYS[1]); ARGV[1] is how many of them are refunds, each
-# an (id, period, amount) triple for the counter KEYS[1 + n], then the plain ids. A refund is
-# applied only by the call whose XDEL removes the entry, so at most once.
-ACK = """
-local refunds = tonumber(ARGV[1])
-for n = 1, refunds do
-  local i = 2 + (n - 1) * 3
-  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 and
-     redis.call('HGET', KEYS[1 + n], 'period') == ARGV[i + 1] then
-    redis.call('HINCRBY', KEYS[1 + n], 'used', -tonumber(ARGV[i + 2]))
-  end
-end
-local first = 2 + refunds * 3
-for i = first, #ARGV, 1000 do
-  redis.call('XDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-return 0
-"""
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ms(moment: datetime) -> int:
-    # Integer arithmetic: a float round trip could move a period boundary by a millisecond.
-    return (moment - EPOCH) // timedelta(milliseconds=1)
-
-
-def _at(ms: str | bytes) -> datetime:
-    return EPOCH + timedelta(milliseconds=int(ms))
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+MARKS_TTL_MS = 86_400_000  # marks outlive their period by a day
+VOICE = (Metric.STT_WORDS, Metric.TTS_WORDS)
 
 
 class RedisQuotaCounter:
@@ -143,7 +54,15 @@ class RedisQuotaCounter:
     def _keys(org_id: str, metric: Metric, idempotency_key: str | None = None) -> list[str]:
         tag = f"quota:{{{org_id}}}"
         idem = f"{tag}:i:{metric.value}:{idempotency_key}" if idempotency_key else f"{tag}:i:-"
-        return [f"{tag}:window", f"{tag}:c:{metric.value}", idem, LEDGER_STREAM]
+        other = Metric.TTS_WORDS if metric is Metric.STT_WORDS else Metric.STT_WORDS
+        return [
+            f"{tag}:window",
+            f"{tag}:c:{metric.value}",
+            idem,
+            LEDGER_STREAM,
+            f"{tag}:marks",
+            f"{tag}:c:{other.value}",
+        ]
 
     def _run(
         self,
@@ -158,23 +77,31 @@ class RedisQuotaCounter:
             mode,
             metric.value,
             amount,
-            _ms(now),
+            to_ms(now),
             idempotency_key or "",
             IDEMPOTENCY_TTL_S,
             org_id,
             "1" if metric.is_gauge else "0",
             GAUGE_END_MS,
+            "1" if metric.is_voice else "0",
         ]
         try:
             raw = self._consume(keys=self._keys(org_id, metric, idempotency_key), args=args)
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
-        status = CounterStatus(_text(raw[0]))
+        status = CounterStatus(as_text(raw[0]))
         if len(raw) == 1:
             return CounterReply(status)
         limit = int(raw[2])
+        spent, cap = (int(raw[5]), int(raw[6])) if len(raw) > 6 else (None, None)
         return CounterReply(
-            status, int(raw[1]), None if limit < 0 else limit, _at(raw[3]), _at(raw[4])
+            status,
+            int(raw[1]),
+            None if limit < 0 else limit,
+            from_ms(raw[3]),
+            from_ms(raw[4]),
+            spent,
+            cap,
         )
 
     def consume(
@@ -191,21 +118,41 @@ class RedisQuotaCounter:
     def set_window(self, window: QuotaWindow, now: datetime) -> None:
         key = self._keys(window.org_id, Metric.QUERIES)[0]
         fields: dict[str, str] = {
-            "start": str(_ms(window.period_start)),
-            "end": str(_ms(window.period_end)),
+            "start": str(to_ms(window.period_start)),
+            "end": str(to_ms(window.period_end)),
             "tier": window.tier,
         }
         for metric, limit in window.limits.items():
             fields[f"limit:{metric.value}"] = str(-1 if limit is None else limit)
-        expires = min(_ms(window.period_end), _ms(now) + WINDOW_TTL_MS)
+        for metric, levels in window.alerts.items():
+            if levels:
+                fields[f"alerts:{metric.value}"] = ",".join(f"{i}|{v}" for i, v in levels.items())
+        if window.cap_words is not None:
+            fields["cap"] = str(window.cap_words)
+        expires = min(to_ms(window.period_end), to_ms(now) + WINDOW_TTL_MS)
+        marks_key = self._keys(window.org_id, Metric.QUERIES)[4]
+        marks = {self._mark(window, m, t): "1" for m, t in window.fired}
+        unmarked = [self._mark(window, m, t) for m, t in window.resolved]
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
                 pipe.hset(key, mapping=cast(Any, fields))  # redis-py's Mapping is invariant
                 pipe.pexpireat(key, expires)
+                if unmarked:
+                    pipe.hdel(marks_key, *unmarked)
+                if marks:
+                    pipe.hset(marks_key, mapping=cast(Any, marks))
+                pipe.pexpireat(marks_key, to_ms(window.period_end) + MARKS_TTL_MS)
                 pipe.execute()
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
+
+    @staticmethod
+    def _mark(window: QuotaWindow, metric: str, threshold_id: str) -> str:
+        period = to_ms(window.mark_period(metric))
+        return (
+            f"cap:{period}" if threshold_id == "spend_cap" else f"{metric}:{threshold_id}:{period}"
+        )
 
     def forget_window(self, org_id: str) -> None:
         try:
@@ -217,10 +164,10 @@ class RedisQuotaCounter:
         self, org_id: str, metric: Metric, period_start: datetime, period_end: datetime, used: int
     ) -> None:
         counter = self._keys(org_id, metric)[1]
-        start = "0" if metric.is_gauge else str(_ms(period_start))
-        end = GAUGE_END_MS if metric.is_gauge else _ms(period_end)
+        start = "0" if metric.is_gauge else str(to_ms(period_start))
+        end = GAUGE_END_MS if metric.is_gauge else to_ms(period_end)
         # Counters outlive their period by a day for late reads; gauges never expire.
-        expire = "" if metric.is_gauge else str(_ms(period_end) + 86_400_000)
+        expire = "" if metric.is_gauge else str(to_ms(period_end) + 86_400_000)
         try:
             self._seed(keys=[counter], args=[start, used, expire, end])
         except redis.RedisError as exc:
@@ -228,8 +175,8 @@ class RedisQuotaCounter:
 
     def record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
-    ) -> None:
-        self._record_usage("apply", org_id, usage, token)
+    ) -> RecordOutcome:
+        return record_outcome(self._record_usage("apply", org_id, usage, token))
 
     def undo_record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
@@ -238,20 +185,24 @@ class RedisQuotaCounter:
 
     def _record_usage(
         self, mode: str, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
-    ) -> None:
-        keys = [f"quota:{{{org_id}}}:r:{token}"]
-        index: dict[Metric, int] = {}
+    ) -> list[Any]:
+        base = self._keys(org_id, Metric.QUERIES)
+        keys = [f"quota:{{{org_id}}}:r:{token}", base[0], base[4]]
+        metrics = list(dict.fromkeys(m for m, _, _ in usage))
+        if any(m.is_voice for m in metrics):  # the cap needs the period's words of both
+            metrics += [m for m in VOICE if m not in metrics]
+        index = {metric: n + 1 for n, metric in enumerate(metrics)}
+        keys += [self._keys(org_id, m)[1] for m in metrics]
         totals: dict[tuple[int, int], int] = {}
         for metric, at, quantity in usage:
-            if metric not in index:
-                keys.append(self._keys(org_id, metric)[1])
-                index[metric] = len(keys) - 1
-            slot = (index[metric], _ms(at))  # a batch mostly shares one timestamp
+            slot = (index[metric], to_ms(at))  # a batch mostly shares one timestamp
             totals[slot] = totals.get(slot, 0) + quantity
         sign = -1 if mode == "undo" else 1
-        args = [mode] + [part for (k, ms), q in totals.items() for part in (k, ms, sign * q)]
+        args: list[str | int] = [mode, len(metrics)]
+        args += [m.value for m in metrics] + ["1" if m.is_voice else "0" for m in metrics]
+        args += [part for (k, ms), q in totals.items() for part in (k, ms, sign * q)]
         try:
-            self._record(keys=keys, args=args)
+            return cast(list[Any], self._record(keys=keys, args=args))
         except redis.RedisError as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
@@ -264,17 +215,35 @@ class RedisQuotaCounter:
         for entry_id, raw in rows:
             if entry_id is None or raw is None:
                 continue
-            fields = {_text(k): _text(v) for k, v in raw.items()}
+            fields = {as_text(k): as_text(v) for k, v in raw.items()}
             period = fields.get("period")
+            metric = Metric(fields["metric"])
+            limit = int(fields.get("limit", "-1"))
+            fired = tuple(
+                FiredThreshold(
+                    metric,
+                    threshold_id,
+                    int(level),
+                    int(fields["used"]),
+                    None if limit < 0 else limit,
+                )
+                for threshold_id, level in (
+                    item.split("|") for item in fields.get("fired", "").split(",") if item
+                )
+            )
+            capped = fields.get("capped")
             entries.append(
                 LedgerEntry(
-                    _text(entry_id),
+                    as_text(entry_id),
                     fields["org"],
-                    Metric(fields["metric"]),
+                    metric,
                     int(fields["amount"]),
-                    _at(fields["at"]),
+                    from_ms(fields["at"]),
                     fields.get("idem") or None,
-                    _at(period) if period is not None else None,
+                    from_ms(period) if period is not None else None,
+                    fired,
+                    spent_and_cap(capped) if capped is not None else None,
+                    from_ms(fields["end"]) if "end" in fields else None,
                 )
             )
         return entries
@@ -285,7 +254,7 @@ class RedisQuotaCounter:
         args: list[str | int] = [len(refunded)]
         for e in refunded:
             assert e.period_start is not None
-            args += [e.entry_id, _ms(e.period_start), e.amount]
+            args += [e.entry_id, to_ms(e.period_start), e.amount]
         args += [i for i in entry_ids if i not in ids]
         keys = [LEDGER_STREAM] + [self._keys(e.org_id, e.metric)[1] for e in refunded]
         try:

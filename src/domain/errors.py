@@ -144,3 +144,33 @@ class StorageConflict(DomainError):
     serialization failure, a busy embedded database); the whole unit of work may be retried."""
 
     code = "storage_conflict"
+
+
+class AlertThresholdInvalid(DomainError):
+    code = "alert_threshold_invalid"
+
+
+class SpendCapInvalid(DomainError):
+    code = "spend_cap_invalid"
+
+
+class SpendCapReached(DomainError):
+    """A voice consumption that would take the period's metered charge past the owner's cap:
+    nothing consumed. Carries `cap`, `spent` (money) and `resets_at`."""
+
+    code = "spend_cap_reached"
+
+
+class WebhookUrlRejected(DomainError):
+    """An endpoint URL that is not https (outside development), or that names or resolves to a
+    private, loopback, link-local or unspecified address."""
+
+    code = "webhook_url_rejected"
+
+
+class InvalidWebhookEventType(DomainError):
+    code = "invalid_webhook_event_type"
+
+
+class TooManyWebhookEndpoints(DomainError):
+    code = "webhook_endpoint_limit"

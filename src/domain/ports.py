@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from domain.model.alerts import AlertSettings, AlertState
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
@@ -14,6 +15,7 @@ from domain.model.invoicing import InvoiceStatus, UsageInvoice
 from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.money import Money
 from domain.model.organizations import Organization
+from domain.model.outbound import OutboxMessage
 from domain.model.payments import (
     CheckoutRequest,
     CheckoutSession,
@@ -26,9 +28,15 @@ from domain.model.payments import (
 )
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
-from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow
+from domain.model.quotas import CounterReply, LedgerEntry, QuotaWindow, RecordOutcome
 from domain.model.reconciliation import Drift, LocalBooks, ReconciliationRun
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
+from domain.model.webhook_endpoints import (
+    DeliveryAttempt,
+    SendResult,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from domain.model.webhooks import InboxEvent, InboxStatus
 
 
@@ -265,6 +273,125 @@ class ReconciliationRepository(Protocol):
 
 
 # -- end reconciliation -----------------------------------------------------------------------
+class AlertRepository(Protocol):
+    """Usage alert settings, the spend cap, and what fired (see domain.model.alerts)."""
+
+    def settings(self, org_id: str) -> AlertSettings | None: ...
+
+    def save_settings(self, settings: AlertSettings) -> None:
+        """Insert or replace the organization's settings."""
+        ...
+
+    def add_state_if_absent(self, state: AlertState) -> bool:
+        """Store a firing unless one with its key (organization, metric, threshold, period,
+        level) exists; answer whether this call stored it."""
+        ...
+
+    def resolve(self, state: AlertState, at: datetime) -> bool:
+        """Mark the firing resolved unless it already is; answer whether this call did."""
+        ...
+
+    def states(self, org_id: str, *, unresolved_only: bool = False) -> list[AlertState]:
+        """The organization's firings, most recent first."""
+        ...
+
+    def flag_over_cap(self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime) -> int:
+        """Flag these recorded events (metric, idempotency key) as past the spend cap, once;
+        answer how many this call flagged."""
+        ...
+
+    def over_cap(self, org_id: str) -> list[tuple[Metric, str]]:
+        """The recorded events flagged past the cap, by metric and key."""
+        ...
+
+
+class Outbox(Protocol):
+    """Messages to the product, written in the transaction of the change they announce."""
+
+    def add_if_absent(self, message: OutboxMessage) -> bool:
+        """Store the message unless the organization already has one with its dedupe key (a
+        message without a key is always new); answer whether this call stored it."""
+        ...
+
+    def get(self, message_id: str) -> OutboxMessage | None: ...
+
+    def mark_fanned_out(self, message_id: str, now: datetime) -> bool:
+        """Mark the message handed to its endpoints unless it already is; answer whether this
+        call marked it (the one that fans it out)."""
+        ...
+
+    def unsent(self, created_before: datetime, limit: int) -> list[str]:
+        """Messages committed before the time and never fanned out (a lost job), oldest first."""
+        ...
+
+    def since(self, org_id: str, since: datetime, limit: int) -> list[OutboxMessage]:
+        """The organization's messages created at or after `since`, oldest first."""
+        ...
+
+
+class WebhookEndpointRepository(Protocol):
+    def add(self, endpoint: WebhookEndpoint) -> None: ...
+
+    def get(self, org_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        """The organization's endpoint (another organization's id answers None)."""
+        ...
+
+    def by_id(self, endpoint_id: str) -> WebhookEndpoint | None: ...
+
+    def for_org(self, org_id: str) -> list[WebhookEndpoint]:
+        """Oldest first."""
+        ...
+
+    def save(self, endpoint: WebhookEndpoint) -> None: ...
+
+    def delete(self, org_id: str, endpoint_id: str) -> bool:
+        """Remove the endpoint with its deliveries and their attempts; answer whether it was
+        there."""
+        ...
+
+
+class WebhookDeliveryRepository(Protocol):
+    def add_if_absent(self, deliveries: Sequence[WebhookDelivery]) -> list[str]:
+        """Store the deliveries whose (message, endpoint) is new; answer the ids stored."""
+        ...
+
+    def get(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    def of_message(self, message_id: str, endpoint_id: str) -> WebhookDelivery | None: ...
+
+    def claim(
+        self, delivery_id: str, token: str, now: datetime, until: datetime
+    ) -> WebhookDelivery | None:
+        """Take the delivery's next attempt until `until`, counted now, if it is pending, due
+        and no other holder's lease runs; answer it as claimed, or None."""
+        ...
+
+    def save(self, delivery: WebhookDelivery) -> None: ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Pending deliveries due by `now` and not leased (or whose lease ran out: a worker
+        that stopped mid-call), soonest first."""
+        ...
+
+    def fail_pending(self, endpoint_id: str, now: datetime, reason: str) -> int:
+        """Mark the endpoint's pending deliveries failed (it was disabled); answer how many."""
+        ...
+
+    def for_endpoint(
+        self, org_id: str, endpoint_id: str, limit: int, offset: int = 0
+    ) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...
+
+    def start_attempt(self, attempt: DeliveryAttempt) -> None: ...
+
+    def finish_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Set the outcome of the attempt with this delivery id and number."""
+        ...
+
+    def attempts(self, delivery_ids: Sequence[str]) -> list[DeliveryAttempt]:
+        """Every attempt of these deliveries, by delivery then number."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -301,6 +428,16 @@ class UnitOfWork(Protocol):
 
     @property
     def reconciliation(self) -> ReconciliationRepository: ...
+    def alerts(self) -> AlertRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def webhook_endpoints(self) -> WebhookEndpointRepository: ...
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveryRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -361,17 +498,20 @@ class QuotaCounter(Protocol):
 
     def record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
-    ) -> None:
+    ) -> RecordOutcome:
         """Count usage that already happened (metric, occurred_at, quantity) into the
         organization's counters whose period holds it; never refuses. A counter that is
         missing is left missing: it is rebuilt from the ledger, which holds this usage. The
-        same token counts once, so a call whose reply was lost may be repeated."""
+        same token counts once, so a call whose reply was lost may be repeated (answering
+        nothing fired). Answers the thresholds it marked fired and the period's voice words
+        against the spend cap."""
         ...
 
     def undo_record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
     ) -> None:
-        """Take back what `record` counted under this token (nothing if it counted nothing)."""
+        """Take back what `record` counted under this token (nothing if it counted nothing),
+        and unmark the thresholds it fired."""
         ...
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...
@@ -380,6 +520,23 @@ class QuotaCounter(Protocol):
         """Drop flushed entries. `refunds` are entries the ledger refused as duplicates of a
         key it already held: their amount leaves the counter of their period, once, by
         whichever flush drops the entry."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """Posts one signed message (Standard Webhooks) to an endpoint, with short timeouts."""
+
+    def send(
+        self, url: str, message_id: str, body: str, secrets: Sequence[str], now: datetime
+    ) -> SendResult:
+        """Never raises for the receiver's failure: a refused connection, a timeout or any
+        status is the result."""
+        ...
+
+
+class AddressResolver(Protocol):
+    def resolve(self, host: str) -> list[str]:
+        """The host's addresses now; raises OSError when it does not resolve."""
         ...
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import redis
@@ -21,6 +22,7 @@ from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
 from adapters.redis_quota import RedisQuotaCounter
 from adapters.rq_queue import RqJobQueue
+from adapters.webhook_sender import HttpWebhookSender, SocketResolver
 from domain.model.invoicing import UsagePrice
 from domain.model.money import rate
 from domain.model.plans import Catalog, default_catalog, parse_tier
@@ -32,6 +34,7 @@ from domain.services.invoicing import InvoicingDeps
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
 from domain.services.reconciliation import ReconcileDeps
+from domain.services.webhook_delivery import OutboundDeps, enqueue_deliveries
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES, JOB_TIMEOUTS
@@ -56,6 +59,7 @@ class Container:
     quota: QuotaDeps
     invoicing: InvoicingDeps
     analytics: AnalyticsReader | None
+    outbound: OutboundDeps | None = None  # webhooks to the product (always set by bootstrap)
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     job_class: type[ContainerJob] = ContainerJob  # the class of this container's jobs
@@ -111,6 +115,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         portal_return_url=settings.stripe_portal_return_url,
         counter=quota_counter,
         api_version=_pinned_api_version(settings),
+        grace=settings.grace_period,
     )
     container = Container(
         settings=settings,
@@ -130,7 +135,13 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         payments=payments,
         intake_uow=intake_uow,
         quota=QuotaDeps(
-            uow, clock, catalog, quota_counter, settings.grace_period, settings.quota_fail_open
+            uow,
+            clock,
+            catalog,
+            quota_counter,
+            settings.grace_period,
+            settings.quota_fail_open,
+            price=UsagePrice(rate(settings.usage_price_per_1000_words), settings.usage_currency),
         ),
         invoicing=InvoicingDeps(
             uow,
@@ -141,10 +152,33 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         analytics=build("analytics", lambda: SqlAnalytics(engine) if engine else None),
         engine=engine,
     )
+    container.outbound = _outbound(settings, container, overrides)
     container.extras.update(overrides)
     job_class.container = container
     container.job_class = job_class
     return container
+
+
+def _outbound(settings: Settings, container: Container, overrides: dict[str, Any]) -> OutboundDeps:
+    """Delivery of the outbox; every committed announcement is fanned out right away."""
+    jobs = container.jobs
+    uow = container.uow
+    if getattr(uow, "after_commit", False) is None:  # a test's own dispatcher is kept
+        uow.after_commit = lambda ids: enqueue_deliveries(jobs, ids)  # type: ignore[attr-defined]
+    return OutboundDeps(
+        uow=uow,
+        clock=container.clock,
+        jobs=jobs,
+        sender=overrides.pop(
+            "webhook_sender",
+            None,
+        )
+        or HttpWebhookSender(settings.outbound_connect_timeout_s, settings.outbound_timeout_s),
+        resolver=overrides.pop("resolver", None) or SocketResolver(),
+        allow_private=settings.outbound_private_urls_allowed,
+        lease=timedelta(seconds=settings.outbound_lease_s),
+        unsent_after=timedelta(seconds=settings.outbound_unsent_after_s),
+    )
 
 
 def _catalog(settings: Settings) -> Catalog:

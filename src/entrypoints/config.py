@@ -94,6 +94,15 @@ class Settings(BaseSettings):
     billing_grace_days: int = 7
     log_level: str = "INFO"
 
+    # Webhooks to the product (Standard Webhooks): the sweep that sends retries when due and
+    # what a lost job or a stopped worker left; the lease an attempt holds (longer than the
+    # whole HTTP call); a message committed this long ago and never fanned out is swept.
+    outbound_sweep_interval_s: int = 5
+    outbound_lease_s: int = 60
+    outbound_unsent_after_s: int = 30
+    outbound_connect_timeout_s: float = 3.0
+    outbound_timeout_s: float = 10.0
+
     @field_validator("database_url")
     @classmethod
     def _normalize_database_url(cls, url: str | None) -> str | None:
@@ -214,6 +223,11 @@ class Settings(BaseSettings):
     def verify_webhooks(self) -> bool:
         """Verification is off only when asked for in development; never elsewhere."""
         return self.stripe_webhook_verify or self.app_env != "development"
+
+    @property
+    def outbound_private_urls_allowed(self) -> bool:
+        """http and local receivers (a developer's machine) only in development."""
+        return self.app_env == "development"
 
     @property
     def grace_period(self) -> timedelta:

@@ -17,6 +17,7 @@ PERIODIC = {
     "billing-monthly-invoicing",
     "billing-dunning-check",
     "billing-reconciliation",
+    "billing-sweep-outbound-webhooks",
 }
 
 

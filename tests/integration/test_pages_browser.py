@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
+from domain.services.quotas import flush_ledger
 from tests.helpers import bearer, deliver, make_token, stripe_signature
 from tests.integration.webhook_support import make_stripe, webhook_app
 
@@ -221,3 +222,40 @@ def test_admin_page_shows_the_latest_reconciliation_and_runs_one(browser, site):
     assert "status_differs" in page.inner_text("#drifts")
     assert problems == []
     page.close()
+
+
+def test_billing_page_shows_alerts_and_the_spend_cap_and_owners_edit_them(browser, site):
+    app, _, base = site
+    client = app.test_client()
+    for _ in range(80):  # the free plan's 80% of 100 queries
+        client.post(
+            "/api/v1/quota/consume", json={"metric": "queries"}, headers=bearer("org_al", "service")
+        )
+    flush_ledger(app.extensions["billing"].quota)
+    page, problems = open_page(browser, f"{base}/billing", make_token("org_al", "member"), DESKTOP)
+    page.wait_for_selector("#alerts tbody tr")
+    assert "fired" in page.inner_text("[data-threshold='queries:percent:80']")
+    assert "pending" in page.inner_text("[data-threshold='queries:percent:100']")
+    assert page.inner_text("#cap-amount") == "none"
+    assert not page.is_visible("#cap-form") and not page.is_visible("#alert-form")
+    assert problems == []
+    page.close()
+
+    page, problems = open_page(browser, f"{base}/billing", make_token("org_al", "owner"), PHONE)
+    page.wait_for_selector("#cap-form:not([hidden])")
+    page.fill("#cap-input", "12.50")
+    page.click("#cap-form button[type=submit]")
+    page.wait_for_function("document.getElementById('cap-amount').textContent === '$12.50'")
+    page.select_option("#alert-metric", "stt_words")
+    page.select_option("#alert-kind", "amount")
+    page.fill("#alert-value", "5000")
+    page.click("#alert-form button[type=submit]")
+    page.wait_for_selector("[data-threshold='stt_words:amount:5000']")
+    shot(page, "billing-alerts-owner-phone.png")
+    assert problems == []
+    page.close()
+    cap = client.get("/api/v1/billing/spend-cap", headers=bearer("org_al", "owner")).get_json()
+    assert cap["cap"]["amount_minor"] == 1250
+    alerts = client.get("/api/v1/alerts", headers=bearer("org_al", "owner")).get_json()
+    assert [t["id"] for t in alerts["thresholds"]][-1] == "amount:5000"
+    assert len(alerts["thresholds"]) == 5  # the four defaults it was showing, and the new one

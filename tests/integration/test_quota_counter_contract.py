@@ -4,6 +4,7 @@ from the script it stands in for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -155,3 +156,123 @@ def test_counts_past_2_to_the_53_stay_exact_integers(counter):
     assert (again.status, again.used) == (CounterStatus.DUPLICATE, largest + 405)
     assert counter.peek("org_c", Metric.STT_WORDS, NOW).used == largest + 405
     assert [e.amount for e in counter.pending_ledger(10)] == [largest]
+
+
+# Alerts and the spend cap: decided by the same step, on the fake, embedded and real Redis.
+
+ALERTS = {Metric.QUERIES: {"percent:80": 8, "percent:100": 10}}
+
+
+def alerting(counter, *, cap_words=None, fired=frozenset(), resolved=frozenset(), used=0):
+    window = replace(WINDOW, alerts=ALERTS, cap_words=cap_words, fired=fired, resolved=resolved)
+    counter.set_window(window, datetime.now(UTC))
+    for metric in Metric:
+        counter.seed("org_c", metric, START, END, used)
+    return window
+
+
+def fired_of(counter) -> list[tuple[str, int, int, int | None]]:
+    return [
+        (f.threshold_id, f.level, f.used, f.limit)
+        for e in counter.pending_ledger(100)
+        for f in e.fired
+    ]
+
+
+def test_a_threshold_fires_once_on_the_consumption_that_reaches_it(counter):
+    alerting(counter)
+    for _ in range(7):
+        counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert fired_of(counter) == []
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)  # 8 of 10: 80%
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)  # 10: 100%
+    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is CounterStatus.REFUSED
+    assert fired_of(counter) == [("percent:80", 8, 8, 10), ("percent:100", 10, 10, 10)]
+    entries = counter.pending_ledger(100)
+    assert [e.period_start for e in entries if e.fired] == [START, START]
+
+
+def test_one_consumption_past_both_levels_fires_both(counter):
+    alerting(counter, used=5)
+    counter.consume("org_c", Metric.QUERIES, 5, NOW, None)
+    assert sorted(fired_of(counter)) == [("percent:100", 10, 10, 10), ("percent:80", 8, 10, 10)]
+
+
+def test_marks_given_with_the_window_do_not_fire_again_after_a_loss(counter):
+    """A counter store that lost its marks gets them back with the window (from the table)."""
+    alerting(counter, used=7, fired=frozenset({("queries", "percent:80")}))
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert fired_of(counter) == []
+
+
+def test_a_resolved_mark_is_removed_and_may_fire_again(counter):
+    alerting(counter, used=7)
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert [f[0] for f in fired_of(counter)] == ["percent:80"]
+    counter.ack_ledger([e.entry_id for e in counter.pending_ledger(100)])
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert fired_of(counter) == []
+    alerting(counter, resolved=frozenset({("queries", "percent:80")}), used=9)
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert sorted(f[0] for f in fired_of(counter)) == ["percent:100", "percent:80"]
+
+
+def test_the_cap_refuses_the_voice_word_that_would_pass_it_across_both_metrics(counter):
+    alerting(counter, cap_words=100)
+    assert counter.consume("org_c", Metric.STT_WORDS, 60, NOW, None).status is CounterStatus.OK
+    assert counter.consume("org_c", Metric.TTS_WORDS, 40, NOW, None).status is CounterStatus.OK
+    refused = counter.consume("org_c", Metric.TTS_WORDS, 1, NOW, None)
+    assert (refused.status, refused.used, refused.spent_words, refused.cap_words) == (
+        CounterStatus.CAPPED,
+        40,
+        100,
+        100,
+    )
+    counter.consume("org_c", Metric.STT_WORDS, 5, NOW, None)  # refused again: no second marker
+    assert counter.consume("org_c", Metric.QUERIES, 1, NOW, None).status is CounterStatus.OK
+    entries = counter.pending_ledger(100)
+    assert [(e.metric, e.amount, e.capped) for e in entries] == [
+        (Metric.STT_WORDS, 60, None),
+        (Metric.TTS_WORDS, 40, None),
+        (Metric.TTS_WORDS, 0, (100, 100)),
+        (Metric.QUERIES, 1, None),
+    ]
+    assert counter.peek("org_c", Metric.TTS_WORDS, NOW).used == 40
+
+
+def test_the_cap_needs_both_voice_counters(counter):
+    counter.set_window(replace(WINDOW, cap_words=100), datetime.now(UTC))
+    counter.seed("org_c", Metric.STT_WORDS, START, END, 0)
+    assert counter.consume("org_c", Metric.STT_WORDS, 1, NOW, None).status is (
+        CounterStatus.NO_COUNTER
+    )
+
+
+def test_recorded_usage_fires_thresholds_and_reports_the_voice_words_against_the_cap(counter):
+    alerting(counter, cap_words=100, used=7)
+    outcome = counter.record(
+        "org_c", [(Metric.QUERIES, NOW, 1), (Metric.STT_WORDS, NOW, 30)], "rec-1"
+    )
+    assert [(f.metric, f.threshold_id, f.level, f.used, f.limit) for f in outcome.fired] == [
+        (Metric.QUERIES, "percent:80", 8, 8, 10)
+    ]
+    assert (outcome.voice_before, outcome.voice_after, outcome.cap_words) == (14, 44, 100)
+    assert (outcome.period_start, outcome.period_end) == (START, END)
+    assert not outcome.passed_cap
+    passed = counter.record("org_c", [(Metric.TTS_WORDS, NOW, 70)], "rec-2")
+    assert passed.passed_cap and (passed.voice_before, passed.voice_after) == (44, 114)
+    # A repeat after a lost reply counts nothing and answers the same, so nothing is lost.
+    assert counter.record("org_c", [(Metric.TTS_WORDS, NOW, 70)], "rec-2") == passed
+    again = counter.record("org_c", [(Metric.QUERIES, NOW, 1)], "rec-1")
+    assert again == outcome
+    assert counter.peek("org_c", Metric.QUERIES, NOW).used == 8
+
+
+def test_undoing_a_recording_unmarks_what_it_fired(counter):
+    alerting(counter, used=7)
+    usage = [(Metric.QUERIES, NOW, 1)]
+    assert len(counter.record("org_c", usage, "rec-3").fired) == 1
+    counter.undo_record("org_c", usage, "rec-3")
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
+    assert [f[0] for f in fired_of(counter)] == ["percent:80"]

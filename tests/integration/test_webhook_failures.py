@@ -241,8 +241,11 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
         "billing-monthly-invoicing",
         "billing-dunning-check",
         "billing-reconciliation",
+        "billing-sweep-outbound-webhooks",
     }
     assert found["billing-sweep-webhook-inbox"].meta.get("interval") == 60
+    assert found["billing-sweep-outbound-webhooks"].meta.get("interval") == 5
+    assert found["billing-sweep-outbound-webhooks"].origin == "billing-urgent"
     assert found["billing-flush-quota-ledger"].meta.get("interval") == 5
     assert found["billing-flush-quota-ledger"].origin == "billing-urgent"
     assert found["billing-monthly-invoicing"].origin == "billing-bulk"

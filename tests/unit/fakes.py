@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import threading
@@ -14,12 +15,14 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import QuotaUnavailable
+from domain.model.alerts import AlertSettings, AlertState
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
 from domain.model.invoicing import InvoiceStatus, UsageInvoice, totals_of
 from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
 from domain.model.organizations import Organization
+from domain.model.outbound import OutboxMessage
 from domain.model.plans import Metric
 from domain.model.purchases import OneTimePurchase
 from domain.model.quotas import (
@@ -27,12 +30,26 @@ from domain.model.quotas import (
     GAUGE_PERIOD_START,
     CounterReply,
     CounterStatus,
+    FiredThreshold,
     LedgerEntry,
     QuotaWindow,
+    RecordOutcome,
 )
 from domain.model.subscriptions import Subscription, SubscriptionStatus
+from domain.model.webhook_endpoints import (
+    DeliveryAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from domain.model.webhooks import InboxEvent, InboxStatus
 from tests.unit.fake_reconciliation import FakeReconciliation
+from tests.unit.outbound_fakes import (
+    FakeOutbox,
+    FakeResolver,
+    FakeWebhookDeliveries,
+    FakeWebhookEndpoints,
+    FakeWebhookSender,
+)
 
 
 class FakeClock:
@@ -67,6 +84,15 @@ class FakeStore:
     # reconciliation (tests/unit/fake_reconciliation.py)
     reconciliation_runs: dict[str, Any] = field(default_factory=dict)
     drifts: dict[tuple[str | None, str], Any] = field(default_factory=dict)
+    alert_settings: dict[str, AlertSettings] = field(default_factory=dict)
+    alert_states: dict[tuple[str, str, str, datetime, int], AlertState] = field(
+        default_factory=dict
+    )
+    over_cap: set[tuple[str, Metric, str]] = field(default_factory=set)
+    outbox: dict[str, OutboxMessage] = field(default_factory=dict)
+    webhook_endpoints: dict[str, WebhookEndpoint] = field(default_factory=dict)
+    webhook_deliveries: dict[str, WebhookDelivery] = field(default_factory=dict)
+    webhook_attempts: list[DeliveryAttempt] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # One writer at a time, as the embedded database: taken by a unit of work's first write
     # (or lock) and held until it commits or rolls back.
@@ -86,6 +112,13 @@ class FakeStore:
         "claims",
         "reconciliation_runs",
         "drifts",
+        "alert_settings",
+        "alert_states",
+        "over_cap",
+        "outbox",
+        "webhook_endpoints",
+        "webhook_deliveries",
+        "webhook_attempts",
     )
 
     def snapshot(self) -> dict[str, Any]:
@@ -452,12 +485,59 @@ class FakeInbox(_Repo):
         return sorted(found, key=lambda e: e.received_at)[:limit]
 
 
+class FakeAlerts(_Repo):
+    def settings(self, org_id: str) -> AlertSettings | None:
+        return self.store.alert_settings.get(org_id)
+
+    def save_settings(self, settings: AlertSettings) -> None:
+        self._w()
+        self.store.alert_settings[settings.org_id] = settings
+
+    def add_state_if_absent(self, state: AlertState) -> bool:
+        self._w()
+        with self.store.lock:
+            key = (state.org_id, *state.key)
+            if key in self.store.alert_states:
+                return False
+            self.store.alert_states[key] = state
+            return True
+
+    def resolve(self, state: AlertState, at: datetime) -> bool:
+        self._w()
+        with self.store.lock:
+            key = (state.org_id, *state.key)
+            found = self.store.alert_states.get(key)
+            if found is None or found.resolved_at is not None:
+                return False
+            self.store.alert_states[key] = found.resolved(at)
+            return True
+
+    def states(self, org_id: str, *, unresolved_only: bool = False) -> list[AlertState]:
+        found = [
+            s
+            for s in self.store.alert_states.values()
+            if s.org_id == org_id and not (unresolved_only and s.resolved_at is not None)
+        ]
+        return sorted(found, key=lambda s: (s.fired_at, s.key), reverse=True)
+
+    def flag_over_cap(self, org_id: str, keys: Sequence[tuple[Metric, str]], at: datetime) -> int:
+        self._w()
+        with self.store.lock:
+            flagged = {(org_id, m, k) for m, k in keys} - self.store.over_cap
+            self.store.over_cap = self.store.over_cap | flagged
+            return len(flagged)
+
+    def over_cap(self, org_id: str) -> list[tuple[Metric, str]]:
+        return sorted((m, k) for o, m, k in self.store.over_cap if o == org_id)
+
+
 class FakeUnitOfWork:
     """Keeps a database's contract: writes are kept only by `commit()`; a rollback, or leaving
     without a commit, undoes every write since the last commit."""
 
-    def __init__(self, store: FakeStore) -> None:
+    def __init__(self, store: FakeStore, after_commit: Any = None) -> None:
         self.store = store
+        self.after_commit = after_commit
         self.committed = False
         self.locked: list[str] = []
         self._undo: dict[str, Any] | None = None
@@ -471,6 +551,10 @@ class FakeUnitOfWork:
         self.inbox = FakeInbox(self)
         self.audit = FakeAudit(self)
         self.reconciliation = FakeReconciliation(self)
+        self.alerts = FakeAlerts(self)
+        self.outbox = FakeOutbox(self)
+        self.webhook_endpoints = FakeWebhookEndpoints(self)
+        self.webhook_deliveries = FakeWebhookDeliveries(self)
 
     def __enter__(self) -> FakeUnitOfWork:
         return self
@@ -493,8 +577,14 @@ class FakeUnitOfWork:
             self._undo = None
             self.store.writer.release()
         self.committed = True
+        queued, self.webhook_deliveries.added = self.webhook_deliveries.added, []
+        if queued and self.after_commit is not None:
+            # As the SQL unit of work: a dispatch that fails loses nothing (the sweep sends them).
+            with contextlib.suppress(Exception):
+                self.after_commit(queued)
 
     def rollback(self) -> None:
+        self.webhook_deliveries.added = []
         if self._undo is not None:
             self.store.restore(self._undo)
             self._undo = None
@@ -512,9 +602,10 @@ class FakeUnitOfWorkFactory:
     def __init__(self) -> None:
         self.store = FakeStore()
         self.opened: list[FakeUnitOfWork] = []
+        self.after_commit: Any = None  # as the SQL factory's: told each commit's deliveries
 
     def __call__(self) -> FakeUnitOfWork:
-        uow = FakeUnitOfWork(self.store)
+        uow = FakeUnitOfWork(self.store, self.after_commit)
         self.opened.append(uow)
         return uow
 
@@ -543,6 +634,8 @@ def fake_ports(**extra: Any) -> dict[str, Any]:
         "jobs": FakeJobQueue(),
         "quota_counter": FakeQuotaCounter(),
         "probes": {"database": FakeProbe(), "redis": FakeProbe()},
+        "resolver": FakeResolver(),
+        "webhook_sender": FakeWebhookSender(),
     }
     ports.update(extra)
     return ports
@@ -557,7 +650,10 @@ class FakeQuotaCounter:
         self.counters: dict[tuple[str, Metric], tuple[datetime, int, datetime]] = {}
         self.answers: dict[tuple[str, Metric, str], int] = {}
         self.pending: list[LedgerEntry] = []
-        self.recordings: set[str] = set()
+        self.recordings: dict[str, list[tuple[str, str, datetime]]] = {}
+        self.answered: dict[str, RecordOutcome] = {}  # a repeated token's answer
+        # What fired: (metric or "cap", threshold id, period start), as the Redis marks.
+        self.marks: set[tuple[str, str, datetime]] = set()
         self.down = False
         self.forgotten: list[str] = []
         self._ids = itertools.count(1)
@@ -589,11 +685,47 @@ class FakeQuotaCounter:
                 amount = -min(amount, used)
             elif mode == "consume" and limit is not None and used + amount > limit:
                 return CounterReply(CounterStatus.REFUSED, used, limit, start, end)
+            if mode == "consume" and metric.is_voice and window.cap_words is not None:
+                other = Metric.TTS_WORDS if metric is Metric.STT_WORDS else Metric.STT_WORDS
+                theirs = self.counters.get((org_id, other))
+                if theirs is None or theirs[0] != start:
+                    return CounterReply(CounterStatus.NO_COUNTER, 0, limit, start, end)
+                spent = used + theirs[1]
+                if spent + amount > window.cap_words:
+                    if ("cap", "spend_cap", start) not in self.marks:
+                        self.marks.add(("cap", "spend_cap", start))
+                        self.pending.append(
+                            LedgerEntry(
+                                f"{next(self._ids)}-0",
+                                org_id,
+                                metric,
+                                0,
+                                now,
+                                None,
+                                start,
+                                capped=(spent, window.cap_words),
+                                period_end=end,
+                            )
+                        )
+                    return CounterReply(
+                        CounterStatus.CAPPED, used, limit, start, end, spent, window.cap_words
+                    )
             if mode != "peek" and amount:
                 used += amount
                 self.counters[(org_id, metric)] = (start, used, counter[2])
+                fired = self._fire(window, metric, used, start) if mode == "consume" else ()
                 self.pending.append(
-                    LedgerEntry(f"{next(self._ids)}-0", org_id, metric, amount, now, key, start)
+                    LedgerEntry(
+                        f"{next(self._ids)}-0",
+                        org_id,
+                        metric,
+                        amount,
+                        now,
+                        key,
+                        start,
+                        fired,
+                        period_end=end if fired else None,
+                    )
                 )
             if key:
                 self.answers[(org_id, metric, key)] = used
@@ -610,9 +742,28 @@ class FakeQuotaCounter:
     def peek(self, org_id: str, metric: Metric, now: datetime) -> CounterReply:
         return self._run("peek", org_id, metric, 0, now, None)
 
+    def _fire(
+        self, window: QuotaWindow, metric: Metric, used: int, start: datetime
+    ) -> tuple[FiredThreshold, ...]:
+        fired = []
+        for threshold_id, level in window.alerts.get(metric, {}).items():
+            mark = (metric.value, threshold_id, start)
+            if used >= level and mark not in self.marks:
+                self.marks.add(mark)
+                limit = window.limits.get(metric)
+                fired.append(FiredThreshold(metric, threshold_id, level, used, limit))
+        return tuple(fired)
+
+    def _mark(self, window: QuotaWindow, metric: str, threshold_id: str) -> tuple:
+        name = "cap" if threshold_id == "spend_cap" else metric
+        return (name, threshold_id, window.mark_period(metric))
+
     def set_window(self, window: QuotaWindow, now: datetime) -> None:
         self._check()
-        self.windows[window.org_id] = window
+        with self._lock:
+            self.windows[window.org_id] = window
+            self.marks -= {self._mark(window, m, t) for m, t in window.resolved}
+            self.marks |= {self._mark(window, m, t) for m, t in window.fired}
 
     def forget_window(self, org_id: str) -> None:
         self._check()
@@ -632,13 +783,44 @@ class FakeQuotaCounter:
 
     def record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
-    ) -> None:
+    ) -> RecordOutcome:
         self._check()
         with self._lock:
             if token in self.recordings:
-                return
-            self.recordings.add(token)
-            self._add(org_id, usage, 1)
+                return self.answered.get(token, RecordOutcome())
+            self.recordings[token] = []
+            window = self.windows.get(org_id)
+            voice = {Metric.STT_WORDS, Metric.TTS_WORDS}
+            before = self._voice(org_id, window)
+            touched = self._add(org_id, usage, 1)
+            if window is None:
+                return RecordOutcome()
+            fired = []
+            for metric in sorted(touched):
+                start, used, _ = self.counters[(org_id, metric)]
+                for f in self._fire(window, metric, used, start):
+                    fired.append(f)
+                    self.recordings[token].append((metric.value, f.threshold_id, start))
+            after = self._voice(org_id, window)
+            known = before is not None and any(m in voice for m, _, _ in usage)
+            self.answered[token] = RecordOutcome(
+                tuple(fired),
+                before if known else None,
+                after if known else None,
+                window.cap_words,
+                window.period_start,
+                window.period_end,
+            )
+            return self.answered[token]
+
+    def _voice(self, org_id: str, window: QuotaWindow | None) -> int | None:
+        total = 0
+        for metric in (Metric.STT_WORDS, Metric.TTS_WORDS):
+            counter = self.counters.get((org_id, metric))
+            if window is None or counter is None or counter[0] != window.period_start:
+                return None
+            total += counter[1]
+        return total
 
     def undo_record(
         self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], token: str
@@ -646,18 +828,24 @@ class FakeQuotaCounter:
         self._check()
         with self._lock:
             if token in self.recordings:
-                self.recordings.discard(token)
+                self.marks -= set(self.recordings.pop(token))
+                self.answered.pop(token, None)
                 self._add(org_id, usage, -1)
 
-    def _add(self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], sign: int) -> None:
+    def _add(
+        self, org_id: str, usage: Sequence[tuple[Metric, datetime, int]], sign: int
+    ) -> set[Metric]:
+        touched = set()
         for metric, at, quantity in usage:
             counter = self.counters.get((org_id, metric))
             if counter is not None and counter[0] <= at < counter[2]:
+                touched.add(metric)
                 self.counters[(org_id, metric)] = (
                     counter[0],
                     counter[1] + sign * quantity,
                     counter[2],
                 )
+        return touched
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         self._check()
@@ -684,3 +872,4 @@ class FakeQuotaCounter:
         self.counters.clear()
         self.answers.clear()
         self.pending.clear()
+        self.marks.clear()

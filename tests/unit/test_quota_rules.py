@@ -260,7 +260,7 @@ def test_usage_kept_nowhere_is_taken_back_from_the_counter(deps):
     with pytest.raises(RuntimeError):
         record_usage(broken, "org_a", [UsageInput(Metric.QUERIES, 5, "x")])
     assert deps.counter.counters[("org_a", Metric.QUERIES)][1] == 1
-    assert deps.counter.recordings == set()
+    assert not deps.counter.recordings
 
 
 def test_usage_kept_nowhere_with_the_counter_gone_too_fails_with_the_first_error(deps, monkeypatch):
@@ -308,7 +308,7 @@ def test_a_slow_counter_moment_is_ridden_out_with_short_pauses(deps, monkeypatch
     def flaky(org_id, usage, token):
         if next(failures, False):
             raise QuotaUnavailable("slow")
-        original(org_id, usage, token)
+        return original(org_id, usage, token)
 
     deps.counter.record = flaky
     assert record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 5, "x")]) == UsageReceipt(1, 0)
@@ -398,3 +398,25 @@ def test_a_rebuilt_counter_counts_its_half_open_period_only(deps):
 def test_only_a_negative_entry_is_a_release(amount, source):
     entry = LedgerEntry("1-0", "org_a", Metric.DOCUMENTS, amount, NOW, "k", NOW)
     assert entry.as_usage(NOW).source is source
+
+
+def test_recorded_usage_whose_reply_was_lost_still_announces_what_it_fired(deps, monkeypatch):
+    """The counter applied the recording and fired 80%, then the reply was lost: the repeat
+    answers the same, so the threshold is stored and announced once."""
+    monkeypatch.setattr("domain.services.metering.time.sleep", lambda _: None)
+    consume_quota(deps, "org_a", Metric.QUERIES, 79)
+    original, lost = deps.counter.record, iter([True])
+
+    def applied_then_lost(org_id, usage, token):
+        outcome = original(org_id, usage, token)
+        if next(lost, False):
+            raise QuotaUnavailable("the reply was lost")
+        return outcome
+
+    deps.counter.record = applied_then_lost
+    assert record_usage(deps, "org_a", [UsageInput(Metric.QUERIES, 2, "x")]) == UsageReceipt(1, 0)
+    assert deps.counter.counters[("org_a", Metric.QUERIES)][1] == 81
+    sent = [m.event_type for m in deps.uow.store.outbox.values()]
+    assert sent == ["quota.threshold_reached"]
+    (state,) = deps.uow.store.alert_states.values()
+    assert (state.threshold_id, state.level, state.used) == ("percent:80", 80, 81)

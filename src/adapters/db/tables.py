@@ -290,3 +290,124 @@ reconciliation_drifts = Table(
     # A drift's earlier sightings, newest first.
     Index(None, "key", "run_id"),
 )
+
+# Usage alerts and the spend cap: an organization's choices (thresholds NULL: the plan's
+# defaults), each firing per (metric, threshold, period, level), and recorded events that
+# passed the cap.
+usage_alert_settings = Table(
+    "usage_alert_settings",
+    metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("thresholds", JsonDocument),
+    Column("spend_cap_minor", BigInteger),
+    Column("spend_cap_currency", String(3)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+usage_alert_states = Table(
+    "usage_alert_states",
+    metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("threshold_id", String(64), primary_key=True),
+    Column("period_start", UtcDateTime(), primary_key=True),
+    Column("level", BigInteger, primary_key=True),
+    Column("used", BigInteger, nullable=False),
+    Column("fired_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+)
+
+usage_over_spend_cap = Table(
+    "usage_over_spend_cap",
+    metadata,
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("flagged_at", UtcDateTime(), nullable=False),
+)
+
+# Messages to the product (domain.model.outbound): written in the transaction of the change
+# they announce; fanned out to the endpoints after commit.
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("dedupe_key", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("fanned_out_at", UtcDateTime()),
+    # One announcement per organization and dedupe key (NULL keys never collide).
+    UniqueConstraint("org_id", "dedupe_key"),
+    # Replay: an organization's messages since a time.
+    Index(None, "org_id", "created_at"),
+    # The sweep: messages committed but never fanned out.
+    Index(
+        "ix_outbox_messages_unsent",
+        "created_at",
+        postgresql_where=text("fanned_out_at IS NULL"),
+        sqlite_where=text("fanned_out_at IS NULL"),
+    ),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", ORG_ID, ForeignKey("organizations.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("description", String(500)),
+    Column("event_types", JsonDocument, nullable=False),  # [] = every type
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128)),
+    Column("previous_secret_until", UtcDateTime()),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("disabled_at", UtcDateTime()),
+    Column("disabled_reason", String(255)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", ORG_ID, nullable=False),
+    Column("message_id", String(64), ForeignKey("outbox_messages.id"), nullable=False),
+    Column("endpoint_id", String(64), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", UtcDateTime()),
+    # Who is sending it now, and until when (an attempt is claimed before the HTTP call).
+    Column("lease_token", String(64)),
+    Column("leased_until", UtcDateTime()),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    # One delivery per message and endpoint, however often it is fanned out.
+    UniqueConstraint("message_id", "endpoint_id"),
+    # The sweep: pending deliveries by due time.
+    Index(None, "status", "next_attempt_at"),
+    # An endpoint's recent deliveries.
+    Index(None, "endpoint_id", "created_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("delivery_id", String(64), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer),
+    Column("response_snippet", Text),
+    Index(None, "delivery_id", "number"),
+)

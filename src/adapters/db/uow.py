@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.db import alert_repositories as alerts
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
 from adapters.db.reconciliation_repository import SqlReconciliationRepository
+from adapters.db.outbox_repository import SqlOutbox
+from adapters.db.webhook_repositories import SqlWebhookDeliveries, SqlWebhookEndpoints
 from domain.errors import StorageConflict
+
+log = logging.getLogger("billing.outbox")
+# Told the ids of the webhook deliveries a transaction stored, once it has committed.
+AfterCommit = Callable[[Sequence[str]], None]
 
 # Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
 RACE_SQLSTATES = frozenset({"40P01", "40001"})
@@ -34,9 +43,15 @@ class SqlUnitOfWork:
     (the webhook intake's insert-if-absent), which is atomic on its own and then costs one
     round trip instead of three (BEGIN, statement, COMMIT)."""
 
-    def __init__(self, engine: Engine, single_statement: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        single_statement: bool = False,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
         self._engine = engine
         self._single_statement = single_statement
+        self._after_commit = after_commit
         self._conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -55,6 +70,10 @@ class SqlUnitOfWork:
         self.inbox = repos.SqlWebhookInbox(conn)
         self.audit = usage.SqlAuditLog(conn)
         self.reconciliation = SqlReconciliationRepository(conn)
+        self.alerts = alerts.SqlAlertRepository(conn)
+        self.outbox = SqlOutbox(conn)
+        self.webhook_endpoints = SqlWebhookEndpoints(conn)
+        self.webhook_deliveries = SqlWebhookDeliveries(conn)
         return self
 
     def __exit__(
@@ -87,9 +106,17 @@ class SqlUnitOfWork:
                     "the database aborted a concurrent transaction; retry"
                 ) from exc
             raise
+        queued, self.webhook_deliveries.added = self.webhook_deliveries.added, []
+        if queued and self._after_commit is not None:
+            try:
+                self._after_commit(queued)
+            except Exception:  # the deliveries are stored and due: the outbound sweep sends them
+                log.warning("webhook deliveries not enqueued; the sweep will", exc_info=True)
 
     def rollback(self) -> None:
         self.connection.rollback()
+        if self._conn is not None and hasattr(self, "webhook_deliveries"):
+            self.webhook_deliveries.added = []
 
     def lock(self, key: str) -> None:
         """A transaction-scoped Postgres advisory lock. SQLite has one writer lock for the
@@ -109,9 +136,15 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, engine: Engine, single_statement: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        single_statement: bool = False,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
         self.engine = engine
         self.single_statement = single_statement
+        self.after_commit = after_commit
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.single_statement)
+        return SqlUnitOfWork(self.engine, self.single_statement, self.after_commit)

@@ -42,19 +42,32 @@ def billing_period(entitlement: Entitlement, now: datetime) -> tuple[datetime, d
 
 @dataclass(frozen=True)
 class QuotaWindow:
-    """What the counter needs to decide alone: the plan's limits and the current period."""
+    """What the counter needs to decide alone: the plan's limits and the current period, the
+    alert thresholds' levels per metric (threshold id -> level), the spend cap in voice words,
+    and the marks of thresholds already fired this period (metric, threshold id), so that a
+    counter store that lost them does not fire again."""
 
     org_id: str
     tier: str
     period_start: datetime
     period_end: datetime
     limits: dict[Metric, int | None] = field(default_factory=dict)
+    alerts: dict[Metric, dict[str, int]] = field(default_factory=dict)
+    cap_words: int | None = None
+    fired: frozenset[tuple[str, str]] = frozenset()
+    resolved: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def for_entitlement(cls, org_id: str, entitlement: Entitlement, now: datetime) -> QuotaWindow:
         start, end = billing_period(entitlement, now)
         limits = {metric: entitlement.plan.quota(metric).limit for metric in Metric}
         return cls(org_id, entitlement.plan.tier.value, start, end, limits)
+
+    def mark_period(self, metric: str) -> datetime:
+        """The period a mark of this metric (or of the voice cap) belongs to."""
+        if any(m.value == metric and m.is_gauge for m in Metric):
+            return GAUGE_PERIOD_START
+        return self.period_start
 
     def period_for(self, metric: Metric) -> tuple[datetime, datetime]:
         if metric.is_gauge:
@@ -65,6 +78,7 @@ class QuotaWindow:
 class CounterStatus(StrEnum):
     OK = "ok"
     REFUSED = "refused"
+    CAPPED = "capped"  # a voice consumption that would pass the spend cap
     DUPLICATE = "duplicate"
     NO_WINDOW = "no_window"  # the counter store has no current window for the organization
     NO_COUNTER = "no_counter"  # the counter for this period is missing: rebuild from the ledger
@@ -77,6 +91,40 @@ class CounterReply:
     limit: int | None = None
     period_start: datetime | None = None
     period_end: datetime | None = None
+    spent_words: int | None = None  # CAPPED: the period's voice words so far, and the cap
+    cap_words: int | None = None
+
+
+@dataclass(frozen=True)
+class FiredThreshold:
+    """A threshold the counter marked as reached by this consumption or recording."""
+
+    metric: Metric
+    threshold_id: str
+    level: int
+    used: int
+    limit: int | None = None  # the plan's limit of the metric then
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What a recording counted: thresholds it fired, and the period's voice words before and
+    after it against the cap (None when there is no cap or a voice counter is missing)."""
+
+    fired: tuple[FiredThreshold, ...] = ()
+    voice_before: int | None = None
+    voice_after: int | None = None
+    cap_words: int | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+    @property
+    def passed_cap(self) -> bool:
+        return (
+            self.cap_words is not None
+            and self.voice_after is not None
+            and self.voice_after > self.cap_words
+        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +136,9 @@ class QuotaDecision:
     resets_at: datetime | None
     duplicate: bool = False
     degraded: bool = False  # answered without the counter (QUOTA_FAIL_OPEN)
+    capped: bool = False  # refused by the spend cap, not the plan's limit
+    spent_words: int | None = None
+    cap_words: int | None = None
 
     @property
     def remaining(self) -> int | None:
@@ -123,6 +174,16 @@ class LedgerEntry:
     occurred_at: datetime
     idempotency_key: str | None = None
     period_start: datetime | None = None
+    fired: tuple[FiredThreshold, ...] = ()  # thresholds this consumption reached
+    # A marker (amount 0) of the period's first refusal by the spend cap: the voice words
+    # spent then, and the cap in words.
+    capped: tuple[int, int] | None = None
+    period_end: datetime | None = None
+
+    @property
+    def is_marker(self) -> bool:
+        """An entry that carries news only, no usage."""
+        return self.capped is not None
 
     def as_usage(self, received_at: datetime) -> UsageEvent:
         source = UsageSource.RELEASED if self.amount < 0 else UsageSource.CONSUMED

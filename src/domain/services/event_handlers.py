@@ -14,6 +14,7 @@ from domain.model.invoicing import InvoiceStatus
 from domain.model.organizations import Organization, validate_org_id
 from domain.model.payments import CheckoutMode
 from domain.ports import UnitOfWork
+from domain.services import announcements
 from domain.services.audit import record_billing_change
 from domain.services.payment_deps import PaymentDeps
 from domain.services.subscriptions import apply_snapshot
@@ -68,7 +69,7 @@ def _sync_subscription(
         )
     now = deps.clock.now()
     _ensure_org(uow, org_id, now)
-    apply_snapshot(uow, deps.prices, org_id, snapshot, now, deps.actor)
+    apply_snapshot(uow, deps.prices, org_id, snapshot, now, deps.actor, deps.grace)
     return org_id
 
 
@@ -95,8 +96,10 @@ def checkout_completed(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) 
     purchase = uow.purchases.by_checkout_session(session.id)
     if purchase is None:
         raise EventParked(f"no purchase was recorded for checkout session {session.id}")
+    watch = announcements.EntitlementWatch(uow, deps.catalog, org_id, now, deps.grace)
     if session.paid and purchase.mark_paid(session.payment_intent_id, now):
         uow.purchases.save(purchase)
+        watch.announce_if_changed(deps.actor)
         record_billing_change(
             uow,
             AuditEntry(
@@ -148,18 +151,22 @@ def _invoice_event(
                 ),
             )
         uow.usage_invoices.save(usage)
+    paid = usage_status is InvoiceStatus.PAID
     # The invoice's parent says what it bills (API version 2025-03-31 and later).
     if invoice.parent_type == "subscription_details" and invoice.subscription_id:
-        return _sync_subscription(deps, uow, invoice.subscription_id)
-    if usage is not None:
-        return usage.org_id
-    known = uow.customers.by_stripe_id(invoice.customer_id) if invoice.customer_id else None
-    if known is None:
-        raise EventParked(
-            f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
-            "belongs to no organization"
-        )
-    return known.org_id
+        org_id = _sync_subscription(deps, uow, invoice.subscription_id)
+    elif usage is not None:
+        org_id = usage.org_id
+    else:
+        known = uow.customers.by_stripe_id(invoice.customer_id) if invoice.customer_id else None
+        if known is None:
+            raise EventParked(
+                f"unknown customer {invoice.customer_id}: invoice {invoice.id} "
+                "belongs to no organization"
+            )
+        org_id = known.org_id
+    announcements.invoice_settled(uow, org_id, paid, invoice, usage, now, deps.actor)
+    return org_id
 
 
 def invoice_paid(deps: PaymentDeps, uow: UnitOfWork, obj: dict[str, Any]) -> str | None:

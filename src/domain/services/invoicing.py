@@ -29,6 +29,7 @@ from domain.model.invoicing import (
     price_totals,
 )
 from domain.ports import Clock, PaymentGateway, UnitOfWork, UnitOfWorkFactory
+from domain.services import announcements
 from domain.services.audit import record_billing_change
 from domain.services.retry import retrying
 
@@ -163,6 +164,7 @@ def _assign(
                 },
             ),
         )
+        announcements.invoice_created(uow, invoice, now)
         uow.commit()
     return InvoicingResult(
         outcome, invoice, tuple(lines), tuple(mine), customer.stripe_customer_id, token

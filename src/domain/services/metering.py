@@ -12,6 +12,8 @@ from domain.errors import QuotaUnavailable, UsageRejected
 from domain.model.ids import new_id
 from domain.model.metering import UsageEvent
 from domain.model.plans import Metric
+from domain.model.quotas import RecordOutcome
+from domain.services.alert_events import announce_recorded
 from domain.services.quotas import QuotaDeps
 from domain.services.retry import retrying, usage_lock
 
@@ -77,7 +79,12 @@ def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[Usage
             # and undoing a token the counter never saw does nothing.
             counted = usage
             if usage:
-                _count(deps, lambda: deps.counter.record(org_id, usage, token))
+                outcome = _count(deps, lambda: deps.counter.record(org_id, usage, token))
+                # What it fired and what passed the spend cap, in this transaction.
+                if outcome is not None:
+                    announce_recorded(
+                        uow, org_id, stored, outcome, deps.price, events[0].received_at
+                    )
             uow.commit()
     except BaseException:
         if counted:  # counted but not kept: take it back (the counter over-counts, refusing
@@ -91,20 +98,22 @@ def _store(deps: QuotaDeps, org_id: str, events: list[UsageEvent]) -> list[Usage
     return stored
 
 
-def _count(deps: QuotaDeps, call: Callable[[], None], quiet: bool = False) -> None:
+def _count(
+    deps: QuotaDeps, call: Callable[[], RecordOutcome | None], quiet: bool = False
+) -> RecordOutcome | None:
     """A counter call that a lost reply makes safe to repeat: a few tries over ~0.3 s ride out
     a slow moment of Redis; past that the batch is refused (nothing stored, retry it) unless
     QUOTA_FAIL_OPEN."""
     for delay in COUNTER_RETRY_DELAYS:
         try:
-            call()
-            return
+            return call()
         except QuotaUnavailable:
             if delay is None:
                 if quiet or deps.fail_open:
-                    return
+                    return None
                 raise
             time.sleep(delay)
+    return None
 
 
 def _validate(inputs: Sequence[UsageInput], now: datetime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from domain.errors import (
     PaymentsNotConfigured,
@@ -30,6 +31,7 @@ class PaymentDeps:
     counter: QuotaCounter | None = None
     actor: str = "system"  # who or what causes the changes, for the audit trail
     api_version: str | None = None  # the Stripe API version the adapter is pinned to
+    grace: timedelta = timedelta(days=7)  # a past-due subscription keeps its plan this long
 
     def acting_as(self, actor: str) -> PaymentDeps:
         return replace(self, actor=actor)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from domain.errors import NotAGauge, QuotaUnavailable
+from domain.model.invoicing import UsagePrice
 from domain.model.plans import Catalog, Metric
 from domain.model.quotas import (
     CounterReply,
@@ -24,6 +26,7 @@ from domain.model.quotas import (
     QuotaWindow,
 )
 from domain.ports import Clock, QuotaCounter, UnitOfWorkFactory
+from domain.services.alert_events import announce_flushed, with_alerts
 from domain.services.retry import retrying, usage_lock
 from domain.services.standing import current_entitlement
 
@@ -38,13 +41,33 @@ class QuotaDeps:
     counter: QuotaCounter
     grace: timedelta
     fail_open: bool = False
+    # The voice price: the spend cap is enforced in words.
+    price: UsagePrice = field(default_factory=lambda: UsagePrice(Decimal("1.00")))
 
 
 def load_window(deps: QuotaDeps, org_id: str) -> QuotaWindow:
+    """The plan's limits and period with the alert thresholds, the cap and what fired; the
+    firings that no longer hold are resolved here, in this unit of work."""
     now = deps.clock.now()
-    with deps.uow() as uow:
-        entitlement = current_entitlement(uow, deps.catalog, org_id, now, deps.grace)
-    return QuotaWindow.for_entitlement(org_id, entitlement, now)
+
+    def load() -> QuotaWindow:
+        with deps.uow() as uow:
+            entitlement = current_entitlement(uow, deps.catalog, org_id, now, deps.grace)
+            window = QuotaWindow.for_entitlement(org_id, entitlement, now)
+            window = with_alerts(uow, window, deps.price, now)
+            uow.commit()
+        return window
+
+    return retrying(load)
+
+
+def refresh_window(deps: QuotaDeps, org_id: str) -> None:
+    """Set the organization's window now (its alerts or cap changed); if the counter is
+    unreachable, the window it holds expires on its own within a minute."""
+    try:
+        deps.counter.set_window(load_window(deps, org_id), deps.clock.now())
+    except QuotaUnavailable:
+        pass
 
 
 def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH) -> int:
@@ -66,7 +89,9 @@ def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH) -> int:
 
 def _store_entries(deps: QuotaDeps, entries: list[LedgerEntry]) -> list[LedgerEntry]:
     received = deps.clock.now()
-    usage = sorted((e.as_usage(received) for e in entries), key=lambda u: u.lock_order)
+    usage = sorted(
+        (e.as_usage(received) for e in entries if not e.is_marker), key=lambda u: u.lock_order
+    )
     with deps.uow() as uow:
         stored = {u.entry_id for u in uow.usage_events.add_if_absent(usage)}
         missed = [e.entry_id for e in entries if e.entry_id not in stored]
@@ -76,8 +101,15 @@ def _store_entries(deps: QuotaDeps, entries: list[LedgerEntry]) -> list[LedgerEn
             if missed
             else set()
         )
+        announce_flushed(
+            uow, [e for e in entries if e.entry_id in stored or e.is_marker], deps.price
+        )
         uow.commit()
-    return [e for e in entries if e.entry_id not in stored and e.entry_id not in flushed_before]
+    return [
+        e
+        for e in entries
+        if e.entry_id not in stored and e.entry_id not in flushed_before and not e.is_marker
+    ]
 
 
 def _rebuild(deps: QuotaDeps, org_id: str, metric: Metric, reply: CounterReply) -> None:
@@ -85,17 +117,21 @@ def _rebuild(deps: QuotaDeps, org_id: str, metric: Metric, reply: CounterReply) 
     assert start is not None and end is not None
     flush_ledger(deps)
 
+    # The spend cap reads both voice counters: a voice consumption rebuilds both.
+    metrics = [m for m in Metric if m.is_voice] if metric.is_voice else [metric]
+
     def seed() -> None:
         # This unit of work writes nothing: it holds the usage lock over the read and the seed,
         # and leaving it (a rollback) lets recorders go on.
         with deps.uow() as uow:
             uow.lock(usage_lock(org_id))
-            used = (
-                uow.usage_events.total(org_id, metric, None, None)
-                if metric.is_gauge
-                else uow.usage_events.total(org_id, metric, start, end)
-            )
-            deps.counter.seed(org_id, metric, start, end, max(used, 0))
+            for m in metrics:
+                used = (
+                    uow.usage_events.total(org_id, m, None, None)
+                    if m.is_gauge
+                    else uow.usage_events.total(org_id, m, start, end)
+                )
+                deps.counter.seed(org_id, m, start, end, max(used, 0))
 
     retrying(seed)
 
@@ -124,6 +160,9 @@ def _decision(metric: Metric, reply: CounterReply) -> QuotaDecision:
         reply.limit,
         resets_at,
         duplicate=reply.status is CounterStatus.DUPLICATE,
+        capped=reply.status is CounterStatus.CAPPED,
+        spent_words=reply.spent_words,
+        cap_words=reply.cap_words,
     )
 
 

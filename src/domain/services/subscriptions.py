@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.errors import (
     NoSubscription,
@@ -19,6 +19,7 @@ from domain.model.plans import Plan
 from domain.model.prices import PriceBook
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
 from domain.ports import UnitOfWork
+from domain.services import announcements
 from domain.services.audit import record_billing_change
 from domain.services.customers import ensure_customer
 from domain.services.payment_deps import PaymentDeps
@@ -69,7 +70,9 @@ def record(deps: PaymentDeps, org_id: str, snapshot: SubscriptionSnapshot) -> Su
     """Store what the provider answered, creating or updating our mirror."""
     with deps.uow() as uow:
         uow.lock(f"subscription:{snapshot.stripe_subscription_id}")
-        sub = apply_snapshot(uow, deps.prices, org_id, snapshot, deps.clock.now(), deps.actor)
+        sub = apply_snapshot(
+            uow, deps.prices, org_id, snapshot, deps.clock.now(), deps.actor, deps.grace
+        )
         uow.commit()
     deps.plan_changed(org_id)
     return sub
@@ -82,9 +85,12 @@ def apply_snapshot(
     snapshot: SubscriptionSnapshot,
     now: datetime,
     actor: str = "system",
+    grace: timedelta = timedelta(days=7),
 ) -> Subscription:
     """Create or update our mirror of a subscription inside the caller's transaction; a change
-    of status, plan or cancellation is written to the audit trail with its cause."""
+    of status, plan or cancellation is written to the audit trail with its cause and announced
+    to the product (subscription.updated, and entitlement.changed when the plan it grants
+    changes)."""
     if snapshot.tier is None:
         snapshot = replace(
             snapshot,
@@ -103,7 +109,10 @@ def apply_snapshot(
     else:
         sub.apply(snapshot, now)
     after = (sub.status.value, sub.tier.value if sub.tier else None, sub.cancel_at_period_end)
+    watch = None
     if before != after:
+        watch = announcements.EntitlementWatch(uow, prices.catalog, org_id, now, grace)
+        announcements.subscription_updated(uow, sub, now, actor)
         record_billing_change(
             uow,
             AuditEntry(
@@ -134,6 +143,8 @@ def apply_snapshot(
             )
         )
     uow.subscriptions.save(sub)
+    if watch is not None:
+        watch.announce_if_changed(actor)
     return sub
 
 

@@ -16,6 +16,7 @@ from entrypoints.api import (
     admin_queues,
     admin_reconciliation,
     admin_webhooks,
+    alerts,
     analytics,
     billing,
     billing_quota,
@@ -30,8 +31,10 @@ from entrypoints.api import (
     portal,
     quota,
     security,
+    spend_cap,
     subscriptions,
     usage,
+    webhook_endpoints,
     webhooks,
     white_label,
 )
@@ -70,6 +73,9 @@ BLUEPRINTS = (
     admin_audit.blp,
     admin_queues.blp,
     admin_reconciliation.blp,
+    alerts.blp,
+    spend_cap.blp,
+    webhook_endpoints.blp,
     LEGACY,
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -8,6 +8,7 @@ from flask import current_app, g
 
 from domain.services.metering import FUTURE_SKEW
 from domain.services.payment_deps import PaymentDeps
+from domain.services.webhook_delivery import OutboundDeps
 from entrypoints.bootstrap import Container
 
 
@@ -26,3 +27,11 @@ def payments() -> PaymentDeps:
 def unbilled_cutoff() -> datetime:
     """The cutoff for "everything unbilled now": events may be stamped up to 5 minutes ahead."""
     return container().clock.now() + FUTURE_SKEW
+
+
+def outbound() -> OutboundDeps:
+    """The webhooks to the product (always built by the bootstrap)."""
+    deps = container().outbound
+    if deps is None:
+        raise RuntimeError("the container has no outbound webhooks")
+    return deps

@@ -8,6 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from domain.errors import QuotaUnavailable
+from domain.services.alerts import spend_cap_status
 from domain.services.billing_status import get_billing_status
 from domain.services.invoicing import preview_usage_invoice
 from domain.services.quotas import quota_status
@@ -22,6 +23,7 @@ from entrypoints.api.schemas import (
     LineSchema,
     MoneySchema,
     QuotaDecisionSchema,
+    SpendCapSchema,
 )
 
 blp = Blueprint(
@@ -52,6 +54,12 @@ class DashboardSchema(BillingStatusSchema):
     created_at = ma.fields.AwareDateTime(required=True)
     usage = ma.fields.Nested(UsageSchema, required=True)
     voice = ma.fields.Nested(VoiceSchema, required=True)
+    spend_cap = ma.fields.Nested(
+        SpendCapSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "the cap and this period's spend; null without the counter"},
+    )
     recent_invoices = ma.fields.List(ma.fields.Nested(InvoiceSchema), required=True)
 
 
@@ -65,6 +73,7 @@ def dashboard() -> dict[str, Any]:
         organization = uow.organizations.get(org_id)
         invoices = uow.usage_invoices.recent(org_id, 5)
     assert organization is not None  # created by authentication
+    cap: dict[str, Any] | None = None
     try:
         report = quota_status(c.quota, org_id)
         usage = {
@@ -73,6 +82,7 @@ def dashboard() -> dict[str, Any]:
             "period_end": report.window.period_end,
             "metrics": [presenters.quota_decision(d) for d in report.decisions],
         }
+        cap = presenters.spend_cap(spend_cap_status(c.quota, org_id, report))
     except QuotaUnavailable:
         usage = {"available": False, "period_start": None, "period_end": None, "metrics": []}
     preview = preview_usage_invoice(c.invoicing, org_id, unbilled_cutoff())
@@ -89,6 +99,7 @@ def dashboard() -> dict[str, Any]:
             "price_per_1000_words": str(c.invoicing.price.per_thousand),
         },
         recent_invoices=[presenters.invoice(i) for i in invoices],
+        spend_cap=cap,
     )
     return body
 
@@ -101,5 +112,6 @@ class Dashboard(MethodView):
     def get(self) -> dict[str, Any]:
         """The organization, its plan and subscription (status, period, cancel at period end),
         usage this period per metric against its limits, unbilled voice words with the
-        estimated charge so far, and the five most recent invoices."""
+        estimated charge so far, the spend cap with the spend against it, and the five most
+        recent invoices."""
         return dashboard()

@@ -45,13 +45,24 @@ _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
     (e.UnsupportedCurrency, 422, ""),
     (e.InvalidMoney, 422, ""),
     (e.CurrencyMismatch, 422, ""),
+    (
+        e.AlertThresholdInvalid,
+        422,
+        "a percent above 100, of an unlimited metric, or an amount out of range",
+    ),
+    (e.SpendCapInvalid, 422, "not in the usage currency, or out of range"),
     (e.QuotaExceeded, 429, "with `used`, `limit`, `remaining`, `resets_at` and RateLimit headers"),
+    (e.SpendCapReached, 429, "with `cap`, `spent` and `resets_at`"),
     (e.PaymentProviderAuthFailed, 502, "the key is never echoed"),
     (e.PaymentProviderRejected, 502, "with Stripe's message"),
     (e.PaymentsNotConfigured, 503, "says which variable to set"),
     (e.PaymentProviderUnavailable, 503, ""),
     (e.QuotaUnavailable, 503, ""),
     (e.StorageConflict, 503, "a database race that outlived its retries: send again"),
+    # Webhooks to the product.
+    (e.TooManyWebhookEndpoints, 409, "at most 20 endpoints per organization"),
+    (e.WebhookUrlRejected, 422, "not https, or a private, loopback or link-local address"),
+    (e.InvalidWebhookEventType, 422, "with the `allowed` types"),
 )
 DOMAIN: dict[type[DomainError], ErrorCode] = {
     cls: ErrorCode(cls.code, status, note) for cls, status, note in _DOMAIN

@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from domain.errors import DomainError, QuotaExceeded
+from domain.errors import DomainError, QuotaExceeded, SpendCapReached
 from entrypoints.api import error_codes
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,18 @@ def _quota_headers(error: DomainError) -> dict[str, str]:
     )
 
 
+def _spend_cap_headers(error: DomainError) -> dict[str, str]:
+    resets_at = error.details.get("resets_at")
+    if not isinstance(resets_at, datetime):
+        return {}
+    now = current_app.extensions["billing"].clock.now()
+    return {"Retry-After": str(max(0, math.ceil((resets_at - now).total_seconds())))}
+
+
 # Errors whose answer carries headers besides the body.
 HEADERS: dict[type[DomainError], Callable[[DomainError], dict[str, str]]] = {
-    QuotaExceeded: _quota_headers
+    QuotaExceeded: _quota_headers,
+    SpendCapReached: _spend_cap_headers,
 }
 
 

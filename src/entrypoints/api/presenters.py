@@ -5,25 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from domain.model import views
 from domain.model.audit import AuditEntry
 from domain.model.customers import StripeCustomer
-from domain.model.invoicing import InvoiceLine, UsageInvoice
+from domain.model.invoicing import InvoiceLine
 from domain.model.metering import UsageEvent, UsageTotal
 from domain.model.money import Money
 from domain.model.payments import CheckoutSession, SubscriptionIntent
 from domain.model.plans import Metric, Plan
 from domain.model.quotas import QuotaDecision
-from domain.model.subscriptions import Subscription, SubscriptionSnapshot
+from domain.model.webhook_endpoints import WebhookEndpoint
 from domain.model.webhooks import InboxEvent
+from domain.services.alerts import SpendCapView
 from domain.services.billing_status import BillingStatus
+from domain.services.webhook_endpoints import DeliveryView
 
-
-def money(value: Money) -> dict[str, Any]:
-    return {
-        "amount_minor": value.amount_minor,
-        "currency": value.currency,
-        "display": value.format(),
-    }
+# Shaped in the domain: the webhooks to the product carry the same views.
+money = views.money
+subscription = views.subscription
+invoice_line = views.invoice_line
+invoice = views.invoice
 
 
 def plan(p: Plan) -> dict[str, Any]:
@@ -43,19 +44,6 @@ def plan(p: Plan) -> dict[str, Any]:
         "interval": p.interval.value,
         "quotas": quotas,
         "features": list(p.features),
-    }
-
-
-def subscription(sub: Subscription | SubscriptionSnapshot | None) -> dict[str, Any] | None:
-    if sub is None:
-        return None
-    return {
-        "stripe_subscription_id": sub.stripe_subscription_id,
-        "status": sub.status.value,
-        "tier": sub.tier.value if sub.tier else None,
-        "current_period_start": sub.current_period_start,
-        "current_period_end": sub.current_period_end,
-        "cancel_at_period_end": sub.cancel_at_period_end,
     }
 
 
@@ -101,33 +89,6 @@ def quota_decision(decision: QuotaDecision) -> dict[str, Any]:
         "remaining": decision.remaining,
         "resets_at": decision.resets_at,
         "duplicate": decision.duplicate,
-    }
-
-
-def invoice_line(line: InvoiceLine) -> dict[str, Any]:
-    return {
-        "metric": line.metric.value,
-        "quantity": line.quantity,
-        "amount": money(line.amount),
-        "event_count": line.event_count,
-        "period_start": line.period_start,
-        "period_end": line.period_end,
-        "description": line.description,
-    }
-
-
-def invoice(value: UsageInvoice) -> dict[str, Any]:
-    return {
-        "id": value.id,
-        "status": value.status.value,
-        "total": money(value.total),
-        "period_start": value.period_start,
-        "period_end": value.period_end,
-        "stripe_invoice_id": value.stripe_invoice_id,
-        "hosted_invoice_url": value.hosted_invoice_url,
-        "hold_reason": value.hold_reason,
-        "created_at": value.created_at,
-        "lines": [invoice_line(line) for line in value.lines],
     }
 
 
@@ -184,4 +145,59 @@ def audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "action": entry.action,
         "details": entry.details,
+    }
+
+
+def spend_cap(view: SpendCapView) -> dict[str, Any]:
+    return {
+        "cap": money(view.cap) if view.cap else None,
+        "spent": money(view.spent),
+        "spent_words": view.spent_words,
+        "resets_at": view.resets_at,
+        "reached_at": view.reached_at,
+    }
+
+
+def webhook_endpoint(endpoint: WebhookEndpoint, with_secret: bool = False) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+        "disabled_at": endpoint.disabled_at,
+        "disabled_reason": endpoint.disabled_reason,
+        "previous_secret_valid_until": endpoint.previous_secret_until,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
+    if with_secret:  # at creation and rotation only: the one time the owner sees it
+        shown["secret"] = endpoint.secret
+    return shown
+
+
+def webhook_delivery(view: DeliveryView) -> dict[str, Any]:
+    d = view.delivery
+    return {
+        "id": d.id,
+        "message_id": d.message_id,
+        "event_type": d.event_type,
+        "status": d.status.value,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "delivered_at": d.delivered_at,
+        "created_at": d.created_at,
+        "attempt_log": [
+            {
+                "number": a.number,
+                "attempted_at": a.attempted_at,
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+                "response_snippet": a.response_snippet,
+            }
+            for a in view.attempts
+        ],
     }

@@ -9,9 +9,10 @@ import marshmallow as ma
 from flask import Response, jsonify
 from flask.views import MethodView
 
-from domain.errors import NotAGauge, QuotaUnavailable
+from domain.errors import NotAGauge, QuotaUnavailable, SpendCapReached
 from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
+from domain.services.alerts import spend_cap_refusal
 from domain.services.quotas import consume_quota, flush_ledger, release_quota
 from entrypoints.api import presenters
 from entrypoints.api.auth import USE_QUOTA, principal, requires
@@ -82,22 +83,23 @@ class Consume(MethodView):
         "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
         "Retry-After headers",
     )
-    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
+    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, SpendCapReached, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Check and consume in one atomic step (a Lua script in Redis: concurrent callers never
         push usage past the limit). A repeated `idempotency_key` is answered, not counted again.
-        Unlimited plans never refuse. If the counter is unreachable the answer comes within
-        ~100 ms: 503 `quota_unavailable`, or allowed when `QUOTA_FAIL_OPEN=true`."""
+        Unlimited plans never refuse. A voice consumption that would take the period's metered
+        charge past the owner's spend cap answers 429 `spend_cap_reached`. If the counter is
+        unreachable the answer comes within ~100 ms: 503 `quota_unavailable`, or allowed when
+        `QUOTA_FAIL_OPEN=true`."""
         c = container()
+        org_id = principal().org_id
         decision = consume_quota(
-            c.quota,
-            principal().org_id,
-            Metric(body["metric"]),
-            body["amount"],
-            body["idempotency_key"],
+            c.quota, org_id, Metric(body["metric"]), body["amount"], body["idempotency_key"]
         )
         if c.settings.embedded and not decision.degraded:  # no worker runs embedded: flush now
             flush_ledger(c.quota)
+        if decision.capped:
+            raise spend_cap_refusal(c.quota, org_id, decision)
         return decision_response(decision)
 
 

@@ -112,3 +112,15 @@ class InvoiceSchema(ma.Schema):
     )
     created_at = ma.fields.AwareDateTime(required=True)
     lines = ma.fields.List(ma.fields.Nested(LineSchema), required=True)
+
+
+class SpendCapSchema(ma.Schema):
+    cap = ma.fields.Nested(MoneySchema, allow_none=True, required=True)
+    spent = ma.fields.Nested(
+        MoneySchema, required=True, metadata={"description": "metered voice charge this period"}
+    )
+    spent_words = ma.fields.Integer(allow_none=True, required=True)
+    resets_at = ma.fields.AwareDateTime(required=True)
+    reached_at = ma.fields.AwareDateTime(
+        allow_none=True, required=True, metadata={"description": "when it first refused"}
+    )

@@ -11,6 +11,9 @@ JOB_PATHS: dict[str, str] = {
     # reconciliation
     "reconcile_books": "entrypoints.worker.reconcile_jobs.reconcile_books",
     "schedule_reconciliation": "entrypoints.worker.reconcile_jobs.schedule_reconciliation",
+    "fan_out_message": "entrypoints.worker.outbound_jobs.fan_out_message",
+    "deliver_webhook": "entrypoints.worker.outbound_jobs.deliver_webhook",
+    "sweep_outbound_webhooks": "entrypoints.worker.outbound_jobs.sweep_outbound_webhooks",
 }
 
 # Which queue (by urgency, see Settings.queue_names) each job waits in. The flush keeps the
@@ -26,6 +29,11 @@ JOB_QUEUES: dict[str, str] = {
     # Reconciliation reads all of Stripe's lists: its own queue, so it delays nothing else.
     "reconcile_books": "reconcile",
     "schedule_reconciliation": "reconcile",
+    # Webhooks to the product share the webhooks workers' threads (each call waits on the
+    # receiver); their sweep is a short query, urgent like the inbox's.
+    "fan_out_message": "webhooks",
+    "deliver_webhook": "webhooks",
+    "sweep_outbound_webhooks": "urgent",
 }
 
 # Jobs that may run longer than RQ's default timeout (180 s): a reconciliation run reads all of

@@ -45,6 +45,11 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
         PeriodicJob(
             "billing-flush-quota-ledger", "flush_quota_ledger", settings.ledger_flush_interval_s
         ),
+        PeriodicJob(
+            "billing-sweep-outbound-webhooks",
+            "sweep_outbound_webhooks",
+            settings.outbound_sweep_interval_s,
+        ),
         PeriodicJob("billing-monthly-invoicing", "schedule_monthly_invoicing", 3600),
         PeriodicJob("billing-dunning-check", "check_dunning", 3600),
         PeriodicJob(
