@@ -1,7 +1,7 @@
 """outbound webhooks: the outbox, the organizations' endpoints, deliveries and attempts
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 00:00:00
 
 Every message to the product is written to outbox_messages in the transaction of the change it
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0010'
-down_revision: str | None = '0008'
+down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
