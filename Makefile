@@ -8,10 +8,10 @@ PORT ?= 8000
 .PHONY: install run worker test lint unit integration contract contract-cassettes \
 	contract-record services mutation clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -e "./clients/python[flask]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -33,6 +33,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict src
+	cd clients/python && ../../$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 
 unit: install
