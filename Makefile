@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run worker test lint unit integration contract contract-cassettes \
+.PHONY: install run worker scheduler stack test lint unit integration contract contract-cassettes \
 	contract-record services mutation clean
 
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
@@ -19,6 +19,23 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/flask --app wsgi billing migrate
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+# Postgres and Redis for `make worker`, `make scheduler` and `make stack` (override either).
+STACK_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing
+STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
+STACK_ENV = DATABASE_URL="$${DATABASE_URL:-$(STACK_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(STACK_REDIS_URL)}"
+
+# A worker for every queue, as the Procfile's worker and bulk-worker together.
+worker: install
+	$(STACK_ENV) $(BIN)/python -m entrypoints.worker urgent webhooks bulk
+
+scheduler: install
+	$(STACK_ENV) $(BIN)/python -m entrypoints.worker.scheduler
+
+# Web, worker and scheduler on Postgres and Redis; Ctrl-C stops all three.
+stack: install
+	$(STACK_ENV) HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/stack.sh
 
 test: install services lint
 	$(BIN)/pytest tests -q
