@@ -26,6 +26,7 @@ from entrypoints.api.auth import Role
 from entrypoints.bootstrap import Container
 from entrypoints.startup import debug
 
+
 class OperatorError(click.ClickException):
     """One line on stderr (`Error: ...`) and exit status 2: the operator must fix something."""
 
@@ -53,15 +54,14 @@ def migrate_command(create_database: bool) -> None:
         if create_database and migrate.create_database_if_missing(settings.sqlalchemy_url):
             click.echo(f"created the database {make_url(settings.sqlalchemy_url).database}")
         migrate.upgrade(settings.sqlalchemy_url)
-    except Exception as exc:  # noqa: BLE001 - any cause: the operator gets one line
+    except Exception as exc:
         if debug():
             raise
         where = settings.database_url and make_url(settings.database_url).render_as_string()
         reason = str(exc).splitlines()[0]
         hint = " (create it: add --create-database)" if "does not exist" in reason else ""
         raise OperatorError(
-            f"cannot migrate the database at {where or 'the embedded SQLite file'}: "
-            f"{reason}{hint}"
+            f"cannot migrate the database at {where or 'the embedded SQLite file'}: {reason}{hint}"
         ) from None
     click.echo("database is at the latest migration")
 
