@@ -43,7 +43,7 @@ class Demote(logging.Filter):
     def __init__(self, subjects: Iterable[str], level: str) -> None:
         super().__init__()
         self.subjects = tuple(subjects)
-        self.show = logging.getLevelName(level.upper()) == logging.DEBUG
+        self.show: bool = level.strip().upper() == "DEBUG"
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO:
