@@ -15,6 +15,7 @@ from domain.model.payments import (
     CheckoutSession,
     InvoiceSnapshot,
     PriceInfo,
+    ProrationPreview,
     SubscriptionIntent,
 )
 from domain.model.plans import Interval
@@ -124,4 +125,20 @@ def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
         amount_paid=Money(int(invoice.get("amount_paid") or 0), currency),
         hosted_invoice_url=invoice.get("hosted_invoice_url"),
         attempt_count=int(invoice.get("attempt_count") or 0),
+    )
+
+
+def proration_preview(invoice: Obj, proration_date: int) -> ProrationPreview:
+    """Stripe's advice: the prorations are the lines whose
+    parent.subscription_item_details.proration is true."""
+    currency = invoice.get("currency") or "usd"
+    prorations = 0
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        details = (line.get("parent") or {}).get("subscription_item_details") or {}
+        if details.get("proration"):
+            prorations += int(line.get("amount") or 0)
+    return ProrationPreview(
+        prorations=Money(prorations, currency),
+        invoice_total=Money(int(invoice.get("amount_due") or 0), currency),
+        proration_date=proration_date,
     )

@@ -21,6 +21,7 @@ from domain.model.payments import (
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
+    ProrationPreview,
     SubscriptionIntent,
 )
 from domain.model.plans import Metric
@@ -364,7 +365,19 @@ class PaymentGateway(Protocol):
         proration: ProrationBehavior,
         *,
         idempotency_key: str,
+        proration_date: int | None = None,
     ) -> SubscriptionSnapshot: ...
+
+    def preview_subscription_change(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        proration_date: int,
+    ) -> ProrationPreview:
+        """What changing the price would invoice (`POST /v1/invoices/create_preview`); writes
+        nothing."""
+        ...
 
     def set_cancel_at_period_end(
         self, subscription_id: str, cancel: bool, *, idempotency_key: str

@@ -16,6 +16,7 @@ from domain.model.quotas import QuotaDecision
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot
 from domain.model.webhooks import InboxEvent
 from domain.services.billing_status import BillingStatus
+from domain.services.subscriptions import PlanChangePreview
 
 
 def money(value: Money) -> dict[str, Any]:
@@ -184,4 +185,18 @@ def audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "action": entry.action,
         "details": entry.details,
+    }
+
+
+def plan_change_preview(preview: PlanChangePreview) -> dict[str, Any]:
+    change = preview.change
+    return {
+        "plan_tier": change.plan.tier.value,
+        "plan_name": change.plan.name,
+        "upgrade": change.upgrade,
+        "proration_behavior": change.proration.value,
+        "due_now": money(preview.due_now),
+        "prorations": money(preview.preview.prorations),
+        "invoice_total": money(preview.preview.invoice_total),
+        "proration_date": preview.preview.proration_date,
     }
