@@ -40,6 +40,10 @@ class Clock(Protocol):
 class OrganizationRepository(Protocol):
     def get(self, org_id: str) -> Organization | None: ...
 
+    def mark_operator(self, org_id: str) -> None:
+        """The organization is the operator's own (idempotent)."""
+        ...
+
     def add_if_absent(self, organization: Organization) -> bool:
         """Insert unless the id exists; answer whether this call inserted it."""
         ...
