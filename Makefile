@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run worker test lint unit integration contract contract-cassettes \
+.PHONY: install run worker scheduler stack test lint unit integration contract contract-cassettes \
 	contract-record services mutation clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -e "./clients/python[flask]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -19,6 +19,23 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/flask --app wsgi billing migrate
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+# Postgres and Redis for `make worker`, `make scheduler` and `make stack` (override either).
+STACK_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/billing
+STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
+STACK_ENV = DATABASE_URL="$${DATABASE_URL:-$(STACK_DATABASE_URL)}" \
+	REDIS_URL="$${REDIS_URL:-$(STACK_REDIS_URL)}"
+
+# A worker for every queue, as the Procfile's worker and bulk-worker together.
+worker: install
+	$(STACK_ENV) $(BIN)/python -m entrypoints.worker urgent webhooks bulk
+
+scheduler: install
+	$(STACK_ENV) $(BIN)/python -m entrypoints.worker.scheduler
+
+# Web, worker and scheduler on Postgres and Redis; Ctrl-C stops all three.
+stack: install
+	$(STACK_ENV) HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/stack.sh
 
 test: install services lint
 	$(BIN)/pytest tests -q
@@ -33,6 +50,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict src
+	cd clients/python && ../../$(BIN)/mypy --strict src
 	$(BIN)/lint-imports
 
 unit: install

@@ -31,6 +31,7 @@ from domain.model.payments import (
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
+    ProrationPreview,
     SubscriptionIntent,
 )
 from domain.model.plans import Interval
@@ -59,6 +60,7 @@ class FakeStripe(FakeStripeLists):
         self.retrieve_delay_s = 0.0  # a slow Stripe, for tests that stop a worker mid-event
         self.broken: set[str] = set()  # object ids whose retrieval fails (a handler that breaks)
         self.calls: list[tuple[str, str | None]] = []  # (operation, idempotency key)
+        self.proration_dates: list[int | None] = []  # passed with each price change
         self._replies: dict[str, tuple[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -258,11 +260,13 @@ class FakeStripe(FakeStripeLists):
         proration: ProrationBehavior,
         *,
         idempotency_key: str,
+        proration_date: int | None = None,
     ) -> SubscriptionSnapshot:
         def change(sub: dict[str, Any]) -> None:
             sub["items"]["data"][0]["price"] = copy.deepcopy(self.prices[price_id])
 
         self.calls.append(("subscriptions.retrieve", None))
+        self.proration_dates.append(proration_date)
         return self._update(
             "subscriptions.update",
             idempotency_key,
@@ -270,6 +274,50 @@ class FakeStripe(FakeStripeLists):
             [price_id, proration.value],
             change,
         )
+
+    def preview_subscription_change(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        proration_date: int,
+    ) -> ProrationPreview:
+        """Stripe's arithmetic in small: the price difference for the part of the period left
+        at `proration_date`; `always_invoice` bills it now, `create_prorations` puts it on the
+        next period's invoice."""
+        sub = self._retrieve("subscriptions.retrieve", self.subscriptions, subscription_id)
+        with self._lock:
+            self.calls.append(("invoices.create_preview", None))
+            item = sub["items"]["data"][0]
+            new = self.prices[price_id]["unit_amount"]
+            start, end = item["current_period_start"], item["current_period_end"]
+            left = max(0, end - proration_date) / max(1, end - start)
+            lines = [
+                {"amount": -round(item["price"]["unit_amount"] * left), "proration": True},
+                {"amount": round(new * left), "proration": True},
+            ]
+            if proration is ProrationBehavior.CREATE_PRORATIONS:
+                lines.append({"amount": new, "proration": False})
+            invoice = fixture(
+                "invoice",
+                id="upcoming_in",
+                currency=item["price"]["currency"],
+                amount_due=max(0, sum(line["amount"] for line in lines)),
+                lines={
+                    "object": "list",
+                    "data": [
+                        {
+                            "amount": line["amount"],
+                            "parent": {
+                                "type": "subscription_item_details",
+                                "subscription_item_details": {"proration": line["proration"]},
+                            },
+                        }
+                        for line in lines
+                    ],
+                },
+            )
+        return mapping.proration_preview(invoice, proration_date)
 
     def set_cancel_at_period_end(
         self, subscription_id: str, cancel: bool, *, idempotency_key: str

@@ -25,6 +25,7 @@ from domain.model.payments import (
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
+    ProrationPreview,
     SubscriptionIntent,
 )
 from domain.model.plans import Interval
@@ -118,6 +119,7 @@ class StripeGateway(StripeLists):
         proration: ProrationBehavior,
         *,
         idempotency_key: str,
+        proration_date: int | None = None,
     ) -> SubscriptionSnapshot:
         with translated_errors():
             current = self.v1.subscriptions.retrieve(subscription_id)
@@ -126,8 +128,31 @@ class StripeGateway(StripeLists):
                 "items": [{"id": item_id, "price": price_id, "quantity": 1}],
                 "proration_behavior": proration.value,
             }
+            if proration_date is not None:  # the preview's date: charged as shown
+                params["proration_date"] = proration_date
             sub = self.v1.subscriptions.update(subscription_id, params, _opts(idempotency_key))
         return mapping.subscription_snapshot(plain(sub))
+
+    def preview_subscription_change(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        proration_date: int,
+    ) -> ProrationPreview:
+        with translated_errors():
+            current = self.v1.subscriptions.retrieve(subscription_id)
+            item_id = mapping.first_item(plain(current))["id"]
+            params: stripe.params.InvoiceCreatePreviewParams = {
+                "subscription": subscription_id,
+                "subscription_details": {
+                    "items": [{"id": item_id, "price": price_id, "quantity": 1}],
+                    "proration_behavior": proration.value,
+                    "proration_date": proration_date,
+                },
+            }
+            invoice = self.v1.invoices.create_preview(params)
+        return mapping.proration_preview(plain(invoice), proration_date)
 
     def set_cancel_at_period_end(
         self, subscription_id: str, cancel: bool, *, idempotency_key: str

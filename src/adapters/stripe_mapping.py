@@ -16,6 +16,7 @@ from domain.model.payments import (
     CustomerInfo,
     InvoiceSnapshot,
     PriceInfo,
+    ProrationPreview,
     SubscriptionIntent,
 )
 from domain.model.plans import Interval
@@ -169,4 +170,20 @@ def invoice_snapshot(invoice: Obj) -> InvoiceSnapshot:
         lines_total=lines_total,
         metadata=dict(invoice.get("metadata") or {}),
         created=timestamp(invoice.get("created")),
+    )
+
+
+def proration_preview(invoice: Obj, proration_date: int) -> ProrationPreview:
+    """Stripe's advice: the prorations are the lines whose
+    parent.subscription_item_details.proration is true."""
+    currency = invoice.get("currency") or "usd"
+    prorations = 0
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        details = (line.get("parent") or {}).get("subscription_item_details") or {}
+        if details.get("proration"):
+            prorations += int(line.get("amount") or 0)
+    return ProrationPreview(
+        prorations=Money(prorations, currency),
+        invoice_total=Money(int(invoice.get("amount_due") or 0), currency),
+        proration_date=proration_date,
     )

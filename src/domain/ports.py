@@ -24,6 +24,7 @@ from domain.model.payments import (
     PriceInfo,
     PriceSpec,
     ProrationBehavior,
+    ProrationPreview,
     SubscriptionIntent,
 )
 from domain.model.plans import Metric
@@ -48,6 +49,10 @@ class Clock(Protocol):
 
 class OrganizationRepository(Protocol):
     def get(self, org_id: str) -> Organization | None: ...
+
+    def mark_operator(self, org_id: str) -> None:
+        """The organization is the operator's own (idempotent)."""
+        ...
 
     def add_if_absent(self, organization: Organization) -> bool:
         """Insert unless the id exists; answer whether this call inserted it."""
@@ -571,7 +576,19 @@ class PaymentGateway(Protocol):
         proration: ProrationBehavior,
         *,
         idempotency_key: str,
+        proration_date: int | None = None,
     ) -> SubscriptionSnapshot: ...
+
+    def preview_subscription_change(
+        self,
+        subscription_id: str,
+        price_id: str,
+        proration: ProrationBehavior,
+        proration_date: int,
+    ) -> ProrationPreview:
+        """What changing the price would invoice (`POST /v1/invoices/create_preview`); writes
+        nothing."""
+        ...
 
     def set_cancel_at_period_end(
         self, subscription_id: str, cancel: bool, *, idempotency_key: str

@@ -8,17 +8,31 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask_jwt_extended import create_access_token
+from sqlalchemy import make_url
 
 from domain.errors import DomainError
 from domain.model.organizations import validate_org_id
 from domain.model.webhooks import InboxStatus
 from domain.services.catalog_sync import sync_catalog
-from domain.services.monthly_invoicing import month_cutoff, organizations_to_invoice, run_invoicing
+from domain.services.monthly_invoicing import (
+    MonthNotClosed,
+    month_cutoff,
+    organizations_to_invoice,
+    run_invoicing,
+)
 from domain.services.stripe_events import replay_event
 from entrypoints import migrate
 from entrypoints.api.auth import Role
 from entrypoints.bootstrap import Container
 from entrypoints.cli_reconcile import reconcile_command
+from entrypoints.startup import debug
+
+
+class OperatorError(click.ClickException):
+    """One line on stderr (`Error: ...`) and exit status 2: the operator must fix something."""
+
+    exit_code = 2
+
 
 billing_cli = AppGroup("billing", help="Billing service operations.")
 billing_cli.add_command(reconcile_command)
@@ -30,10 +44,27 @@ def _container() -> Container:
 
 
 @billing_cli.command("migrate")
-def migrate_command() -> None:
+@click.option(
+    "--create-database",
+    is_flag=True,
+    help="First create the Postgres database DATABASE_URL names, if it does not exist.",
+)
+def migrate_command(create_database: bool) -> None:
     """Apply database migrations (alembic upgrade head)."""
-    url = _container().settings.sqlalchemy_url
-    migrate.upgrade(url)
+    settings = _container().settings
+    try:
+        if create_database and migrate.create_database_if_missing(settings.sqlalchemy_url):
+            click.echo(f"created the database {make_url(settings.sqlalchemy_url).database}")
+        migrate.upgrade(settings.sqlalchemy_url)
+    except Exception as exc:
+        if debug():
+            raise
+        where = settings.database_url and make_url(settings.database_url).render_as_string()
+        reason = str(exc).splitlines()[0]
+        hint = " (create it: add --create-database)" if "does not exist" in reason else ""
+        raise OperatorError(
+            f"cannot migrate the database at {where or 'the embedded SQLite file'}: {reason}{hint}"
+        ) from None
     click.echo("database is at the latest migration")
 
 
@@ -51,8 +82,11 @@ def token_command(org_id: str, role: str, sub: str, expires_in: int) -> None:
     """Print a signed token for development."""
     settings = _container().settings
     if settings.is_production:
-        raise click.ClickException("tokens are minted by your identity provider in production")
-    validate_org_id(org_id)
+        raise OperatorError("tokens are minted by your identity provider in production")
+    try:
+        validate_org_id(org_id)
+    except DomainError as exc:
+        raise OperatorError(f"--org: {exc.message}") from None
     token = create_access_token(
         identity=sub,
         additional_claims={"org_id": org_id, "role": role},
@@ -70,7 +104,7 @@ def stripe_sync_command(dry_run: bool) -> None:
     try:
         lines = sync_catalog(deps.require_gateway(), deps.catalog, dry_run=dry_run)
     except DomainError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+        raise OperatorError(f"{exc.code}: {exc.message}") from None
     for line in lines:
         click.echo(
             f"{line.tier.value:<12} {line.lookup_key:<30} {line.action:<12} "
@@ -109,7 +143,8 @@ def replay_events_command(status: str, since: datetime | None, limit: int) -> No
     "--period",
     default=None,
     help="The month to close, e.g. 2026-10 (default: the "
-    "month before the current one). Earlier unbilled usage is included.",
+    "month before the current one; a month that has not ended is refused). Earlier unbilled "
+    "usage is included.",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be billed; create nothing.")
 def run_invoicing_command(period: str | None, dry_run: bool) -> None:
@@ -117,8 +152,10 @@ def run_invoicing_command(period: str | None, dry_run: bool) -> None:
     c = _container()
     try:
         cutoff = month_cutoff(c.clock.now(), period)
+    except MonthNotClosed as exc:
+        raise OperatorError(f"--period {exc}") from None
     except ValueError:
-        raise click.BadParameter("use YYYY-MM, e.g. 2026-10", param_hint="--period") from None
+        raise OperatorError("--period: use YYYY-MM, e.g. 2026-10") from None
     orgs = organizations_to_invoice(c.invoicing, cutoff)
     with click.progressbar(
         orgs,

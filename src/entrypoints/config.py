@@ -5,6 +5,7 @@ pydantic-settings parses and validates every variable once, at startup, with cle
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
@@ -248,6 +249,12 @@ class Settings(BaseSettings):
             missing.append("STRIPE_WEBHOOK_SECRET")
         if missing:
             raise ConfigError("APP_ENV=production refuses to start without: " + ", ".join(missing))
+
+
+def debug_requested() -> bool:
+    """LOG_LEVEL=DEBUG asks for tracebacks of startup errors (read before settings parse,
+    since parsing is what may fail)."""
+    return os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -253,6 +253,49 @@ def build_stub() -> Flask:
         state["invoices"][iid] = invoice
         return jsonify(invoice)
 
+    @app.post("/v1/invoices/create_preview")
+    def create_preview() -> Any:
+        """Stripe's upcoming invoice with the change applied: a credit for the unused time on
+        the old price and a charge for the new one, from proration_date to the period's end."""
+        data = form()
+        sub = state["subscriptions"][data["subscription"]]
+        item = sub["items"]["data"][0]
+        new = state["prices"][data["subscription_details[items][0][price]"]]
+        start, end = item["current_period_start"], item["current_period_end"]
+        left = (end - int(data["subscription_details[proration_date]"])) / (end - start)
+        amounts = [-round(item["price"]["unit_amount"] * left), round(new["unit_amount"] * left)]
+        invoice = fixture(
+            "invoice",
+            id="upcoming_in_" + data["subscription"],
+            customer=sub["customer"],
+            status="draft",
+            currency=new["currency"],
+            amount_due=max(0, sum(amounts)),
+            subscription_proration_date=int(data["subscription_details[proration_date]"]),
+        )
+        invoice["lines"] = {
+            "object": "list",
+            "has_more": False,
+            "url": "/v1/invoices/upcoming/lines",
+            "data": [
+                {
+                    "id": new_id("il"),
+                    "amount": amount,
+                    "currency": new["currency"],
+                    "parent": {
+                        "type": "subscription_item_details",
+                        "subscription_item_details": {
+                            "subscription": sub["id"],
+                            "subscription_item": item["id"],
+                            "proration": True,
+                        },
+                    },
+                }
+                for amount in amounts
+            ],
+        }
+        return jsonify(invoice)
+
     @app.post("/v1/invoiceitems")
     def create_invoice_item() -> Any:
         data = form()

@@ -283,3 +283,49 @@ def test_a_usage_invoice_created_itemized_and_finalized(contract):
         "usage-invoice-item:uinv_1:stt_words",
         "usage-invoice-finalize:uinv_1",
     ]
+
+
+def test_a_plan_change_previewed_then_made_at_the_previews_date(contract):
+    stripe = contract.gateway()
+    prices = {
+        tier: stripe.create_price(
+            PriceSpec(
+                f"billing_preview_{tier.value}_monthly",
+                "billing_preview",
+                tier.value,
+                Money(amount, "usd"),
+                Interval.MONTH,
+                tier,
+            ),
+            idempotency_key=f"price-create:preview:{tier.value}",
+        )
+        for tier, amount in ((Tier.STARTER, 2900), (Tier.PRO, 9900))
+    }
+    customer = stripe.create_customer(
+        "org_preview", None, None, idempotency_key="customer-create:org_preview"
+    )
+    intent = stripe.create_subscription(
+        customer,
+        prices[Tier.STARTER].id,
+        {"org_id": "org_preview"},
+        idempotency_key="subscription-create:org_preview:1",
+    )
+    sub = intent.snapshot
+    assert sub.current_period_start and sub.current_period_end
+    # Halfway through the period: $70 of difference for half a month.
+    halfway = int((sub.current_period_start.timestamp() + sub.current_period_end.timestamp()) // 2)
+    preview = stripe.preview_subscription_change(
+        sub.stripe_subscription_id, prices[Tier.PRO].id, ProrationBehavior.ALWAYS_INVOICE, halfway
+    )
+    assert preview.prorations == Money(3500, "usd") == preview.invoice_total
+    assert preview.proration_date == halfway
+    changed = stripe.change_subscription_price(
+        sub.stripe_subscription_id,
+        prices[Tier.PRO].id,
+        ProrationBehavior.ALWAYS_INVOICE,
+        idempotency_key="subscription-change:preview:1",
+        proration_date=halfway,
+    )
+    assert changed.stripe_price_id == prices[Tier.PRO].id
+    paths = [(method, path) for method, path, _ in contract.sent.requests]
+    assert ("POST", "/v1/invoices/create_preview") in paths

@@ -6,6 +6,7 @@ If either service cannot be reached the tests fail (they are never skipped).
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from adapters.db.engine import make_engine
@@ -157,3 +159,28 @@ def app(settings: Settings, clean_db: Engine, clean_redis: redis.Redis) -> Itera
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()
+
+
+# Browser tests: Debian's Chromium driven by Playwright by its path (no browser download).
+CHROMIUM = next(
+    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()),
+    shutil.which("chromium") or "",
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM, "Chromium is not installed: apt-get install chromium (make test does)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()

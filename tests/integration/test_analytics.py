@@ -3,6 +3,7 @@ payment, usage invoices); every figure is worked out by hand below."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -238,3 +239,33 @@ def test_charts_are_svg_and_admin_only(seeded):
         ).status_code
         == 422
     )
+
+
+def test_the_operators_organizations_are_not_customers(seeded, clean_db):
+    """An organization created in the period and then seen with a platform_admin token is the
+    operator's own: the sign-ups and usage by organization leave it out."""
+    with clean_db.begin() as conn:
+        conn.execute(
+            text("INSERT INTO organizations (id, created_at) VALUES ('ops_team', :t)"),
+            {"t": at("2026-09-01")},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO usage_events (org_id, metric, quantity, occurred_at, received_at, "
+                "idempotency_key, source) VALUES ('ops_team', 'queries', 10000, :t, :t, 'k', "
+                "'recorded')"
+            ),
+            {"t": at("2026-09-02")},
+        )
+    before = report(seeded, "conversion")
+    assert before["signups"] == 4  # not known as the operator's yet
+    seeded.get(
+        f"/api/v1/admin/analytics/conversion?{PERIOD}", headers=bearer("ops_team", "platform_admin")
+    )
+    after = report(seeded, "conversion")
+    assert (after["signups"], after["converted_to_paid"], after["free_to_paid"]) == (3, 1, 0.3333)
+    usage = report(seeded, "usage")
+    assert "ops_team" not in json.dumps(usage)
+    with clean_db.connect() as conn:
+        flags = dict(conn.execute(text("SELECT id, operator FROM organizations")).all())
+    assert flags["ops_team"] and flags["ops"] and not flags["B"]

@@ -77,6 +77,22 @@ def test_organization_insert_if_absent(uow):
     with uow() as u:
         org = u.organizations.get("org_a")
     assert org.created_at == NOW and org.created_at.tzinfo is not None
+    assert org.operator is False
+
+
+def test_an_organization_becomes_the_operators_once_marked(uow):
+    with uow() as u:
+        u.organizations.add_if_absent(Organization.new("org_a", NOW))
+        u.organizations.add_if_absent(Organization.new("ops", NOW, operator=True))
+        u.organizations.mark_operator("org_a")
+        u.organizations.mark_operator("missing")  # nothing to mark: nothing happens
+        u.commit()
+    with uow() as u:
+        u.organizations.mark_operator("org_b")
+        u.rollback()
+    with uow() as u:
+        assert u.organizations.get("org_a").operator and u.organizations.get("ops").operator
+        assert u.organizations.get("missing") is None
 
 
 def test_customer_round_trip_and_uniqueness(uow):

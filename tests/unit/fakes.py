@@ -155,6 +155,13 @@ class FakeOrganizations(_Repo):
             self.store.organizations[organization.id] = copy.copy(organization)
             return True
 
+    def mark_operator(self, org_id: str) -> None:
+        self._w()
+        with self.store.lock:
+            found = self.store.organizations.get(org_id)
+            if found is not None and not found.operator:
+                self.store.organizations[org_id] = replace(found, operator=True)
+
 
 class FakeCustomers(_Repo):
     def for_org(self, org_id: str) -> StripeCustomer | None:

@@ -72,14 +72,18 @@ def test_malformed_org_id_is_401(client, org_id):
 
 
 def test_wrong_role_is_403(client):
-    assert_error(client.get(STATUS, headers=bearer(role="service")), 403, "forbidden_role")
+    # A service token reads the plan (status, quota, dashboard) but changes no billing.
+    customer = client.post(
+        "/api/v1/billing/customer", json={"email": "a@example.com"}, headers=bearer(role="service")
+    )
+    assert_error(customer, 403, "forbidden_role")
 
 
 def test_unknown_role_is_403(client):
     assert_error(client.get(STATUS, headers=bearer(role="superuser")), 403, "forbidden_role")
 
 
-@pytest.mark.parametrize("role", ["member", "owner", "platform_admin"])
+@pytest.mark.parametrize("role", ["member", "owner", "service", "platform_admin"])
 def test_readers_may_read_status(client, role):
     assert client.get(STATUS, headers=bearer(role=role)).status_code == 200
 
@@ -95,7 +99,7 @@ def test_organization_is_created_on_first_authenticated_call(client, ports):
 
 
 def test_failed_auth_creates_no_organization(client, ports):
-    client.get(STATUS, headers=bearer("org_x", role="service"))
+    client.get(STATUS, headers=bearer("org_x", role="superuser"))  # a role refused
     client.get(STATUS, headers=bearer("org_y", expires_in=-5))
     assert ports["uow"].store.organizations == {}
 

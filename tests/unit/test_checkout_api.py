@@ -244,3 +244,48 @@ def test_openapi_documents_every_payment_endpoint(client):
         assert {"401", "403", "422", "503"} <= set(responses), path
         assert "stripe_not_configured" in responses["503"]["description"], path
         assert operation.get("deprecated", False) is path.startswith("/api/billing"), path
+
+
+def _preview(client, tier, role="owner"):
+    from tests.helpers import bearer
+
+    return client.get(
+        f"/api/v1/billing/subscription/change-preview?plan_tier={tier}", headers=bearer(role=role)
+    )
+
+
+def test_a_plan_change_is_previewed_then_charged_as_shown(client, stripe, real_time):
+    _subscribe(client)  # starter, $29
+    before = list(stripe.writes())
+    up = _preview(client, "pro")
+    assert up.status_code == 200, up.get_json()
+    body = up.get_json()
+    assert body["upgrade"] and body["proration_behavior"] == "always_invoice"
+    # $70 of difference for (nearly) the whole period left: charged now
+    assert 6_990 <= body["due_now"]["amount_minor"] <= 7_000
+    assert body["due_now"] == body["invoice_total"] == body["prorations"]
+    assert stripe.writes() == before  # a preview writes nothing
+    changed = post(
+        client,
+        "/api/v1/billing/subscription/change",
+        {"plan_tier": "pro", "proration_date": body["proration_date"]},
+    )
+    assert changed.status_code == 200 and stripe.proration_dates[-1] == body["proration_date"]
+    down = _preview(client, "starter").get_json()
+    assert not down["upgrade"] and down["due_now"]["amount_minor"] == 0
+    assert -7_000 <= down["prorations"]["amount_minor"] <= -6_990  # a credit, next invoice
+
+
+def test_a_plan_change_preview_refuses_like_the_change(client, stripe, real_time):
+    assert_error(_preview(client, "pro"), 404, "subscription_not_found")
+    _subscribe(client, "pro")
+    assert_error(_preview(client, "pro"), 409, "plan_unchanged")
+    assert_error(_preview(client, "free"), 422, "plan_not_purchasable")
+    assert_error(_preview(client, "gold"), 422, "unknown_plan")
+    assert_error(_preview(client, "starter", role="member"), 403, "forbidden_role")
+    bad = post(
+        client,
+        "/api/v1/billing/subscription/change",
+        {"plan_tier": "starter", "proration_date": "soon"},
+    )
+    assert_error(bad, 422, "validation_error")

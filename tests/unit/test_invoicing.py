@@ -219,3 +219,45 @@ def test_only_owners_generate(client):
         ).get_json()["outcome"]
         == "nothing_to_bill"
     )
+
+
+def test_an_invoices_events_download_as_csv_summing_to_its_lines(client, ports, stripe):
+    import csv
+    import io
+
+    customer(client)
+    events = [("a", "stt_words", 1_200, "conv_1"), ("b", "stt_words", 800, None)]
+    events.append(("c", "tts_words", 3_000, "conv_2"))
+    body = [
+        {"idempotency_key": k, "metric": m, "quantity": q, "conversation_id": c}
+        for k, m, q, c in events
+    ]
+    assert (
+        client.post(
+            "/api/v1/usage/events", json={"events": body}, headers=bearer("org_a", "service")
+        ).status_code
+        == 200
+    )
+    invoice = client.post(
+        "/api/v1/billing/generate-usage-invoice", headers=bearer("org_a", "owner")
+    ).get_json()["invoice"]
+    answer = client.get(
+        f"/api/v1/billing/invoices/{invoice['id']}/events.csv", headers=bearer("org_a", "member")
+    )
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert f'filename="{invoice["id"]}-events.csv"' in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    assert sorted(r["idempotency_key"] for r in rows) == ["a", "b", "c"]
+    for line in invoice["lines"]:
+        billed = [r for r in rows if r["metric"] == line["metric"]]
+        assert sum(int(r["quantity"]) for r in billed) == line["quantity"]
+        assert len(billed) == line["event_count"]
+    assert {r["conversation_id"] for r in rows} == {"conv_1", "", "conv_2"}
+    assert_error(
+        client.get(
+            f"/api/v1/billing/invoices/{invoice['id']}/events.csv",
+            headers=bearer("org_b", "owner"),
+        ),
+        404,
+        "not_found",
+    )

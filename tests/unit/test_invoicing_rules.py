@@ -31,6 +31,7 @@ from domain.services.invoicing import (
     preview_usage_invoice,
     push_to_stripe,
 )
+from domain.services.monthly_invoicing import MonthNotClosed, month_cutoff, run_invoicing
 from tests.stripe_fake import FakeStripe
 from tests.unit.fakes import FakeClock, FakeUnitOfWorkFactory
 
@@ -487,3 +488,29 @@ def test_a_resumed_draft_is_left_to_the_run_resuming_it_for_the_claims_ten_minut
     assert resumed.outcome is Outcome.INVOICED
     assert other.outcome is Outcome.NOTHING_TO_BILL and other.invoice.id == resumed.invoice.id
     assert [op for op, _ in deps.gateway.calls].count("invoices.finalize") == 2  # failed, done
+
+
+def test_a_dry_run_without_payments_reports_what_a_real_run_would(deps):
+    add_customer(deps)
+    use(deps)
+    add_customer(deps, "org_small")
+    use(deps, "org_small", words=10)
+    unconfigured = InvoicingDeps(deps.uow, deps.clock, None, deps.price)
+    orgs = ["org_a", "org_small"]
+    dry = run_invoicing(unconfigured, CUTOFF, orgs, dry_run=True, actor="test")
+    configured = run_invoicing(deps, CUTOFF, orgs, dry_run=True, actor="test")
+    real = run_invoicing(unconfigured, CUTOFF, orgs, dry_run=False, actor="test")
+    assert dry.counts == real.counts == {"failed": 1, "below_minimum": 1}
+    assert "payments not configured" in dry.failures["org_a"]
+    assert "not configured" in real.failures["org_a"]
+    assert configured.counts == {"invoiced": 1, "below_minimum": 1}
+
+
+def test_only_a_month_that_has_ended_can_be_closed():
+    now = datetime(2026, 12, 15, 9, tzinfo=UTC)
+    assert month_cutoff(now) == datetime(2026, 12, 1, tzinfo=UTC)
+    assert month_cutoff(now, "2026-11") == datetime(2026, 12, 1, tzinfo=UTC)
+    assert month_cutoff(now, "2025-02") == datetime(2025, 3, 1, tzinfo=UTC)
+    for open_or_future in ("2026-12", "2027-01", "2030-06"):
+        with pytest.raises(MonthNotClosed, match="latest month to close is 2026-11"):
+            month_cutoff(now, open_or_future)

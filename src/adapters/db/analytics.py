@@ -21,7 +21,9 @@ SELECT org_id, stripe_subscription_id, status, tier, monthly_amount_minor FROM (
                                  ORDER BY at DESC, id DESC) AS rn
   FROM subscription_history h WHERE at <= :t) latest
 WHERE rn = 1 AND status IN :paying AND monthly_amount_minor > 0
+  AND org_id NOT IN (SELECT id FROM organizations WHERE operator)
 """
+# Every customer figure leaves out the operator's own organizations (Organization.operator).
 
 
 class SqlAnalytics:
@@ -79,7 +81,8 @@ class SqlAnalytics:
             "SELECT count(*) AS created, sum(CASE WHEN EXISTS (SELECT 1 FROM "
             "subscription_history h WHERE h.org_id = o.id AND h.at < :b AND h.status IN :paying "
             "AND h.monthly_amount_minor > 0) THEN 1 ELSE 0 END) AS paid "
-            "FROM organizations o WHERE o.created_at >= :a AND o.created_at < :b",
+            "FROM organizations o WHERE o.created_at >= :a AND o.created_at < :b "
+            "AND NOT o.operator",
             a=since,
             b=until,
         )
@@ -93,9 +96,10 @@ class SqlAnalytics:
             "sum(CASE WHEN amount < prev_amount THEN 1 ELSE 0 END) AS down FROM ("
             " SELECT at, status, monthly_amount_minor AS amount, "
             "  LAG(monthly_amount_minor) OVER w AS prev_amount, LAG(status) OVER w AS prev_status"
-            " FROM subscription_history WINDOW w AS (PARTITION BY stripe_subscription_id "
+            " , org_id FROM subscription_history WINDOW w AS (PARTITION BY stripe_subscription_id "
             "  ORDER BY at, id)) moves "
-            "WHERE at >= :a AND at < :b AND status IN :paying AND prev_status IN :paying",
+            "WHERE at >= :a AND at < :b AND status IN :paying AND prev_status IN :paying "
+            "AND org_id NOT IN (SELECT id FROM organizations WHERE operator)",
             a=since,
             b=until,
         )
@@ -104,8 +108,9 @@ class SqlAnalytics:
     def usage_by_org(self, metric: str, since: datetime, until: datetime) -> list[tuple[str, int]]:
         sql = (
             "SELECT org_id, sum(quantity) AS used FROM usage_events WHERE metric = :m AND "
-            "occurred_at >= :a AND occurred_at < :b GROUP BY org_id ORDER BY used DESC, "
-            "org_id"
+            "occurred_at >= :a AND occurred_at < :b AND org_id NOT IN "
+            "(SELECT id FROM organizations WHERE operator) GROUP BY org_id "
+            "ORDER BY used DESC, org_id"
         )
         return [(r.org_id, int(r.used)) for r in self._rows(sql, m=metric, a=since, b=until)]
 

@@ -44,8 +44,15 @@ class SqlOrganizationRepository(_Repository):
             "id": organization.id,
             "name": organization.name,
             "created_at": organization.created_at,
+            "operator": organization.operator,
         }
         return insert_if_absent(self.conn, organizations, [values], ["id"]) == 1
+
+    def mark_operator(self, org_id: str) -> None:
+        c = organizations.c
+        self.conn.execute(
+            update(organizations).where(c.id == org_id, c.operator.is_(False)).values(operator=True)
+        )
 
 
 class SqlCustomerRepository(_Repository):

@@ -37,6 +37,7 @@ organizations = Table(
     Column("id", ORG_ID, primary_key=True),
     Column("name", String(200)),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("operator", Boolean, nullable=False, server_default=text("false")),
 )
 
 stripe_customers = Table(

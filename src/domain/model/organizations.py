@@ -26,7 +26,12 @@ class Organization:
     id: str
     created_at: datetime
     name: str | None = None
+    # The operator's own organization (seen with a platform_admin token): not a customer, so
+    # left out of the customer figures of the analytics.
+    operator: bool = False
 
     @classmethod
-    def new(cls, org_id: str, now: datetime, name: str | None = None) -> Organization:
-        return cls(validate_org_id(org_id), now, name)
+    def new(
+        cls, org_id: str, now: datetime, name: str | None = None, operator: bool = False
+    ) -> Organization:
+        return cls(validate_org_id(org_id), now, name, operator)

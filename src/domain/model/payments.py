@@ -121,3 +121,14 @@ class PriceSpec:
     unit_amount: Money
     interval: Interval
     tier: Tier
+
+
+@dataclass(frozen=True)
+class ProrationPreview:
+    """Stripe's preview of a plan change: the prorations (positive: charged, negative: a
+    credit) and the invoice they land on, computed at `proration_date` (the same date is passed
+    to the change, so what is charged is what was shown)."""
+
+    prorations: Money
+    invoice_total: Money
+    proration_date: int  # Unix seconds

@@ -1,4 +1,5 @@
-"""Billing changes are kept in the audit table and announced as a security log line."""
+"""Billing changes are kept in the audit table and announced as an INFO log line (routine:
+a change of plan is not a warning)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ log = logging.getLogger("billing.security")
 
 def record_billing_change(uow: UnitOfWork, entry: AuditEntry) -> None:
     uow.audit.record(entry)
-    log.warning(
+    log.info(
         "security event: billing_change",
         extra={
             "security_event": "billing_change",

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from domain.errors import PaymentsNotConfigured
 from domain.model.invoicing import BILLED_METRICS, InvoiceStatus
 from domain.model.quotas import calendar_month
 from domain.services.invoicing import (
@@ -21,13 +22,24 @@ from domain.services.invoicing import (
 FAILED = "failed"
 
 
+class MonthNotClosed(ValueError):
+    """The month asked for has not ended yet: its usage is still arriving."""
+
+
 def month_cutoff(now: datetime, period: str | None = None) -> datetime:
     """The end of the month to bill: the start of the current month (UTC), or of the month
-    after `period` ("2026-10")."""
+    after `period` ("2026-10"), which must have ended."""
+    current = calendar_month(now)[0]
     if period is None:
-        return calendar_month(now)[0]
+        return current
     year, month = (int(part) for part in period.split("-"))
-    return calendar_month(datetime(year, month, 1, tzinfo=now.tzinfo))[1]
+    cutoff = calendar_month(datetime(year, month, 1, tzinfo=now.tzinfo))[1]
+    if cutoff > current:
+        raise MonthNotClosed(
+            f"{period} has not closed yet: the latest month to close is "
+            f"{calendar_month(current - timedelta(days=1))[0]:%Y-%m}"
+        )
+    return cutoff
 
 
 def organizations_to_invoice(deps: InvoicingDeps, cutoff: datetime) -> list[str]:
@@ -35,6 +47,14 @@ def organizations_to_invoice(deps: InvoicingDeps, cutoff: datetime) -> list[str]
         unbilled = uow.usage_events.orgs_with_unbilled(cutoff, BILLED_METRICS)
         drafts = uow.usage_invoices.orgs_with_status(InvoiceStatus.DRAFT)
     return sorted(set(unbilled) | set(drafts))
+
+
+def _preview(deps: InvoicingDeps, org_id: str, cutoff: datetime) -> InvoicingResult:
+    """What a real run would do for one organization, including failing where it would."""
+    result = preview_usage_invoice(deps, org_id, cutoff)
+    if result.outcome is Outcome.INVOICED and deps.gateway is None:
+        raise PaymentsNotConfigured("payments not configured: set STRIPE_SECRET_KEY")
+    return result
 
 
 @dataclass
@@ -59,7 +79,7 @@ def run_invoicing(
     for org_id in orgs:
         try:
             result: InvoicingResult = (
-                preview_usage_invoice(deps, org_id, cutoff)
+                _preview(deps, org_id, cutoff)
                 if dry_run
                 else invoice_unbilled_usage(deps, org_id, cutoff, actor)
             )

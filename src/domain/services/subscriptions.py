@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.errors import (
@@ -14,7 +14,7 @@ from domain.errors import (
 )
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.money import Money
-from domain.model.payments import ProrationBehavior, SubscriptionIntent
+from domain.model.payments import ProrationBehavior, ProrationPreview, SubscriptionIntent
 from domain.model.plans import Plan
 from domain.model.prices import PriceBook
 from domain.model.subscriptions import Subscription, SubscriptionSnapshot, SubscriptionStatus
@@ -163,24 +163,69 @@ def _version(sub: Subscription) -> int:
     return int(sub.updated_at.timestamp() * 1_000_000)
 
 
-def change_plan(deps: PaymentDeps, org_id: str, plan_tier: str) -> Subscription:
-    gateway = deps.require_gateway()
+@dataclass(frozen=True)
+class PlanChange:
+    subscription: Subscription
+    plan: Plan
+    upgrade: bool  # invoiced and charged now; a downgrade leaves a credit on the next invoice
+
+    @property
+    def proration(self) -> ProrationBehavior:
+        if self.upgrade:
+            return ProrationBehavior.ALWAYS_INVOICE
+        return ProrationBehavior.CREATE_PRORATIONS
+
+
+@dataclass(frozen=True)
+class PlanChangePreview:
+    change: PlanChange
+    preview: ProrationPreview
+
+    @property
+    def due_now(self) -> Money:
+        """Charged at once on an upgrade; nothing on a downgrade."""
+        total = self.preview.invoice_total
+        return total if self.change.upgrade else Money.zero(total.currency)
+
+
+def _plan_change(deps: PaymentDeps, org_id: str, plan_tier: str) -> PlanChange:
     sub = _require_live(deps, org_id)
     plan = subscribable_plan(deps, plan_tier, None)
     if sub.tier is plan.tier:
         raise PlanUnchanged(f"the subscription is already on {plan.tier.value}")
     current = deps.catalog.get(sub.tier) if sub.tier else None
-    upgrade = current is None or current.price < plan.price
-    proration = ProrationBehavior.ALWAYS_INVOICE if upgrade else ProrationBehavior.CREATE_PRORATIONS
-    price_id = deps.price_id(plan)
+    return PlanChange(sub, plan, upgrade=current is None or current.price < plan.price)
+
+
+def preview_plan_change(deps: PaymentDeps, org_id: str, plan_tier: str) -> PlanChangePreview:
+    """What a change of plan would charge now (or credit later), from Stripe's invoice preview
+    at this moment; pass its `proration_date` to `change_plan` to be charged exactly that."""
+    gateway = deps.require_gateway()
+    change = _plan_change(deps, org_id, plan_tier)
+    preview = gateway.preview_subscription_change(
+        change.subscription.stripe_subscription_id,
+        deps.price_id(change.plan),
+        change.proration,
+        int(deps.clock.now().timestamp()),
+    )
+    return PlanChangePreview(change, preview)
+
+
+def change_plan(
+    deps: PaymentDeps, org_id: str, plan_tier: str, proration_date: int | None = None
+) -> Subscription:
+    gateway = deps.require_gateway()
+    change = _plan_change(deps, org_id, plan_tier)
+    sub, price_id = change.subscription, deps.price_id(change.plan)
     snapshot = gateway.change_subscription_price(
         sub.stripe_subscription_id,
         price_id,
-        proration,
+        change.proration,
         idempotency_key=f"subscription-change:{sub.stripe_subscription_id}:{price_id}:"
         f"{_version(sub)}",
+        proration_date=proration_date,
     )
-    return record(deps, org_id, replace(snapshot, tier=plan.tier))
+    return record(deps, org_id, replace(snapshot, tier=change.plan.tier))
 
 
 def cancel_subscription(deps: PaymentDeps, org_id: str, at_period_end: bool = True) -> Subscription:

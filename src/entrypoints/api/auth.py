@@ -158,21 +158,22 @@ def authenticate(allowed: tuple[Role, ...]) -> Principal:
             "forbidden_role", f"this needs the role {names}; the token has {role.value}"
         )
     principal = Principal(str(claims["sub"]), org_id, role)
-    _ensure_known(principal.org_id)
+    _ensure_known(principal.org_id, operator=role is Role.PLATFORM_ADMIN)
     g.principal = principal
     return principal
 
 
-def _ensure_known(org_id: str) -> None:
-    """Create the organization on its first call; remembered per process to spare the database."""
+def _ensure_known(org_id: str, operator: bool) -> None:
+    """Create the organization on its first call (marked the operator's own when the token is
+    a platform_admin's); remembered per process to spare the database."""
     container: Container = current_app.extensions["billing"]
-    known: set[str] = container.extras.setdefault("known_orgs", set())
-    if org_id in known:
+    known: set[tuple[str, bool]] = container.extras.setdefault("known_orgs", set())
+    if (org_id, operator) in known:
         return
-    ensure_organization(container.uow, container.clock, org_id)
+    ensure_organization(container.uow, container.clock, org_id, operator)
     if len(known) > 100_000:
         known.clear()
-    known.add(org_id)
+    known.add((org_id, operator))
 
 
 def requires(*roles: Role, limit: str = "org") -> Callable[[F], F]:

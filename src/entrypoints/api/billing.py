@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from domain.services.billing_status import get_billing_status
 from entrypoints.api import presenters
-from entrypoints.api.auth import READ_BILLING, principal, requires
+from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
@@ -24,7 +24,7 @@ blp = Blueprint(
 
 @blp.route("/status")
 class BillingStatusView(MethodView):
-    @requires(*READ_BILLING)
+    @requires(*READ_BILLING, *USE_QUOTA)
     @blp.response(200, BillingStatusSchema)
     @errors(blp, 401, 403)
     def get(self) -> dict[str, Any]:

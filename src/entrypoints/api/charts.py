@@ -11,12 +11,13 @@ def line_chart(
     labels: Sequence[str],
     values: Sequence[float],
     unit: str = "$",
-    width: int = 640,
+    width: int = 560,
     height: int = 240,
 ) -> str:
     pad_left, pad_bottom, pad_top = 56, 28, 28
     plot_w, plot_h = width - pad_left - 12, height - pad_bottom - pad_top
     top = max(max(values, default=0), 1)
+    decimals = 0 if top >= 10 else 2  # $0.50, not a second $0
     count = max(len(values) - 1, 1)
     points = [
         (pad_left + plot_w * i / count, pad_top + plot_h * (1 - v / top))
@@ -25,7 +26,7 @@ def line_chart(
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
     ticks = "".join(
         f'<text x="{pad_left - 6}" y="{pad_top + plot_h * (1 - f) + 4:.1f}" '
-        f'text-anchor="end" class="tick">{escape(unit)}{top * f:,.0f}</text>'
+        f'text-anchor="end" class="tick">{escape(unit)}{top * f:,.{decimals}f}</text>'
         f'<line x1="{pad_left}" x2="{width - 12}" y1="{pad_top + plot_h * (1 - f):.1f}" '
         f'y2="{pad_top + plot_h * (1 - f):.1f}" class="grid"/>'
         for f in (0, 0.5, 1)

@@ -13,7 +13,7 @@ from domain.services.billing_status import get_billing_status
 from domain.services.invoicing import preview_usage_invoice
 from domain.services.quotas import quota_status
 from entrypoints.api import presenters
-from entrypoints.api.auth import READ_BILLING, principal, requires
+from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container, unbilled_cutoff
 from entrypoints.api.docs import errors
@@ -106,7 +106,7 @@ def dashboard() -> dict[str, Any]:
 
 @blp.route("", legacy="/api/billing/dashboard")
 class Dashboard(MethodView):
-    @requires(*READ_BILLING)
+    @requires(*READ_BILLING, *USE_QUOTA)
     @blp.response(200, DashboardSchema)
     @errors(blp, 401, 403)
     def get(self) -> dict[str, Any]:

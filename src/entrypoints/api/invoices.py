@@ -3,12 +3,18 @@ preview of the next one."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Any
 
 import marshmallow as ma
+from flask import Response
 from flask.views import MethodView
 
+from domain.model.invoicing import UsageInvoice
 from domain.model.plans import Metric
+from domain.ports import UnitOfWork
 from domain.services.invoicing import preview_usage_invoice
 from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, principal, requires
@@ -95,6 +101,67 @@ class InvoicePreview(MethodView):
         )
 
 
+def _own_invoice(uow: UnitOfWork, invoice_id: str) -> UsageInvoice:
+    invoice = uow.usage_invoices.get(principal().org_id, invoice_id)
+    if invoice is None:
+        if uow.usage_invoices.exists(invoice_id):  # another organization's
+            security_event("cross_tenant", object="usage_invoice", object_id=invoice_id)
+        abort(404, message="no such invoice")
+    return invoice
+
+
+CSV_COLUMNS = ("metric", "quantity", "occurred_at", "idempotency_key", "conversation_id", "source")
+CSV_PAGE = 5_000
+
+
+@blp.route("/<invoice_id>/events.csv")
+class InvoiceEventsCsv(MethodView):
+    @requires(*READ_BILLING)
+    @blp.response(
+        200, content_type="text/csv", description="One row per usage event the invoice bills"
+    )
+    @errors(blp, 401, 403, 404)
+    def get(self, invoice_id: str) -> Response:
+        """Every usage event the invoice bills, as CSV (metric, quantity, occurred_at,
+        idempotency_key, conversation_id, source), in the order they happened: the sum of
+        `quantity` per metric is the line's quantity."""
+        uow = container().uow()
+        with uow:
+            invoice = _own_invoice(uow, invoice_id)
+            events = [
+                event
+                for offset in range(0, sum(line.event_count for line in invoice.lines), CSV_PAGE)
+                for event in uow.usage_events.billed_by(invoice.id, None, CSV_PAGE, offset)
+            ]
+
+        def rows() -> Iterator[str]:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(CSV_COLUMNS)
+            for event in events:
+                writer.writerow(
+                    (
+                        event.metric.value,
+                        event.quantity,
+                        event.occurred_at.isoformat(),
+                        event.idempotency_key,
+                        event.conversation_id or "",
+                        event.source.value,
+                    )
+                )
+                if buffer.tell() > 64 * 1024:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+            yield buffer.getvalue()
+
+        return Response(
+            rows(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{invoice.id}-events.csv"'},
+        )
+
+
 @blp.route("/<invoice_id>")
 class InvoiceDetail(MethodView):
     @requires(*READ_BILLING)
@@ -105,11 +172,7 @@ class InvoiceDetail(MethodView):
         """One invoice with its lines and, per line, a page of the usage events it bills.
         Another organization's invoice answers 404, like a missing one."""
         with container().uow() as uow:
-            invoice = uow.usage_invoices.get(principal().org_id, invoice_id)
-            if invoice is None:
-                if uow.usage_invoices.exists(invoice_id):  # another organization's
-                    security_event("cross_tenant", object="usage_invoice", object_id=invoice_id)
-                abort(404, message="no such invoice")
+            invoice = _own_invoice(uow, invoice_id)
             shown = presenters.invoice(invoice)
             for line, view in zip(invoice.lines, shown["lines"], strict=True):
                 events = uow.usage_events.billed_by(

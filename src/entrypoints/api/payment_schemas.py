@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from entrypoints.api.fields import SafeEmail, Text
-from entrypoints.api.schemas import SubscriptionSchema
+from entrypoints.api.schemas import MoneySchema, SubscriptionSchema
 
 URL = ma.fields.String(
     validate=ma.validate.Length(max=2048),
@@ -84,6 +84,41 @@ class PortalSessionSchema(ma.Schema):
 
 class PlanChangeRequest(ma.Schema):
     plan_tier = Text(required=True, validate=ma.validate.Length(min=1, max=32))
+    proration_date = ma.fields.Integer(
+        load_default=None,
+        strict=True,
+        validate=ma.validate.Range(min=0, max=2**32),
+        metadata={
+            "description": "Unix seconds: the `proration_date` of a preview, so the change "
+            "charges exactly what the preview showed"
+        },
+    )
+
+
+class PlanChangePreviewQuery(ma.Schema):
+    plan_tier = Text(required=True, validate=ma.validate.Length(min=1, max=32))
+
+
+class PlanChangePreviewSchema(ma.Schema):
+    plan_tier = ma.fields.String(required=True)
+    plan_name = ma.fields.String(required=True)
+    upgrade = ma.fields.Boolean(required=True)
+    proration_behavior = ma.fields.String(required=True)
+    due_now = ma.fields.Nested(MoneySchema, required=True)
+    prorations = ma.fields.Nested(
+        MoneySchema,
+        required=True,
+        metadata={
+            "description": "the price difference for the rest of the period (negative: a "
+            "credit on the next invoice)"
+        },
+    )
+    invoice_total = ma.fields.Nested(
+        MoneySchema,
+        required=True,
+        metadata={"description": "upgrade: the invoice charged now; downgrade: the next invoice"},
+    )
+    proration_date = ma.fields.Integer(required=True)
 
 
 class CancelRequest(ma.Schema):

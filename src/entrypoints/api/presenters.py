@@ -19,6 +19,7 @@ from domain.model.webhooks import InboxEvent
 from domain.services.alerts import SpendCapView
 from domain.services.billing_status import BillingStatus
 from domain.services.webhook_endpoints import DeliveryView
+from domain.services.subscriptions import PlanChangePreview
 
 # Shaped in the domain: the webhooks to the product carry the same views.
 money = views.money
@@ -200,4 +201,18 @@ def webhook_delivery(view: DeliveryView) -> dict[str, Any]:
             }
             for a in view.attempts
         ],
+    }
+
+
+def plan_change_preview(preview: PlanChangePreview) -> dict[str, Any]:
+    change = preview.change
+    return {
+        "plan_tier": change.plan.tier.value,
+        "plan_name": change.plan.name,
+        "upgrade": change.upgrade,
+        "proration_behavior": change.proration.value,
+        "due_now": money(preview.due_now),
+        "prorations": money(preview.preview.prorations),
+        "invoice_total": money(preview.preview.invoice_total),
+        "proration_date": preview.preview.proration_date,
     }

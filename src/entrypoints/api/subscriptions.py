@@ -21,6 +21,7 @@ from domain.services.subscriptions import (
     cancel_subscription,
     change_plan,
     create_subscription,
+    preview_plan_change,
     resume_subscription,
 )
 from entrypoints.api import presenters
@@ -31,6 +32,8 @@ from entrypoints.api.docs import PAYMENT_WRITE, errors
 from entrypoints.api.payment_schemas import (
     CancelRequest,
     EmptyRequest,
+    PlanChangePreviewQuery,
+    PlanChangePreviewSchema,
     PlanChangeRequest,
     SubscriptionCreatedSchema,
     SubscriptionCreateRequest,
@@ -94,8 +97,24 @@ class ChangePlan(MethodView):
         Stripe: `GET /v1/subscriptions/<id>` (the item to change), then
         `POST /v1/subscriptions/<id>` (key `subscription-change:<sub id>:<price id>:<version>`,
         version = our record's last-update time in microseconds)."""
-        sub = change_plan(payments(), principal().org_id, body["plan_tier"])
+        sub = change_plan(payments(), principal().org_id, body["plan_tier"], body["proration_date"])
         return presenters.subscription(sub)
+
+
+@blp.route("/change-preview")
+class ChangePreview(MethodView):
+    @requires(*CHANGE_BILLING, limit="sensitive")
+    @blp.arguments(PlanChangePreviewQuery(), location="query")
+    @blp.response(200, PlanChangePreviewSchema)
+    @errors(blp, *PAYMENT_WRITE, NoSubscription, PlanUnchanged, UnknownPlan, PlanNotPurchasable)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """What a change of plan would charge now (an upgrade) or credit on the next invoice
+        (a downgrade), from Stripe's invoice preview; nothing is changed. Send its
+        `proration_date` with the change to be charged exactly this.
+
+        Stripe: `GET /v1/subscriptions/<id>`, then `POST /v1/invoices/create_preview`."""
+        preview = preview_plan_change(payments(), principal().org_id, args["plan_tier"])
+        return presenters.plan_change_preview(preview)
 
 
 @blp.route("/cancel")

@@ -21,6 +21,13 @@ def billing_page() -> str:
     return render_template("billing.html")
 
 
+@pages.get("/billing/invoices/<invoice_id>")
+def invoice_page(invoice_id: str) -> str:
+    # The id only names what the script asks the API for, with the caller's token; the API
+    # answers 404 for an invoice of another organization.
+    return render_template("invoice.html", invoice_id=invoice_id)
+
+
 @pages.get("/admin")
 def admin_page() -> str:
     return render_template("admin.html")

@@ -18,8 +18,10 @@ from types import FrameType
 from entrypoints import logs
 from entrypoints.bootstrap import bootstrap, redis_probe, worker_redis
 from entrypoints.config import Settings, load_settings
+from entrypoints.startup import OperatorError, operator_errors
 from entrypoints.worker import threads
 from entrypoints.worker.availability import Availability
+from entrypoints.worker.scheduler import periodic_jobs
 
 KINDS = ("urgent", "webhooks", "bulk", "reconcile")
 
@@ -36,7 +38,7 @@ def parse_pools(argv: list[str], settings: Settings) -> dict[str, tuple[Sequence
         kind, _, count = spec.partition("=")
         threads = count or str(defaults.get(kind, 1))
         if kind not in KINDS or not threads.isdigit() or int(threads) < 1:
-            raise SystemExit(
+            raise OperatorError(
                 f"unknown pool {spec!r}: use KIND[=THREADS] with KIND one of {', '.join(KINDS)}"
             )
         pools[kind] = ([settings.queue_names[kind]], int(threads))
@@ -48,8 +50,7 @@ def main(argv: list[str]) -> int:
     logs.configure(settings.log_level)
     redis_url = settings.redis_url
     if redis_url is None:
-        print("the worker needs REDIS_URL (the embedded default runs jobs inline)", file=sys.stderr)
-        return 2
+        raise OperatorError("the worker needs REDIS_URL (the embedded default runs jobs inline)")
     pools = parse_pools(argv, settings)
     slots = sum(count for _, count in pools.values())
     # Every thread may hold a connection, plus the probe's.
@@ -61,8 +62,10 @@ def main(argv: list[str]) -> int:
         stop,
         max_wait_s=settings.reconnect_max_wait_s,
     )
+    periodic = [job.id for job in periodic_jobs(settings)]
     for name in ("rq.worker", "rq.scheduler"):
         logging.getLogger(name).addFilter(threads.RedisRetryLog(availability))
+        logging.getLogger(name).addFilter(logs.Demote(periodic, settings.log_level))
     connection = worker_redis(settings)
     workers, live = threads.start(
         pools, connection, availability, settings.log_level, container.job_class
@@ -85,4 +88,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    with operator_errors():
+        sys.exit(main([arg for arg in sys.argv[1:] if arg != "--debug"]))

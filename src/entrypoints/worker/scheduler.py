@@ -23,6 +23,7 @@ from rq_scheduler import Scheduler
 from entrypoints import logs
 from entrypoints.bootstrap import redis_probe, request_redis, worker_redis
 from entrypoints.config import Settings, load_settings
+from entrypoints.startup import OperatorError, operator_errors
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES, JOB_TIMEOUTS
 from entrypoints.worker.availability import Availability
 
@@ -137,8 +138,7 @@ def main() -> int:
     settings = load_settings()
     logs.configure(settings.log_level)
     if settings.redis_url is None:
-        print("the scheduler needs REDIS_URL", file=sys.stderr)
-        return 2
+        raise OperatorError("the scheduler needs REDIS_URL (the embedded default runs jobs inline)")
     connection = worker_redis(settings)
     probe = request_redis(settings)  # fails fast: the probe must not hang
     stop = threading.Event()
@@ -164,4 +164,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with operator_errors():
+        sys.exit(main())

@@ -3,7 +3,17 @@
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const pct = (x) => (x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`);
+  // Every "n/a" says why: a rate of nothing is not zero.
+  const pct = (x, why) => (x === null || x === undefined ? `n/a (${why})` : `${(100 * x).toFixed(1)}%`);
+  let names = {};  // tier -> the plan's name, from the catalog
+  const plan = (tier) => names[tier] || tier;
+
+  function empty(table, message) {
+    const tr = Billing.el("tr", { class: "empty" });
+    const td = Billing.el("td", { colspan: String(table.querySelectorAll("th").length) }, message);
+    tr.append(td);
+    table.querySelector("tbody").append(tr);
+  }
 
   function query() {
     const from = $("from").value, to = $("to").value;
@@ -81,14 +91,17 @@
 
   async function render() {
     const q = query();
-    const [revenue, churn, conversion] = await Promise.all([
+    const [revenue, churn, conversion, catalog] = await Promise.all([
       Billing.api(`/api/v1/admin/analytics/revenue?${q}`),
       Billing.api(`/api/v1/admin/analytics/churn?${q}`),
-      Billing.api(`/api/v1/admin/analytics/conversion?${q}`)]);
+      Billing.api(`/api/v1/admin/analytics/conversion?${q}`),
+      Billing.api("/api/v1/plans")]);
+    names = Object.fromEntries(catalog.plans.map((p) => [p.tier, p.name]));
     const r = revenue.report;
     $("mrr").textContent = Billing.cents(r.mrr_minor);
     $("arr").textContent = Billing.cents(r.arr_minor);
-    $("arpu").textContent = r.arpu_minor === null ? "n/a" : Billing.cents(r.arpu_minor);
+    $("arpu").textContent = r.arpu_minor === null ? "n/a (no paying customers at the period's end)"
+      : Billing.cents(r.arpu_minor);
     $("usage-revenue").textContent = Billing.cents(r.usage_revenue_minor);
     $("one-time").textContent = Billing.cents(r.one_time_revenue_minor);
     for (const name of ["mrr", "usage-revenue"]) {
@@ -97,17 +110,30 @@
     const c = churn.report;
     $("churn").querySelector("tbody").textContent = "";
     for (const [tier, p] of Object.entries(c.by_plan)) {
-      row($("churn"), [tier, String(p.organizations_at_start), String(p.churned), pct(p.logo_churn), pct(p.revenue_churn)]);
+      row($("churn"), [plan(tier), String(p.organizations_at_start), String(p.churned),
+                       pct(p.logo_churn, "none paying at the start"),
+                       pct(p.revenue_churn, "no revenue at the start")]);
     }
-    $("clv").textContent = c.clv_minor === null ? "n/a" : Billing.cents(c.clv_minor);
+    if (!Object.keys(c.by_plan).length) {
+      empty($("churn"), "No data: no customer was paying at the start of the period, so none could churn.");
+    }
+    $("clv").textContent = c.clv_minor !== null ? Billing.cents(c.clv_minor)
+      : c.arpu_minor === null ? "n/a (no paying customers at the period's end)"
+      : "n/a (no churn in the period: the lifetime has no end to measure)";
     const v = conversion.report;
     $("conversion").querySelector("tbody").textContent = "";
     for (const [tier, p] of Object.entries(v.checkout_by_plan)) {
-      row($("conversion"), [tier, String(p.created), String(p.completed), pct(p.completion_rate)]);
+      row($("conversion"), [plan(tier), String(p.created), String(p.completed),
+                            pct(p.completion_rate, "no checkout started")]);
     }
-    $("free-to-paid").textContent = pct(v.free_to_paid);
-    $("upgrades").textContent = `${v.upgrades} (${pct(v.upgrade_rate)})`;
-    $("downgrades").textContent = `${v.downgrades} (${pct(v.downgrade_rate)})`;
+    if (!Object.keys(v.checkout_by_plan).length) empty($("conversion"), "No data: no checkout was started in the period.");
+    $("free-to-paid").textContent =
+      `${pct(v.free_to_paid, "no sign-ups in the period")} (${v.converted_to_paid} of ${v.signups} new organizations)`;
+    const moves = (count, rate) => (rate === null
+      ? `${count}, rate n/a (no subscription was paying at the start)`
+      : `${count}, ${pct(rate)} of the subscriptions paying at the start`);
+    $("upgrades").textContent = moves(v.upgrades, v.upgrade_rate);
+    $("downgrades").textContent = moves(v.downgrades, v.downgrade_rate);
     await renderDead();
     await renderReconciliation();
     $("page").hidden = false;

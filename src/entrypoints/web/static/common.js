@@ -25,10 +25,43 @@ const Billing = (() => {
     const type = response.headers.get("Content-Type") || "";
     const body = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
-      if (response.status === 401) sessionStorage.removeItem(KEY);
+      if (response.status === 401) signedOut("The token was refused: paste a new one.");
       throw new Error((body && body.message) || response.statusText);
     }
     return body;
+  }
+  // An expired or refused token leaves nothing of its organization on the page.
+  function signedOut(message) {
+    sessionStorage.removeItem(KEY);
+    document.getElementById("who").textContent = "";
+    const page = document.getElementById("page");
+    if (page) page.hidden = true;
+    document.getElementById("token-form").hidden = false;
+    if (message) showError(message);
+  }
+  function expired(token) {
+    const exp = claims(token).exp;
+    return typeof exp === "number" && exp * 1000 <= Date.now();
+  }
+  // Asks before a money action: resolves true only when the person confirms.
+  function confirmAction({ title, lines, confirm }) {
+    const dialog = document.getElementById("confirm");
+    document.getElementById("confirm-title").textContent = title;
+    const body = document.getElementById("confirm-body");
+    body.textContent = "";
+    for (const line of lines) body.append(el("p", {}, line));
+    document.getElementById("confirm-ok").textContent = confirm;
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.returnValue = "";
+      dialog.showModal();
+    });
+  }
+  function notify(message) {
+    const box = document.getElementById("notice");
+    box.textContent = message;
+    box.hidden = !message;
+    if (message) document.getElementById("error").hidden = true;
   }
   function money(m) {
     if (!m) return "";
@@ -42,6 +75,8 @@ const Billing = (() => {
     const box = document.getElementById("error");
     box.textContent = message;
     box.hidden = false;
+    const notice = document.getElementById("notice");
+    if (notice) notice.hidden = true;
   }
   function el(tag, attrs = {}, text = "") {
     const node = document.createElement(tag);
@@ -51,16 +86,34 @@ const Billing = (() => {
   }
   function start(render) {
     const form = document.getElementById("token-form");
+    const open = () => {
+      const c = claims(readToken());
+      document.getElementById("who").textContent = `${c.org_id || ""} · ${c.role || ""}`;
+      document.getElementById("error").hidden = true;
+      render().catch((e) => showError(e.message));
+    };
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       sessionStorage.setItem(KEY, document.getElementById("token-input").value.trim());
+      if (expired(readToken())) { signedOut("The token has expired: paste a new one."); return; }
       form.hidden = true;
-      render().catch((e) => showError(e.message));
+      open();
     });
+    if (readToken() && expired(readToken())) {
+      signedOut("The token has expired: paste a new one.");
+      return;
+    }
     if (!readToken()) { form.hidden = false; return; }
-    const c = claims(readToken());
-    document.getElementById("who").textContent = `${c.org_id || ""} · ${c.role || ""}`;
-    render().catch((e) => { showError(e.message); if (!readToken()) form.hidden = false; });
+    open();
   }
-  return { api, claims, readToken, money, cents, date, showError, el, start };
+  // Metric names as invoices word them.
+  const METRICS = {
+    queries: "Queries",
+    documents: "Documents",
+    stt_words: "Speech-to-text words",
+    tts_words: "Text-to-speech words",
+  };
+  const metric = (name) => METRICS[name] || name.replace(/_/g, " ");
+  return { api, claims, readToken, money, cents, date, showError, el, start, confirmAction,
+           notify, metric, signedOut };
 })();
