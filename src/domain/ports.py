@@ -433,6 +433,8 @@ class UnitOfWork(Protocol):
 
     @property
     def reconciliation(self) -> ReconciliationRepository: ...
+
+    @property
     def alerts(self) -> AlertRepository: ...
 
     @property

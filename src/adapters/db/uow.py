@@ -12,8 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from adapters.db import alert_repositories as alerts
 from adapters.db import repositories as repos
 from adapters.db import usage_repositories as usage
-from adapters.db.reconciliation_repository import SqlReconciliationRepository
 from adapters.db.outbox_repository import SqlOutbox
+from adapters.db.reconciliation_repository import SqlReconciliationRepository
 from adapters.db.webhook_repositories import SqlWebhookDeliveries, SqlWebhookEndpoints
 from domain.errors import StorageConflict
 

@@ -18,8 +18,8 @@ from domain.model.webhook_endpoints import WebhookEndpoint
 from domain.model.webhooks import InboxEvent
 from domain.services.alerts import SpendCapView
 from domain.services.billing_status import BillingStatus
-from domain.services.webhook_endpoints import DeliveryView
 from domain.services.subscriptions import PlanChangePreview
+from domain.services.webhook_endpoints import DeliveryView
 
 # Shaped in the domain: the webhooks to the product carry the same views.
 money = views.money
