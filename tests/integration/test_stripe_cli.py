@@ -203,6 +203,7 @@ def test_every_handled_event_through_the_cli_is_answered_200_and_processed(stack
         "invoice.payment_failed": invoice,
         "invoice.voided": invoice,
         "invoice.marked_uncollectible": invoice,
+        "invoice.updated": invoice,
     }
     assert sorted(objects) == sorted(HANDLERS)
     events = [stripe.event(type_, obj) for type_, obj in objects.items()]

@@ -24,7 +24,7 @@ from domain.model.subscriptions import Subscription, SubscriptionSnapshot, Subsc
 SUBSCRIPTION_REPAIR = "customer.subscription.updated"
 CHECKOUT_REPAIR = "checkout.session.completed"
 INVOICE_REPAIRS = {"paid": "invoice.paid", "void": "invoice.voided"}
-INVOICE_REPAIR = "invoice.marked_uncollectible"  # the handler that follows any other change
+INVOICE_REPAIR = "invoice.updated"  # the handler that follows any other change
 
 # Two of these at once is a double charge (an incomplete one is a payment not yet made).
 CHARGING = frozenset(

@@ -32,6 +32,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_failed": handlers.invoice_payment_failed,
     "invoice.voided": handlers.invoice_changed,
     "invoice.marked_uncollectible": handlers.invoice_changed,
+    "invoice.updated": handlers.invoice_changed,
 }
 
 
