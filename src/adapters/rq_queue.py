@@ -19,11 +19,13 @@ class RqJobQueue:
         job_paths: Mapping[str, str],
         job_queues: Mapping[str, str],
         retry_intervals: tuple[int, ...] = (10, 60, 300),
+        job_timeouts: Mapping[str, int] | None = None,
     ) -> None:
         self.queues = dict(queues)
         self.job_paths = dict(job_paths)
         self.job_queues = dict(job_queues)
         self.retry_intervals = retry_intervals
+        self.job_timeouts = dict(job_timeouts or {})
 
     def queue_for(self, job: str) -> Queue:
         return self.queues[self.job_queues[job]]
@@ -36,12 +38,15 @@ class RqJobQueue:
             if self.retry_intervals
             else None
         )
+        timeout = self.job_timeouts.get(job)  # None: RQ's default
         if not queue.is_async:  # the embedded default runs the job now, inline
-            queue.enqueue(path, *args, job_id=job_id, retry=retry)
+            queue.enqueue(path, *args, job_id=job_id, retry=retry, job_timeout=timeout)
             return
         # One pipeline: RQ's enqueue otherwise makes two round trips to Redis.
         with queue.connection.pipeline() as pipe:
-            queue.enqueue(path, *args, job_id=job_id, retry=retry, pipeline=pipe)
+            queue.enqueue(
+                path, *args, job_id=job_id, retry=retry, job_timeout=timeout, pipeline=pipe
+            )
             pipe.execute()
 
 

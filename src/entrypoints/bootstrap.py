@@ -34,7 +34,7 @@ from domain.services.quotas import QuotaDeps
 from domain.services.reconciliation import ReconcileDeps
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
-from entrypoints.worker import JOB_PATHS, JOB_QUEUES
+from entrypoints.worker import JOB_PATHS, JOB_QUEUES, JOB_TIMEOUTS
 from entrypoints.worker.job_class import ContainerJob, bound_job_class
 
 T = TypeVar("T")
@@ -120,7 +120,10 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         redis=redis_client,
         queues=queues,
         jobs=build(
-            "jobs", lambda: RqJobQueue(queues, JOB_PATHS, JOB_QUEUES, settings.retry_intervals)
+            "jobs",
+            lambda: RqJobQueue(
+                queues, JOB_PATHS, JOB_QUEUES, settings.retry_intervals, JOB_TIMEOUTS
+            ),
         ),
         probes=probes,
         jwt_secret=build("jwt_secret", lambda: _jwt_secret(settings)),

@@ -230,7 +230,8 @@ class TcpProxy:
 
 class StripeStandIn:
     """Answers the refetches (GET /v1/subscriptions|invoices|checkout/sessions/<id>) from a
-    FakeStripe's objects after a delay, as Stripe would over the network; counts them."""
+    FakeStripe's objects after a delay, as Stripe would over the network; counts them. Lists (what a
+    reconciliation run reads) answer empty."""
 
     def __init__(self, stripe: Any, port: int, delay_s: float = 0.0) -> None:
         self.stripe, self.delay_s = stripe, delay_s
@@ -252,8 +253,24 @@ class StripeStandIn:
         self.url = f"http://127.0.0.1:{port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    LISTS = (
+        "/v1/events",
+        "/v1/customers",
+        "/v1/subscriptions",
+        "/v1/invoices",
+        "/v1/checkout/sessions",
+    )
+
     def answer(self, request: BaseHTTPRequestHandler) -> None:
         path = request.path.split("?", 1)[0]
+        if path in self.LISTS:  # the reconciliation run at the scheduler's start: nothing listed
+            body = json.dumps({"object": "list", "data": [], "has_more": False, "url": path})
+            request.send_response(200)
+            request.send_header("Content-Type", "application/json")
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body.encode())
+            return
         kinds = {
             "subscriptions": self.stripe.subscriptions,
             "invoices": self.stripe.invoices,

@@ -16,6 +16,7 @@ PERIODIC = {
     "billing-flush-quota-ledger",
     "billing-monthly-invoicing",
     "billing-dunning-check",
+    "billing-reconciliation",
 }
 
 

@@ -66,6 +66,7 @@ def test_an_operators_run_on_its_own_queue_repairs_reports_and_recovers(
     names = settings.queue_names
     reconcile_queue = Queue(names["reconcile"], connection=clean_redis)
     assert reconcile_queue.count == 1 and names["reconcile"] == "billing-reconcile"
+    assert reconcile_queue.jobs[0].timeout == 4 * 3600  # longer than RQ's default 180 s
     assert Queue(names["webhooks"], connection=clean_redis).count == 0
     assert Queue(names["bulk"], connection=clean_redis).count == 0
     drain(container)  # the run, then the recovered event's own job

@@ -240,13 +240,17 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
         "billing-flush-quota-ledger",
         "billing-monthly-invoicing",
         "billing-dunning-check",
+        "billing-reconciliation",
     }
     assert found["billing-sweep-webhook-inbox"].meta.get("interval") == 60
     assert found["billing-flush-quota-ledger"].meta.get("interval") == 5
     assert found["billing-flush-quota-ledger"].origin == "billing-urgent"
     assert found["billing-monthly-invoicing"].origin == "billing-bulk"
+    reconciliation = found["billing-reconciliation"]
+    assert reconciliation.origin == "billing-reconcile"  # never behind a webhook or bulk work
+    assert reconciliation.meta.get("interval") == 86_400 and reconciliation.timeout == 4 * 3600
     clean_redis.flushdb()  # Redis restarted without its data
     assert sorted(register(scheduler, jobs, settings.queue_names, only_missing=True)) == sorted(
         found
     )
-    assert len(list(scheduler.get_jobs())) == 4
+    assert len(list(scheduler.get_jobs())) == 5

@@ -27,3 +27,10 @@ JOB_QUEUES: dict[str, str] = {
     "reconcile_books": "reconcile",
     "schedule_reconciliation": "reconcile",
 }
+
+# Jobs that may run longer than RQ's default timeout (180 s): a reconciliation run reads all of
+# Stripe's lists (10,000 organizations took about a minute in bench/reconcile.py).
+JOB_TIMEOUTS: dict[str, int] = {
+    "reconcile_books": 4 * 3600,
+    "schedule_reconciliation": 4 * 3600,
+}

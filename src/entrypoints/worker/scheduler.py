@@ -23,7 +23,7 @@ from rq_scheduler import Scheduler
 from entrypoints import logs
 from entrypoints.bootstrap import redis_probe, request_redis, worker_redis
 from entrypoints.config import Settings, load_settings
-from entrypoints.worker import JOB_PATHS, JOB_QUEUES
+from entrypoints.worker import JOB_PATHS, JOB_QUEUES, JOB_TIMEOUTS
 from entrypoints.worker.availability import Availability
 
 log = logging.getLogger("billing.scheduler")
@@ -81,6 +81,7 @@ def register(
             repeat=None,
             id=periodic.id,
             queue_name=queue_names[JOB_QUEUES[periodic.job]],
+            timeout=JOB_TIMEOUTS.get(periodic.job),
         )
         registered.append(periodic.id)
     return registered
