@@ -255,6 +255,10 @@ class ReconciliationRepository(Protocol):
         """When Stripe created the newest event the webhook inbox holds."""
         ...
 
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of these event ids the webhook inbox holds."""
+        ...
+
     def other_api_version_events(self, since: datetime, pinned: str) -> int:
         """Events received since then whose API version is not the pinned one."""
         ...

@@ -220,6 +220,11 @@ def test_the_inbox_newest_event_and_events_of_another_api_version(books_uow):
         u.commit()
     with books_uow() as u:
         assert u.reconciliation.newest_event_at() == NOW
+        assert u.reconciliation.known_events(["evt_0", "evt_3", "evt_9", "evt_0"]) == {
+            "evt_0",
+            "evt_3",
+        }
+        assert u.reconciliation.known_events([]) == set()
         assert u.reconciliation.other_api_version_events(NOW, "2026-10-28.endive") == 2
         assert (
             u.reconciliation.other_api_version_events(

@@ -90,6 +90,9 @@ class FakeReconciliation:
         created = [e.stripe_created_at for e in self.store.inbox.values() if e.stripe_created_at]
         return max(created) if created else None
 
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        return {e for e in event_ids if e in self.store.inbox}
+
     def other_api_version_events(self, since: datetime, pinned: str) -> int:
         return sum(
             1

@@ -192,6 +192,16 @@ class SqlReconciliationRepository:
         ).scalar()
         return newest
 
+    def known_events(self, event_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        unique = sorted(set(event_ids))
+        for start in range(0, len(unique), _CHUNK):
+            stmt = select(webhook_events.c.id).where(
+                webhook_events.c.id.in_(unique[start : start + _CHUNK])
+            )
+            found.update(self.conn.execute(stmt).scalars())
+        return found
+
     def other_api_version_events(self, since: datetime, pinned: str) -> int:
         c = webhook_events.c
         stmt = (

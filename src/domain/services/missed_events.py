@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.errors import WebhookMalformed
+from domain.model.webhooks import InboxEvent
 from domain.ports import JobQueue, UnitOfWorkFactory
 from domain.services.payment_deps import PaymentDeps
 from domain.services.stripe_events import HANDLERS
@@ -58,27 +59,43 @@ def recover_missed_events(
     (insert-if-absent, so a delivery racing this is stored once) and enqueue it."""
     now = deps.clock.now()
     listed = recovered = 0
-    for body in deps.require_gateway().list_events(
+    batch: list[InboxEvent] = []
+    events = deps.require_gateway().list_events(
         created_since=since, types=sorted(HANDLERS), page_size=page_size
-    ):
+    )
+    for body in events:
         listed += 1
         try:
-            event = envelope_of(body, now)
+            batch.append(envelope_of(body, now))
         except WebhookMalformed:
             log.warning("an event in Stripe's list has no id, type or object")
-            continue
+        if len(batch) >= page_size:
+            recovered += _store_unknown(deps, jobs, batch, store)
+            batch = []
+    recovered += _store_unknown(deps, jobs, batch, store)
+    return Recovery(since, now, listed, recovered)
+
+
+def _store_unknown(deps: PaymentDeps, jobs: JobQueue, batch: list[InboxEvent], store: bool) -> int:
+    """Store and enqueue the events of one page the inbox does not hold; answer how many."""
+    if not batch:
+        return 0
+    with deps.uow() as uow:
+        known = uow.reconciliation.known_events([e.id for e in batch])
+    unknown = [e for e in batch if e.id not in known]
+    if not store:
+        return len(unknown)
+    stored = 0
+    for event in unknown:
         with deps.uow() as uow:
-            known = uow.inbox.get(event.id) is not None
-            new = False if known or not store else uow.inbox.add_if_absent(event)
+            new = uow.inbox.add_if_absent(event)
             uow.commit()
-        if known:
-            continue
-        recovered += 1
-        if new:
+        if new:  # a delivery racing the run stored it first otherwise, and enqueued it
+            stored += 1
             job_id = f"webhook-{event.id}" if _JOB_ID_SAFE.fullmatch(event.id) else None
             jobs.enqueue(PROCESS_JOB, event.id, job_id=job_id)
             log.info(
                 "missed stripe event recovered",
                 extra={"event_id": event.id, "event_type": event.type},
             )
-    return Recovery(since, now, listed, recovered)
+    return stored
