@@ -42,10 +42,3 @@ JOB_TIMEOUTS: dict[str, int] = {
     "reconcile_books": 4 * 3600,
     "schedule_reconciliation": 4 * 3600,
 }
-
-# Jobs that may run longer than RQ's default timeout (180 s): a reconciliation run reads all of
-# Stripe's lists (10,000 organizations took about a minute in bench/reconcile.py).
-JOB_TIMEOUTS: dict[str, int] = {
-    "reconcile_books": 4 * 3600,
-    "schedule_reconciliation": 4 * 3600,
-}
