@@ -11,7 +11,6 @@ from werkzeug.serving import make_server
 from tests.helpers import make_token
 from tests.integration.outbound_support import deliveries, outbound_app, say
 from tests.integration.test_pages_browser import DESKTOP, PHONE, open_page, shot
-from tests.integration.test_pages_browser import browser as browser
 from tests.integration.webhook_receiver import Receiver
 from tests.integration.webhook_support import drain
 
