@@ -256,4 +256,4 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
     assert sorted(register(scheduler, jobs, settings.queue_names, only_missing=True)) == sorted(
         found
     )
-    assert len(list(scheduler.get_jobs())) == 5
+    assert len(list(scheduler.get_jobs())) == 6
