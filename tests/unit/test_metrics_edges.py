@@ -70,3 +70,23 @@ def test_metrics_allowed_ips_must_be_addresses_or_networks():
         load_settings(_env_file=None, metrics_allowed_ips="10.0.0.0/8, not-an-ip")
     settings = load_settings(_env_file=None, metrics_allowed_ips="10.0.0.0/8, ::1")
     assert [str(n) for n in settings.metrics_networks] == ["10.0.0.0/8", "::1/128"]
+
+
+def test_the_grafana_dashboard_has_a_panel_per_metric_family():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text(encoding="utf-8"))
+    assert [i["name"] for i in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    exprs = []
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"])
+        exprs += [target["expr"] for target in panel["targets"]]
+    families = {family.name for family in metrics.REGISTRY.collect()}
+    families |= {"billing_" + name for name in metrics.STATE_FAMILIES}
+    families.add("billing_metrics_source_up")
+    missing = {name for name in families if not any(name in expr for expr in exprs)}
+    assert missing == set()
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
