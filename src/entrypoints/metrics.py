@@ -12,9 +12,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Metric as Family
 from prometheus_client.registry import Collector
 
+from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
 
 # The service's own samples (not prometheus-client's global registry: no process or platform
@@ -33,7 +35,7 @@ HTTP_LATENCY = Histogram(
 QUOTA_DECISIONS = Counter(
     "billing_quota_decisions",
     "Quota consumptions and releases by metric and outcome "
-    "(allowed, duplicate, refused, capped, degraded).",
+    "(allowed, duplicate, refused, capped, degraded, unavailable).",
     ("operation", "metric", "outcome"),
     registry=REGISTRY,
 )
@@ -90,6 +92,10 @@ def count_quota(operation: str, decision: QuotaDecision) -> None:
     QUOTA_DECISIONS.labels(operation, decision.metric.value, quota_outcome(decision)).inc()
 
 
+def count_quota_unavailable(operation: str, metric: Metric) -> None:
+    QUOTA_DECISIONS.labels(operation, metric.value, "unavailable").inc()
+
+
 def quota_outcome(decision: QuotaDecision) -> str:
     if decision.duplicate:
         return "duplicate"
@@ -120,7 +126,7 @@ class StateCollector(Collector):
     def __init__(self, reader: object) -> None:
         self.reader = reader
 
-    def collect(self) -> Iterable[Metric]:
+    def collect(self) -> Iterable[Family]:
         readings = self.reader.read()  # type: ignore[attr-defined]
         up = GaugeMetricFamily(
             "billing_metrics_source_up",
@@ -144,7 +150,7 @@ class StateCollector(Collector):
 class _Own(Collector):
     """This process's samples (the in-process mode)."""
 
-    def collect(self) -> Iterator[Metric]:
+    def collect(self) -> Iterator[Family]:
         yield from REGISTRY.collect()
 
 

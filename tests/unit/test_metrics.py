@@ -70,6 +70,35 @@ def test_quota_decisions_are_counted_by_outcome(client):
     }
 
 
+def test_an_unreachable_counter_is_counted_unavailable(client, ports):
+    name = "billing_quota_decisions_total"
+    labels = {"operation": "consume", "metric": "queries", "outcome": "unavailable"}
+    before = scrape(client)
+    ports["quota_counter"].down = True
+    try:
+        response = client.post(
+            CONSUME, json={"metric": "queries", "amount": 1}, headers=bearer("org_d", "service")
+        )
+    finally:
+        ports["quota_counter"].down = False
+    assert_error(response, 503, "quota_unavailable")
+    after = scrape(client)
+    assert value(after, name, **labels) - value(before, name, **labels) == 1
+
+
+def test_a_request_another_hook_refuses_is_timed_too(client):
+    count = "billing_http_request_duration_seconds_count"
+    labels = {"route": EVENTS, "method": "POST", "status": "413"}
+    before = scrape(client)
+    oversize = b"{" + b" " * (64 * 1024 + 1) + b"}"
+    response = client.post(
+        EVENTS, data=oversize, content_type="application/json", headers=bearer("org_u", "service")
+    )
+    assert response.status_code == 413
+    after = scrape(client)
+    assert value(after, count, **labels) - value(before, count, **labels) == 1
+
+
 def test_usage_events_are_counted_accepted_and_duplicate(client):
     before = scrape(client)
     events = [

@@ -48,7 +48,8 @@ def _allowed_address() -> bool:
 
 def install(app: Flask) -> None:
     app.register_blueprint(blp)
-    app.before_request(_start_timer)
+    # First of the hooks: a request another hook answers (413, 415, 429) is timed too.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.after_request(_observe)
 
 

@@ -94,9 +94,14 @@ class Consume(MethodView):
         `QUOTA_FAIL_OPEN=true`."""
         c = container()
         org_id = principal().org_id
-        decision = consume_quota(
-            c.quota, org_id, Metric(body["metric"]), body["amount"], body["idempotency_key"]
-        )
+        metric = Metric(body["metric"])
+        try:
+            decision = consume_quota(
+                c.quota, org_id, metric, body["amount"], body["idempotency_key"]
+            )
+        except QuotaUnavailable:
+            metrics.count_quota_unavailable("consume", metric)
+            raise
         if c.settings.embedded and not decision.degraded:  # no worker runs embedded: flush now
             flush_ledger(c.quota)
         metrics.count_quota("consume", decision)
