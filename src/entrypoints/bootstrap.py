@@ -191,9 +191,11 @@ def _gateway(settings: Settings) -> PaymentGateway | None:
     """Stripe when a key is configured; without one, payment endpoints answer 503."""
     if not settings.stripe_secret_key:
         return None
+    from adapters.metered_gateway import MeteredGateway
     from adapters.stripe_gateway import StripeGateway, make_stripe_client
+    from entrypoints.metrics import observe_stripe
 
-    return StripeGateway(
+    stripe_gateway = StripeGateway(
         make_stripe_client(
             settings.stripe_secret_key,
             api_base=settings.stripe_api_base,
@@ -201,6 +203,7 @@ def _gateway(settings: Settings) -> PaymentGateway | None:
             max_network_retries=settings.stripe_max_network_retries,
         )
     )
+    return MeteredGateway(stripe_gateway, observe_stripe)
 
 
 def _pinned_api_version(settings: Settings) -> str | None:
@@ -276,3 +279,22 @@ def queue_report(container: Container) -> list[dict[str, Any]]:
     from adapters.rq_queue import queue_report as report
 
     return report(container.queues, container.clock.now())
+
+
+def state_reader(container: Container) -> Any:
+    """What a metrics scrape reads of the state (adapters.state_readings.StateReader), built
+    once per container; each source within METRICS_SOURCE_TIMEOUT_MS."""
+    reader = container.extras.get("state_reader")
+    if reader is None:
+        from adapters.state_readings import StateReader, read_database, read_redis
+
+        timeout_ms = container.settings.metrics_source_timeout_ms
+        clock, engine = container.clock, container.engine
+        sources: dict[str, Callable[[], Any]] = {
+            "redis": lambda: read_redis(container.redis, container.queues, clock.now())
+        }
+        if engine is not None:
+            sources["database"] = lambda: read_database(engine, clock.now(), timeout_ms)
+        reader = StateReader(sources, timeout_ms / 1000)
+        container.extras["state_reader"] = reader
+    return reader

@@ -5,6 +5,7 @@ pydantic-settings parses and validates every variable once, at startup, with cle
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -104,6 +105,13 @@ class Settings(BaseSettings):
     outbound_connect_timeout_s: float = 3.0
     outbound_timeout_s: float = 10.0
 
+    # /metrics: who may scrape without a platform_admin token (comma-separated IPs or CIDRs),
+    # where gunicorn's workers keep their samples (prometheus-client's multiprocess mode), and
+    # how long a scrape waits for each state source (Postgres, Redis).
+    metrics_allowed_ips: str = ""
+    prometheus_multiproc_dir: Path | None = None
+    metrics_source_timeout_ms: int = 2_000
+
     @field_validator("database_url")
     @classmethod
     def _normalize_database_url(cls, url: str | None) -> str | None:
@@ -114,6 +122,16 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("metrics_allowed_ips")
+    @classmethod
+    def _check_metrics_ips(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR: {part!r}") from None
+        return value
 
     @field_validator("billing_default_tier")
     @classmethod
@@ -184,6 +202,11 @@ class Settings(BaseSettings):
             "white_label": self.stripe_white_label_price_id,
         }
         return {tier: price for tier, price in configured.items() if price}
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        parts = (p.strip() for p in self.metrics_allowed_ips.split(","))
+        return [ipaddress.ip_network(part, strict=False) for part in parts if part]
 
     @property
     def is_production(self) -> bool:

@@ -27,6 +27,7 @@ from entrypoints.api import (
     health,
     invoices,
     limits,
+    metrics,
     plans,
     portal,
     quota,
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.extensions["org_limits"] = limits.configure(app, settings)
     security.install(app)
     app.before_request(_enforce_body_rules)
+    metrics.install(app)
     if not settings.verify_webhooks:
         log.warning(
             "STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified (development only)"

@@ -81,6 +81,9 @@ EDGE: dict[str, ErrorCode] = {
         ErrorCode("unauthorized", 401),
         ErrorCode("forbidden_role", 403, default=True),
         ErrorCode("forbidden", 403),
+        ErrorCode(
+            "metrics_forbidden", 403, "not from `METRICS_ALLOWED_IPS` and no platform_admin token"
+        ),
         ErrorCode("not_found", 404),
         ErrorCode("method_not_allowed", 405),
         ErrorCode("conflict", 409),

@@ -14,6 +14,7 @@ from domain.model.plans import Metric
 from domain.model.quotas import QuotaDecision
 from domain.services.alerts import spend_cap_refusal
 from domain.services.quotas import consume_quota, flush_ledger, release_quota
+from entrypoints import metrics
 from entrypoints.api import presenters
 from entrypoints.api.auth import USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
@@ -93,11 +94,17 @@ class Consume(MethodView):
         `QUOTA_FAIL_OPEN=true`."""
         c = container()
         org_id = principal().org_id
-        decision = consume_quota(
-            c.quota, org_id, Metric(body["metric"]), body["amount"], body["idempotency_key"]
-        )
+        metric = Metric(body["metric"])
+        try:
+            decision = consume_quota(
+                c.quota, org_id, metric, body["amount"], body["idempotency_key"]
+            )
+        except QuotaUnavailable:
+            metrics.count_quota_unavailable("consume", metric)
+            raise
         if c.settings.embedded and not decision.degraded:  # no worker runs embedded: flush now
             flush_ledger(c.quota)
+        metrics.count_quota("consume", decision)
         if decision.capped:
             raise spend_cap_refusal(c.quota, org_id, decision)
         return decision_response(decision)
@@ -111,8 +118,8 @@ class Release(MethodView):
     @errors(blp, 401, 403, 413, 415, 422, NotAGauge, QuotaUnavailable)
     def post(self, body: dict[str, Any]) -> Response:
         """Give back gauge units (a document was deleted). Never below zero."""
-        return decision_response(
-            release_quota(
-                container().quota, principal().org_id, Metric(body["metric"]), body["amount"]
-            )
+        decision = release_quota(
+            container().quota, principal().org_id, Metric(body["metric"]), body["amount"]
         )
+        metrics.count_quota("release", decision)
+        return decision_response(decision)

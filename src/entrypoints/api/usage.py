@@ -16,6 +16,7 @@ from domain.services.metering import (
     UsageInput,
     record_usage,
 )
+from entrypoints import metrics
 from entrypoints.api import presenters
 from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
@@ -127,6 +128,7 @@ class UsageEvents(MethodView):
                 for e in body["events"]
             ],
         )
+        metrics.count_usage(receipt.accepted, receipt.duplicates)
         return {"accepted": receipt.accepted, "duplicates": receipt.duplicates}
 
 

@@ -19,6 +19,7 @@ from domain.services.monthly_invoicing import month_cutoff, organizations_to_inv
 from domain.services.quotas import flush_ledger
 from domain.services.stripe_events import handle_stripe_event, record_failure
 from domain.services.webhook_intake import requeue_stale_events
+from entrypoints.metrics import count_invoicing
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def invoice_organization(container: Container, org_id: str, cutoff_iso: str) -> 
             "invoice_id": result.invoice.id if result.invoice else None,
         },
     )
+    count_invoicing(result.outcome.value)
     return result.outcome.value
 
 
