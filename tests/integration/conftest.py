@@ -184,3 +184,24 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
         browser.close()
+
+
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """For fixtures parametrized over ["postgres", "embedded"]: the service's settings on the
+    test Postgres and Redis (both emptied), or on the embedded default (a fresh SQLite file,
+    migrated, and the in-process Redis). Rate limits are off and the Redis timeout is patient:
+    these tests are about what happens at once on a loaded machine, not about speed."""
+    if request.param == "postgres":
+        request.getfixturevalue("clean_db")
+        request.getfixturevalue("clean_redis")
+        settings: Settings = request.getfixturevalue("settings")
+    else:
+        settings = Settings(
+            _env_file=None,
+            app_env="test",
+            jwt_secret_key=TEST_JWT_SECRET,
+            instance_path=tmp_path / "instance",
+        )
+        settings.instance_path.mkdir(parents=True)
+        migrate.upgrade(settings.sqlalchemy_url)
+    return settings.model_copy(update={"rate_limit_enabled": False, "redis_timeout_ms": 5000})

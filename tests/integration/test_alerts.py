@@ -16,10 +16,9 @@ from sqlalchemy import text
 
 from domain.model.quotas import calendar_month
 from domain.services.quotas import flush_ledger
-from entrypoints import migrate
 from entrypoints.api.app import create_app
-from entrypoints.config import Settings
-from tests.helpers import TEST_JWT_SECRET, bearer
+from tests.helpers import bearer
+from tests.integration.conftest import backend_settings
 from tests.unit.fakes import FakeClock
 
 CONSUME = "/api/v1/quota/consume"
@@ -28,22 +27,7 @@ THREADS = 50
 
 @pytest.fixture(params=["postgres", "embedded"])
 def backend(request, tmp_path) -> Iterator[Any]:
-    if request.param == "postgres":
-        request.getfixturevalue("clean_db")
-        request.getfixturevalue("clean_redis")
-        settings = request.getfixturevalue("settings")
-    else:
-        settings = Settings(
-            _env_file=None,
-            app_env="test",
-            jwt_secret_key=TEST_JWT_SECRET,
-            instance_path=tmp_path / "instance",
-        )
-        settings.instance_path.mkdir(parents=True)
-        migrate.upgrade(settings.sqlalchemy_url)
-    # Rate limits would turn the load into 429s, and a loaded 2-core machine can hold a Redis
-    # reply past the request path's timeout: this is about what happens at once.
-    settings = settings.model_copy(update={"rate_limit_enabled": False, "redis_timeout_ms": 5000})
+    settings = backend_settings(request, tmp_path)
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     app = create_app(settings, clock=clock)
     app.config["TESTING"] = True

@@ -16,9 +16,8 @@ from sqlalchemy import text
 from domain.model.customers import StripeCustomer
 from domain.model.organizations import Organization
 from domain.services.quotas import flush_ledger
-from entrypoints import migrate
-from entrypoints.config import Settings
-from tests.helpers import TEST_JWT_SECRET, bearer
+from tests.helpers import bearer
+from tests.integration.conftest import backend_settings
 from tests.integration.webhook_support import make_stripe, webhook_app
 
 ORG = "org_inv"
@@ -29,23 +28,9 @@ METRICS = ("queries", "stt_words", "tts_words", "documents")
 def service(request, tmp_path) -> Iterator[tuple[Any, Any]]:
     """A function that starts the service (again) on the same database, and the fake Stripe."""
     stripe = make_stripe()
-    if request.param == "postgres":
-        request.getfixturevalue("clean_db")
-        redis_client = request.getfixturevalue("clean_redis")
-        settings = request.getfixturevalue("settings")
-    else:
-        redis_client = None
-        settings = Settings(
-            _env_file=None,
-            app_env="test",
-            jwt_secret_key=TEST_JWT_SECRET,
-            instance_path=tmp_path / "instance",
-        )
-        settings.instance_path.mkdir(parents=True)
-        migrate.upgrade(settings.sqlalchemy_url)
-    settings = settings.model_copy(
-        update={"rate_limit_enabled": False, "redis_timeout_ms": 5000}
-    )  # correctness, not speed
+    settings = backend_settings(request, tmp_path)  # correctness, not speed
+    postgres = request.param == "postgres"
+    redis_client = request.getfixturevalue("clean_redis") if postgres else None
     apps: list[Any] = []
 
     def start() -> Any:

@@ -25,9 +25,8 @@ from domain.model.organizations import Organization
 from domain.model.quotas import calendar_month
 from domain.services.monthly_invoicing import organizations_to_invoice, run_invoicing
 from domain.services.quotas import flush_ledger
-from entrypoints import migrate
-from entrypoints.config import Settings
-from tests.helpers import TEST_JWT_SECRET, bearer
+from tests.helpers import bearer
+from tests.integration.conftest import backend_settings
 from tests.integration.test_ledger_invariant import assert_invariant
 from tests.integration.webhook_support import make_stripe, webhook_app
 
@@ -39,25 +38,9 @@ ROUNDS = 100  # per worker thread; each round is one request
 @pytest.fixture(params=["postgres", "embedded"])
 def backend(request, tmp_path) -> Iterator[tuple[Any, Any]]:
     stripe = make_stripe()
-    if request.param == "postgres":
-        request.getfixturevalue("clean_db")
-        request.getfixturevalue("clean_redis")
-        settings = request.getfixturevalue("settings")
-    else:
-        settings = Settings(
-            _env_file=None,
-            app_env="test",
-            jwt_secret_key=TEST_JWT_SECRET,
-            instance_path=tmp_path / "instance",
-        )
-        settings.instance_path.mkdir(parents=True)
-        migrate.upgrade(settings.sqlalchemy_url)
-    # Per-organization rate limits would turn most of the load into 429s (measured elsewhere),
-    # and a loaded 2-core machine can hold a Redis reply past the request path's 50 ms: this
-    # test is about what happens at once, not about latency.
-    app = webhook_app(
-        settings.model_copy(update={"rate_limit_enabled": False, "redis_timeout_ms": 5000}), stripe
-    )
+    # Per-organization rate limits off (they would turn most of the load into 429s), a patient
+    # Redis timeout: this test is about what happens at once, not about latency.
+    app = webhook_app(backend_settings(request, tmp_path), stripe)
     container = app.extensions["billing"]
     now = datetime.now(UTC)
     with container.uow() as uow:
