@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -35,23 +34,6 @@ from domain.model.reconciliation import (
 )
 
 _CHUNK = 500  # drift rows per INSERT, keys per IN list
-
-
-def run_values(run: ReconciliationRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status.value,
-        "org_id": run.org_id,
-        "fix": run.fix,
-        "actor": run.actor,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "events_since": run.events_since,
-        "events_until": run.events_until,
-        "error": run.error,
-        "counts": asdict(run.counts),
-    }
 
 
 def run_of(row: Any) -> ReconciliationRun:
@@ -103,13 +85,13 @@ class SqlReconciliationRepository:
         self.conn = conn
 
     def add_run(self, run: ReconciliationRun) -> None:
-        self.conn.execute(reconciliation_runs.insert().values(**run_values(run)))
+        self.conn.execute(reconciliation_runs.insert().values(**run.plain()))
 
     def save_run(self, run: ReconciliationRun) -> None:
         self.conn.execute(
             update(reconciliation_runs)
             .where(reconciliation_runs.c.id == run.id)
-            .values(**run_values(run))
+            .values(**run.plain())
         )
 
     def get_run(self, run_id: str) -> ReconciliationRun | None:

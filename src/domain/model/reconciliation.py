@@ -8,9 +8,10 @@ webhook handlers; differences in money or ownership are only reported, for a per
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from domain.model.checkouts import CheckoutRecord
 from domain.model.customers import StripeCustomer
@@ -140,6 +141,24 @@ class ReconciliationRun:
     @property
     def audit_actor(self) -> str:
         return f"reconcile:{self.id}"
+
+    def plain(self) -> dict[str, Any]:
+        """The run as plain values (a dry run is never kept, so that flag is not among them):
+        what the repository stores and the API shows."""
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "org_id": self.org_id,
+            "fix": self.fix,
+            "actor": self.actor,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "events_since": self.events_since,
+            "events_until": self.events_until,
+            "error": self.error,
+            "counts": asdict(self.counts),
+        }
 
     def start(self, now: datetime) -> None:
         self.status = RunStatus.RUNNING

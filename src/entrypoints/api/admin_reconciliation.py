@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from domain.errors import NotFound, PaymentsNotConfigured
-from domain.model.reconciliation import Drift, ReconciliationRun
+from domain.model.reconciliation import Drift
 from domain.services.reconciliation import latest_report, queue_run, run_report
 from entrypoints.api.auth import OPERATE, principal, requires
 from entrypoints.api.blueprint import Blueprint, abort
@@ -93,22 +93,6 @@ class LatestReconciliationSchema(ma.Schema):
     drifts = ma.fields.List(ma.fields.Nested(DriftRowSchema), required=True)
 
 
-def _run(run: ReconciliationRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "status": run.status.value,
-        "org_id": run.org_id,
-        "fix": run.fix,
-        "actor": run.actor,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "events_since": run.events_since,
-        "error": run.error,
-        "counts": vars(run.counts),
-    }
-
-
 def _drift(drift: Drift) -> dict[str, Any]:
     return {
         "org_id": drift.org_id,
@@ -139,7 +123,7 @@ class Runs(MethodView):
         run = queue_run(
             deps, org_id=body["org_id"], fix=body["fix"], actor=f"user:{principal().sub}"
         )
-        return _run(run)
+        return run.plain()
 
 
 @blp.route("/runs/latest")
@@ -154,7 +138,7 @@ class LatestRun(MethodView):
         if found is None:
             return {"run": None, "drifts": []}
         run, drifts = found
-        return {"run": _run(run), "drifts": [_drift(d) for d in drifts]}
+        return {"run": run.plain(), "drifts": [_drift(d) for d in drifts]}
 
 
 @blp.route("/runs/<run_id>")
@@ -172,4 +156,4 @@ class RunDetail(MethodView):
             )
         except NotFound:
             abort(404, message=f"no reconciliation run {run_id!r}")
-        return {"run": _run(run), "drifts": [_drift(d) for d in drifts]}
+        return {"run": run.plain(), "drifts": [_drift(d) for d in drifts]}
