@@ -137,3 +137,21 @@ def load(
         seconds = time.perf_counter() - started
     latencies = [ms for _, chunk in results for ms in chunk]
     return Result(name, len(requests), sum(ok for ok, _ in results), seconds, latencies)
+
+
+def report(path: str, ours: float, baseline: float, target: str, unit: str = "") -> None:
+    """Print one row for `make bench`'s table as `BENCH {json}`: what was measured (`path`), our
+    figure, the baseline measured in the same run, and the target for ours / baseline, written
+    as `>= 0.9x` or `<= 1.5x`."""
+    import json
+
+    ratio = ours / baseline if baseline else float("inf")
+    row = {
+        "path": path,
+        "ours": ours,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "unit": unit,
+    }
+    print("BENCH " + json.dumps(row), flush=True)
