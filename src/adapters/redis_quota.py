@@ -8,9 +8,10 @@ Keys (all of one organization share the hash tag {org}, ready for Redis Cluster)
                               a lost reply counts it once, and an undo takes it back once
   quota:{org}:marks           hash: alert thresholds fired and the cap's first refusal, per
                               period (see adapters/redis_scripts.py)
-  quota:ledger                stream of acknowledged consumptions, drained to Postgres
-The single ledger stream is the one key shared by every organization: on Redis Cluster it
-would be split per hash slot first.
+  quota:{org}:ledger          stream of acknowledged consumptions, drained to Postgres, with
+                              the pending set of the org's slot (see adapters/redis_ledger.py)
+Every script touches the keys of one organization's hash slot only, so the counter runs on a
+Redis Cluster as on a single Redis.
 """
 
 from __future__ import annotations
@@ -21,20 +22,27 @@ from typing import Any, cast
 
 import redis
 
-from adapters.redis_replies import as_text, from_ms, record_outcome, spent_and_cap, to_ms
+from adapters.redis_client import REDIS_ERRORS, QuotaRedis
+from adapters.redis_ledger import (
+    LEGACY_STREAM,
+    SINGLE_PENDING,
+    LedgerStreams,
+    by_stream,
+    stream_id,
+    stream_key,
+)
+from adapters.redis_replies import as_text, from_ms, record_outcome, to_ms
 from adapters.redis_scripts import ACK, CONSUME, RECORD, SEED
 from domain.errors import QuotaUnavailable
 from domain.model.plans import Metric
 from domain.model.quotas import (
     CounterReply,
     CounterStatus,
-    FiredThreshold,
     LedgerEntry,
     QuotaWindow,
     RecordOutcome,
 )
 
-LEDGER_STREAM = "quota:ledger"
 GAUGE_END_MS = 253_370_764_800_000  # 9999-01-01, as GAUGE_PERIOD_END
 IDEMPOTENCY_TTL_S = 86_400
 WINDOW_TTL_MS = 60_000  # a window is reloaded at least every minute (grace periods, renewals)
@@ -43,15 +51,17 @@ VOICE = (Metric.STT_WORDS, Metric.TTS_WORDS)
 
 
 class RedisQuotaCounter:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: QuotaRedis) -> None:
         self.client = client
-        self._consume = client.register_script(CONSUME)
-        self._seed = client.register_script(SEED)
-        self._record = client.register_script(RECORD)
-        self._ack = client.register_script(ACK)
+        self.streams = LedgerStreams(client)
+        # RedisCluster registers scripts as Redis does (its stubs type `self` as Redis only).
+        scripts = cast(redis.Redis, client)
+        self._consume = scripts.register_script(CONSUME)
+        self._seed = scripts.register_script(SEED)
+        self._record = scripts.register_script(RECORD)
+        self._ack = scripts.register_script(ACK)
 
-    @staticmethod
-    def _keys(org_id: str, metric: Metric, idempotency_key: str | None = None) -> list[str]:
+    def _keys(self, org_id: str, metric: Metric, idempotency_key: str | None = None) -> list[str]:
         tag = f"quota:{{{org_id}}}"
         idem = f"{tag}:i:{metric.value}:{idempotency_key}" if idempotency_key else f"{tag}:i:-"
         other = Metric.TTS_WORDS if metric is Metric.STT_WORDS else Metric.STT_WORDS
@@ -59,9 +69,10 @@ class RedisQuotaCounter:
             f"{tag}:window",
             f"{tag}:c:{metric.value}",
             idem,
-            LEDGER_STREAM,
+            stream_key(org_id),
             f"{tag}:marks",
             f"{tag}:c:{other.value}",
+            self.streams.pending_key(org_id),
         ]
 
     def _run(
@@ -87,7 +98,7 @@ class RedisQuotaCounter:
         ]
         try:
             raw = self._consume(keys=self._keys(org_id, metric, idempotency_key), args=args)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
         status = CounterStatus(as_text(raw[0]))
         if len(raw) == 1:
@@ -144,7 +155,7 @@ class RedisQuotaCounter:
                     pipe.hset(marks_key, mapping=cast(Any, marks))
                 pipe.pexpireat(marks_key, to_ms(window.period_end) + MARKS_TTL_MS)
                 pipe.execute()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
     @staticmethod
@@ -157,7 +168,7 @@ class RedisQuotaCounter:
     def forget_window(self, org_id: str) -> None:
         try:
             self.client.delete(self._keys(org_id, Metric.QUERIES)[0])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
 
     def seed(
@@ -170,7 +181,7 @@ class RedisQuotaCounter:
         expire = "" if metric.is_gauge else str(to_ms(period_end) + 86_400_000)
         try:
             self._seed(keys=[counter], args=[start, used, expire, end])
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
     def record(
@@ -203,61 +214,41 @@ class RedisQuotaCounter:
         args += [part for (k, ms), q in totals.items() for part in (k, ms, sign * q)]
         try:
             return cast(list[Any], self._record(keys=keys, args=args))
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]:
         try:
-            rows: list[Any] = cast(list[Any], self.client.xrange(LEDGER_STREAM, count=limit)) or []
-        except redis.RedisError as exc:
+            return self.streams.read(limit)
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
-        entries = []
-        for entry_id, raw in rows:
-            if entry_id is None or raw is None:
-                continue
-            fields = {as_text(k): as_text(v) for k, v in raw.items()}
-            period = fields.get("period")
-            metric = Metric(fields["metric"])
-            limit = int(fields.get("limit", "-1"))
-            fired = tuple(
-                FiredThreshold(
-                    metric,
-                    threshold_id,
-                    int(level),
-                    int(fields["used"]),
-                    None if limit < 0 else limit,
-                )
-                for threshold_id, level in (
-                    item.split("|") for item in fields.get("fired", "").split(",") if item
-                )
-            )
-            capped = fields.get("capped")
-            entries.append(
-                LedgerEntry(
-                    as_text(entry_id),
-                    fields["org"],
-                    metric,
-                    int(fields["amount"]),
-                    from_ms(fields["at"]),
-                    fields.get("idem") or None,
-                    from_ms(period) if period is not None else None,
-                    fired,
-                    spent_and_cap(capped) if capped is not None else None,
-                    from_ms(fields["end"]) if "end" in fields else None,
-                )
-            )
-        return entries
 
-    def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:
-        refunded = [e for e in refunds if e.period_start is not None]
-        ids = {e.entry_id for e in refunded}
-        args: list[str | int] = [len(refunded)]
-        for e in refunded:
-            assert e.period_start is not None
-            args += [e.entry_id, to_ms(e.period_start), e.amount]
-        args += [i for i in entry_ids if i not in ids]
-        keys = [LEDGER_STREAM] + [self._keys(e.org_id, e.metric)[1] for e in refunded]
+    def ack_ledger(
+        self, entries: Sequence[LedgerEntry], refunds: Sequence[LedgerEntry] = ()
+    ) -> None:
+        refunded = {e.entry_id for e in refunds if e.period_start is not None}
         try:
-            self._ack(keys=keys, args=args)
-        except redis.RedisError as exc:
+            for org, group in by_stream(entries).items():
+                self._ack_stream(org, group, [e for e in group if e.entry_id in refunded])
+        except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
+
+    def _ack_stream(
+        self, org: str | None, entries: list[LedgerEntry], refunds: list[LedgerEntry]
+    ) -> None:
+        if org is None:
+            keys = [LEGACY_STREAM, SINGLE_PENDING]
+        else:
+            keys = [stream_key(org), self.streams.pending_key(org)]
+        args: list[str | int] = [org or "", len(refunds)]
+        for e in refunds:
+            assert e.period_start is not None
+            args += [stream_id(e), to_ms(e.period_start), e.amount]
+        ids = {e.entry_id for e in refunds}
+        args += [stream_id(e) for e in entries if e.entry_id not in ids]
+        keys += [self._keys(e.org_id, e.metric)[1] for e in refunds]
+        self._ack(keys=keys, args=args)
+
+    def ledger_backlog(self) -> tuple[int, int | None]:
+        """Entries waiting for the flush, and the oldest one's time in epoch ms."""
+        return self.streams.backlog()

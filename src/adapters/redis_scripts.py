@@ -11,7 +11,8 @@ each fire once however many consumers cross it together.
 
 from __future__ import annotations
 
-# KEYS: window, counter, idempotency answer, ledger stream, marks, the other voice counter.
+# KEYS: window, counter, idempotency answer, the organization's ledger stream, marks, the other
+# voice counter, the pending set of the organization's hash slot (every key in one slot).
 # ARGV: mode, metric, amount, now ms, idempotency key, its ttl, org, gauge?, gauge end, voice?
 CONSUME = """
 -- Lua numbers are doubles: tostring writes 2^53 as 9.007199254741e+15, so counts go out as %d.
@@ -46,6 +47,7 @@ if ARGV[1] == 'consume' and ARGV[10] == '1' and w[5] then
       redis.call('XADD', KEYS[4], '*', 'org', ARGV[7], 'metric', ARGV[2], 'amount', '0',
                  'at', ARGV[4], 'idem', '', 'period', start, 'end', finish,
                  'capped', int(spent) .. '|' .. w[5])
+      redis.call('SADD', KEYS[7], ARGV[7])
     end
     return {'capped', int(used), w[3], start, finish, int(spent), w[5]}
   end
@@ -70,6 +72,7 @@ if amount ~= 0 then
     end
   end
   redis.call('XADD', KEYS[4], '*', unpack(entry))
+  redis.call('SADD', KEYS[7], ARGV[7])
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], int(used), 'EX', ARGV[6]) end
 return {'ok', int(used), w[3], start, finish}
@@ -169,21 +172,26 @@ redis.call('SET', KEYS[1], table.concat(marks, ' ') .. '\n' .. table.concat(answ
 return answer
 """
 
-# Flushed entries leave the stream (KEYS[1]); ARGV[1] is how many of them are refunds, each
-# an (id, period, amount) triple for the counter KEYS[1 + n], then the plain ids. A refund is
-# applied only by the call whose XDEL removes the entry, so at most once.
+# Flushed entries leave their stream (KEYS[1]); once it is empty the organization ARGV[1] leaves
+# the pending set KEYS[2] ('' for the earlier single stream, which has none). ARGV[2] is how
+# many of the entries are refunds, each an (id, period, amount) triple for the counter
+# KEYS[2 + n], then the plain ids. A refund is applied only by the call whose XDEL removes the
+# entry, so at most once. The stream itself stays: its last id keeps new ids increasing.
 ACK = """
-local refunds = tonumber(ARGV[1])
+local refunds = tonumber(ARGV[2])
 for n = 1, refunds do
-  local i = 2 + (n - 1) * 3
+  local i = 3 + (n - 1) * 3
   if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 and
-     redis.call('HGET', KEYS[1 + n], 'period') == ARGV[i + 1] then
-    redis.call('HINCRBY', KEYS[1 + n], 'used', -tonumber(ARGV[i + 2]))
+     redis.call('HGET', KEYS[2 + n], 'period') == ARGV[i + 1] then
+    redis.call('HINCRBY', KEYS[2 + n], 'used', -tonumber(ARGV[i + 2]))
   end
 end
-local first = 2 + refunds * 3
+local first = 3 + refunds * 3
 for i = first, #ARGV, 1000 do
   redis.call('XDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if ARGV[1] ~= '' and redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
 end
 return 0
 """

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
 
 import redis
 from rq import Queue
@@ -18,7 +17,7 @@ from rq.job import Job
 from sqlalchemy import Engine, case, func, select, text
 
 from adapters.db import tables as t
-from adapters.redis_quota import LEDGER_STREAM
+from adapters.redis_quota import RedisQuotaCounter
 
 # Statuses whose oldest event's age matters: work waiting or kept for an operator.
 UNFINISHED = ("pending", "parked", "dead")
@@ -75,7 +74,14 @@ def read_database(engine: Engine, now: datetime, timeout_ms: int) -> list[Sample
     return samples
 
 
-def read_redis(client: redis.Redis, queues: Mapping[str, Queue], now: datetime) -> list[Sample]:
+def read_redis(
+    client: redis.Redis,
+    queues: Mapping[str, Queue],
+    now: datetime,
+    quota: RedisQuotaCounter | None = None,
+) -> list[Sample]:
+    """The queues (on `client`, RQ's Redis) and the ledger's backlog (on the quota counter's
+    store, by default the same Redis)."""
     samples: list[Sample] = []
     for kind, queue in queues.items():
         samples.append(_sample("queue_depth", queue.count, queue=kind))
@@ -85,15 +91,10 @@ def read_redis(client: redis.Redis, queues: Mapping[str, Queue], now: datetime) 
         if job is not None and job.enqueued_at is not None:
             age = max(0.0, (now - _aware(job.enqueued_at)).total_seconds())
         samples.append(_sample("queue_oldest_job_age_seconds", age, queue=kind))
-    oldest = cast(list[Any], client.xrange(LEDGER_STREAM, count=1))
-    lag = 0.0
-    if oldest:
-        raw_id = oldest[0][0]
-        entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-        entry_ms = int(entry_id.split("-")[0])
-        lag = max(0.0, now.timestamp() - entry_ms / 1000)
+    pending, oldest_ms = (quota or RedisQuotaCounter(client)).ledger_backlog()
+    lag = 0.0 if oldest_ms is None else max(0.0, now.timestamp() - oldest_ms / 1000)
     samples.append(_sample("ledger_flush_lag_seconds", lag))
-    samples.append(_sample("ledger_pending_entries", cast(int, client.xlen(LEDGER_STREAM))))
+    samples.append(_sample("ledger_pending_entries", pending))
     return samples
 
 

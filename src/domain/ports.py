@@ -523,10 +523,12 @@ class QuotaCounter(Protocol):
 
     def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...
 
-    def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:
-        """Drop flushed entries. `refunds` are entries the ledger refused as duplicates of a
-        key it already held: their amount leaves the counter of their period, once, by
-        whichever flush drops the entry."""
+    def ack_ledger(
+        self, entries: Sequence[LedgerEntry], refunds: Sequence[LedgerEntry] = ()
+    ) -> None:
+        """Drop flushed entries (as `pending_ledger` answered them). `refunds` are entries the
+        ledger refused as duplicates of a key it already held: their amount leaves the counter
+        of their period, once, by whichever flush drops the entry."""
         ...
 
 

@@ -19,7 +19,13 @@ from adapters.clock import SystemClock
 from adapters.db.analytics import SqlAnalytics
 from adapters.db.engine import DatabaseProbe, make_engine
 from adapters.db.uow import SqlUnitOfWorkFactory
-from adapters.redis_client import RedisProbe, connect_redis, embedded_redis
+from adapters.redis_client import (
+    QuotaRedis,
+    RedisProbe,
+    connect_quota_redis,
+    connect_redis,
+    embedded_redis,
+)
 from adapters.redis_quota import RedisQuotaCounter
 from adapters.rq_queue import RqJobQueue
 from adapters.webhook_sender import HttpWebhookSender, SocketResolver
@@ -96,12 +102,12 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
             for kind, name in settings.queue_names.items()
         },
     )
+    quota_redis = build("quota_redis", lambda: _quota_redis(settings, redis_client))
     probes: dict[str, HealthProbe] = build(
-        "probes",
-        lambda: {"database": DatabaseProbe(_require(engine)), "redis": RedisProbe(redis_client)},
+        "probes", lambda: _probes(_require(engine), redis_client, quota_redis)
     )
     clock = build("clock", SystemClock)
-    quota_counter = build("quota_counter", lambda: RedisQuotaCounter(redis_client))
+    quota_counter = build("quota_counter", lambda: RedisQuotaCounter(quota_redis))
     catalog = build("catalog", lambda: _catalog(settings))
     payments = PaymentDeps(
         uow=uow,
@@ -241,6 +247,25 @@ def _redis(settings: Settings) -> redis.Redis:
     return request_redis(settings)
 
 
+def _probes(engine: Engine, redis_client: redis.Redis, quota: QuotaRedis) -> dict[str, HealthProbe]:
+    probes: dict[str, HealthProbe] = {
+        "database": DatabaseProbe(engine),
+        "redis": RedisProbe(redis_client),
+    }
+    if quota is not redis_client:
+        probes["quota_redis"] = RedisProbe(quota)
+    return probes
+
+
+def _quota_redis(settings: Settings, redis_client: redis.Redis) -> QuotaRedis:
+    """The quota counters' store: QUOTA_REDIS_URL when it names another Redis (a cluster,
+    say), else the connection RQ uses."""
+    url = settings.quota_redis_url
+    if url is None or url == settings.redis_url:
+        return redis_client
+    return connect_quota_redis(url, timeout_s=settings.redis_timeout_ms / 1000)
+
+
 def request_redis(settings: Settings) -> redis.Redis:
     """A connection whose calls fail fast (the request path's timeout)."""
     if settings.redis_url is None:
@@ -289,9 +314,14 @@ def state_reader(container: Container) -> Any:
         from adapters.state_readings import StateReader, read_database, read_redis
 
         timeout_ms = container.settings.metrics_source_timeout_ms
-        clock, engine = container.clock, container.engine
+        clock, engine, counter = container.clock, container.engine, container.quota.counter
         sources: dict[str, Callable[[], Any]] = {
-            "redis": lambda: read_redis(container.redis, container.queues, clock.now())
+            "redis": lambda: read_redis(
+                container.redis,
+                container.queues,
+                clock.now(),
+                counter if isinstance(counter, RedisQuotaCounter) else None,
+            )
         }
         if engine is not None:
             sources["database"] = lambda: read_database(engine, clock.now(), timeout_ms)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
     database_url: str | None = None
     redis_url: str | None = None
+    # Quota counters, the ledger's streams and rate limits: a single Redis (redis://) or a
+    # Redis Cluster (redis+cluster://host:port[,host:port]); RQ stays on REDIS_URL.
+    quota_redis_url: str | None = None
     db_pool_size: int = 5
     db_statement_timeout_ms: int = 10_000
     redis_timeout_ms: int = 50
@@ -216,6 +219,11 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """No Redis configured: an in-process stand-in, with jobs run inline."""
         return not self.redis_url
+
+    @property
+    def quota_store_url(self) -> str | None:
+        """Where quota counters and rate limits live: QUOTA_REDIS_URL, else REDIS_URL."""
+        return self.quota_redis_url or self.redis_url
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -23,6 +23,7 @@ from adapters.db.uow import SqlUnitOfWorkFactory
 from entrypoints import migrate
 from entrypoints.config import Settings
 from tests.helpers import TEST_JWT_SECRET
+from tests.integration.redis_cluster import clean_cluster, redis_cluster  # noqa: F401
 
 ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/test"
@@ -187,14 +188,19 @@ def browser() -> Iterator[Browser]:
 
 
 def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """For fixtures parametrized over ["postgres", "embedded"]: the service's settings on the
+    """For fixtures parametrized over ["postgres", "embedded"] (and "cluster": Postgres, with
+    the quota counters on the test's Redis Cluster): the service's settings on the
     test Postgres and Redis (both emptied), or on the embedded default (a fresh SQLite file,
     migrated, and the in-process Redis). Rate limits are off and the Redis timeout is patient:
     these tests are about what happens at once on a loaded machine, not about speed."""
-    if request.param == "postgres":
+    if request.param in ("postgres", "cluster"):
         request.getfixturevalue("clean_db")
         request.getfixturevalue("clean_redis")
         settings: Settings = request.getfixturevalue("settings")
+        if request.param == "cluster":  # quota counters on the test's Redis Cluster
+            request.getfixturevalue("clean_cluster")
+            url = request.getfixturevalue("redis_cluster").url
+            settings = settings.model_copy(update={"quota_redis_url": url})
     else:
         settings = Settings(
             _env_file=None,

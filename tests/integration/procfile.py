@@ -57,10 +57,14 @@ class Processes:
         self.logs = logs
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, extra: dict[str, str] | None = None) -> None:
+    def start(
+        self, name: str, extra: dict[str, str] | None = None, label: str | None = None
+    ) -> None:
+        """Starts the Procfile's `name`, known as `label` (two of one kind need two labels)."""
         command = procfile()[name]
-        out = (self.logs / f"{name}.log").open("ab")
-        self.running[name] = subprocess.Popen(
+        label = label or name
+        out = (self.logs / f"{label}.log").open("ab")
+        self.running[label] = subprocess.Popen(
             ["bash", "-c", f"exec {command}"],
             cwd=ROOT,
             env={**self.env, **(extra or {})},

@@ -24,13 +24,15 @@ ORG = "org_inv"
 METRICS = ("queries", "stt_words", "tts_words", "documents")
 
 
-@pytest.fixture(params=["postgres", "embedded"])
+@pytest.fixture(params=["postgres", "embedded", "cluster"])
 def service(request, tmp_path) -> Iterator[tuple[Any, Any]]:
     """A function that starts the service (again) on the same database, and the fake Stripe."""
     stripe = make_stripe()
     settings = backend_settings(request, tmp_path)  # correctness, not speed
-    postgres = request.param == "postgres"
-    redis_client = request.getfixturevalue("clean_redis") if postgres else None
+    redis_client = {
+        "postgres": lambda: request.getfixturevalue("clean_redis"),
+        "cluster": lambda: request.getfixturevalue("clean_cluster"),
+    }.get(request.param, lambda: None)()
     apps: list[Any] = []
 
     def start() -> Any:
@@ -144,7 +146,7 @@ def test_the_ledger_invariant_survives_a_redis_flush_and_a_restart(service) -> N
     accepted2 = mixed_run(app.test_client(), 150, rng)
     flush_ledger(container.quota)
     if redis_client is not None:
-        redis_client.flushdb()  # Redis restarted without its data
+        redis_client.flushall()  # Redis restarted without its data (every master of a cluster)
     app = start()  # a new process: the embedded default's in-process Redis starts empty
     assert_invariant(app)
     accepted3 = mixed_run(app.test_client(), 100, rng)

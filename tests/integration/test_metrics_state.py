@@ -11,7 +11,7 @@ import redis
 from rq import Queue
 
 from adapters.db import tables as t
-from adapters.redis_quota import LEDGER_STREAM
+from adapters.redis_ledger import LEGACY_STREAM as LEDGER_STREAM
 from adapters.state_readings import read_database, read_redis
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

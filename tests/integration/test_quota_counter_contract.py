@@ -1,6 +1,6 @@
 """The QuotaCounter port's contract, the same tests against the in-memory fake, the Redis adapter
-on the embedded in-process Redis, and the Redis adapter on the real Redis: a fake cannot drift
-from the script it stands in for."""
+on the embedded in-process Redis, on the real Redis and on a real three-master Redis Cluster: a
+fake cannot drift from the script it stands in for, nor a script from what a cluster accepts."""
 
 from __future__ import annotations
 
@@ -30,13 +30,15 @@ def real_time():
     WINDOW = QuotaWindow("org_c", "free", START, END, LIMITS)
 
 
-@pytest.fixture(params=["fake", "embedded", "redis"])
+@pytest.fixture(params=["fake", "embedded", "redis", "cluster"])
 def counter(request):
     if request.param == "fake":
         return FakeQuotaCounter()
-    client = (
-        embedded_redis() if request.param == "embedded" else request.getfixturevalue("clean_redis")
-    )
+    client = {
+        "embedded": embedded_redis,
+        "redis": lambda: request.getfixturevalue("clean_redis"),
+        "cluster": lambda: request.getfixturevalue("clean_cluster"),
+    }[request.param]()
     return RedisQuotaCounter(client)
 
 
@@ -129,8 +131,8 @@ def test_ack_drops_entries_and_refunds_a_duplicate_once(counter):
     counter.consume("org_c", Metric.QUERIES, 2, NOW, "dup")
     counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     dup, plain = counter.pending_ledger(10)
-    counter.ack_ledger([dup.entry_id, plain.entry_id], [dup])
-    counter.ack_ledger([dup.entry_id], [dup])  # a second flush saw it too: no second refund
+    counter.ack_ledger([dup, plain], [dup])
+    counter.ack_ledger([dup], [dup])  # a second flush saw it too: no second refund
     assert counter.pending_ledger(10) == []
     assert counter.peek("org_c", Metric.QUERIES, NOW).used == 1
 
@@ -142,7 +144,7 @@ def test_a_refund_for_an_older_period_leaves_the_new_counter_alone(counter):
     later = QuotaWindow("org_c", "free", END, END + timedelta(days=31), WINDOW.limits)
     counter.set_window(later, END)
     counter.seed("org_c", Metric.QUERIES, END, END + timedelta(days=31), 5)
-    counter.ack_ledger([entry.entry_id], [entry])
+    counter.ack_ledger([entry], [entry])
     assert counter.peek("org_c", Metric.QUERIES, END + timedelta(hours=1)).used == 5
 
 
@@ -210,7 +212,7 @@ def test_a_resolved_mark_is_removed_and_may_fire_again(counter):
     alerting(counter, used=7)
     counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     assert [f[0] for f in fired_of(counter)] == ["percent:80"]
-    counter.ack_ledger([e.entry_id for e in counter.pending_ledger(100)])
+    counter.ack_ledger(counter.pending_ledger(100))
     counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     assert fired_of(counter) == []
     alerting(counter, resolved=frozenset({("queries", "percent:80")}), used=9)

@@ -858,7 +858,9 @@ class FakeQuotaCounter:
         self._check()
         return list(self.pending[:limit])
 
-    def ack_ledger(self, entry_ids: Sequence[str], refunds: Sequence[LedgerEntry] = ()) -> None:
+    def ack_ledger(
+        self, entries: Sequence[LedgerEntry], refunds: Sequence[LedgerEntry] = ()
+    ) -> None:
         self._check()
         with self._lock:
             present = {e.entry_id for e in self.pending}
@@ -870,7 +872,7 @@ class FakeQuotaCounter:
                         counter[1] - entry.amount,
                         counter[2],
                     )
-            done = set(entry_ids)
+            done = {e.entry_id for e in entries}
             self.pending = [e for e in self.pending if e.entry_id not in done]
 
     def lose_counters(self) -> None:

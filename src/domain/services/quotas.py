@@ -81,7 +81,7 @@ def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH) -> int:
         if not entries:
             return moved
         refunds = retrying(functools.partial(_store_entries, deps, entries))
-        deps.counter.ack_ledger([e.entry_id for e in entries], refunds)
+        deps.counter.ack_ledger(entries, refunds)
         moved += len(entries)
         if len(entries) < size:
             return moved

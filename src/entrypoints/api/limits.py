@@ -1,9 +1,11 @@
-"""Rate limiting on Redis: per IP with Flask-Limiter on every route (the webhook, health and the
-metered quota/usage paths excepted), and per organization after authentication with the same
-`limits` library it is built on: tighter on payment writes, none on metering unless configured
-(the quota limits it, and its check stays one Redis round trip). The webhook
-route is limited by body size only: Stripe's retries must never be refused by us. Over a limit:
-429 `rate_limited` in the common error shape, with Retry-After."""
+"""Rate limiting on the quota counters' Redis (QUOTA_REDIS_URL, else REDIS_URL; `limits` reads a
+`redis+cluster://` URL as a Redis Cluster, each counter being one key): per IP with
+Flask-Limiter on every route (the webhook, health and the metered quota/usage paths excepted),
+and per organization after authentication with the same `limits` library it is built on:
+tighter on payment writes, none on metering unless configured (the quota limits it, and its
+check stays one Redis round trip). The webhook route is limited by body size only: Stripe's
+retries must never be refused by us. Over a limit: 429 `rate_limited` in the common error
+shape, with Retry-After."""
 
 from __future__ import annotations
 
@@ -45,10 +47,10 @@ class RateLimited(Exception):
 class OrgLimits:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        uri = settings.redis_url or "memory://"
+        uri = settings.quota_store_url or "memory://"
         options = (
             {}
-            if settings.redis_url is None
+            if settings.quota_store_url is None
             else {
                 "socket_timeout": settings.redis_timeout_ms / 1000,
                 "socket_connect_timeout": settings.redis_timeout_ms / 1000,
@@ -75,9 +77,9 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
     timeout = settings.redis_timeout_ms / 1000
     app.config.update(
         RATELIMIT_ENABLED=settings.rate_limit_enabled,
-        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_STORAGE_URI=settings.quota_store_url or "memory://",
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        if settings.redis_url
+        if settings.quota_store_url
         else {},
         RATELIMIT_KEY_PREFIX="billing-limits-ip",
         RATELIMIT_HEADER_RETRY_AFTER_VALUE="delta-seconds",
