@@ -31,7 +31,7 @@ from domain.model.quotas import FiredThreshold, LedgerEntry
 LEGACY_STREAM = "quota:ledger"
 SINGLE_PENDING = "quota:pending"
 READ_CHUNK = 200  # organizations whose streams one pipelined round trip reads
-SETS_PER_CALL = 1024  # pending sets one script call reads (a few ms of the master's time)
+SETS_PER_CALL = 256  # pending sets one script call reads (about a millisecond of a master)
 # The pending sets of some slots of one master, read by one script: the sets live in different
 # slots of one node, which a script may read with this flag (Redis 7). The sets' tags are
 # written into the script, so a flush sends only its sha. A set the node does not serve (a slot
@@ -133,14 +133,17 @@ class LedgerStreams:
         except NoScriptError:
             return cast(list[Any], run("EVAL", body, 0, target_nodes=node))  # type: ignore[no-untyped-call]
 
-    def read(self, limit: int) -> list[LedgerEntry]:
-        """Up to `limit` entries: the earlier single stream's first, then the organizations'."""
+    def read(self, limit: int, org_id: str | None = None) -> list[LedgerEntry]:
+        """Up to `limit` entries: the earlier single stream's first, then the organizations'
+        (or one organization's: no walk over the others)."""
         if not self.cluster:
             legacy = cast(list[Any], self.client.xrange(LEGACY_STREAM, count=limit)) or []
-            if legacy:
-                return [e for e in (parse(row, None) for row in legacy) if e is not None]
+            mine = [e for e in (parse(row, None) for row in legacy) if e is not None]
+            mine = [e for e in mine if org_id in (None, e.org_id)]
+            if mine:
+                return mine
         entries: list[LedgerEntry] = []
-        orgs = self.pending_orgs()
+        orgs = self.pending_orgs() if org_id is None else [org_id]
         for start in range(0, len(orgs), READ_CHUNK):
             chunk = orgs[start : start + READ_CHUNK]
             pipe = self.client.pipeline(transaction=False)

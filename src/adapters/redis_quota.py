@@ -217,9 +217,9 @@ class RedisQuotaCounter:
         except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable; retry shortly") from exc
 
-    def pending_ledger(self, limit: int) -> list[LedgerEntry]:
+    def pending_ledger(self, limit: int, org_id: str | None = None) -> list[LedgerEntry]:
         try:
-            return self.streams.read(limit)
+            return self.streams.read(limit, org_id)
         except REDIS_ERRORS as exc:
             raise QuotaUnavailable("the quota counter is unavailable") from exc
 

@@ -521,7 +521,9 @@ class QuotaCounter(Protocol):
         and unmark the thresholds it fired."""
         ...
 
-    def pending_ledger(self, limit: int) -> list[LedgerEntry]: ...
+    def pending_ledger(self, limit: int, org_id: str | None = None) -> list[LedgerEntry]:
+        """Up to `limit` entries not yet flushed: every organization's, or one's."""
+        ...
 
     def ack_ledger(
         self, entries: Sequence[LedgerEntry], refunds: Sequence[LedgerEntry] = ()

@@ -278,3 +278,22 @@ def test_undoing_a_recording_unmarks_what_it_fired(counter):
     counter.undo_record("org_c", usage, "rec-3")
     counter.consume("org_c", Metric.QUERIES, 1, NOW, None)
     assert [f[0] for f in fired_of(counter)] == ["percent:80"]
+
+
+def test_each_organization_s_entries_are_read_and_dropped_on_their_own(counter):
+    other = replace(WINDOW, org_id="org_d")
+    ready(counter, Metric.QUERIES)
+    counter.set_window(other, datetime.now(UTC))
+    counter.seed("org_d", Metric.QUERIES, START, END, 0)
+    counter.consume("org_c", Metric.QUERIES, 2, NOW, None)
+    counter.consume("org_d", Metric.QUERIES, 5, NOW, None)
+    entries = counter.pending_ledger(10)
+    assert sorted((e.org_id, e.amount) for e in entries) == [("org_c", 2), ("org_d", 5)]
+    assert len({e.entry_id for e in entries}) == 2
+    assert [(e.org_id, e.amount) for e in counter.pending_ledger(10, "org_d")] == [("org_d", 5)]
+    counter.ack_ledger([e for e in entries if e.org_id == "org_c"])
+    assert [(e.org_id, e.amount) for e in counter.pending_ledger(10)] == [("org_d", 5)]
+    counter.ack_ledger(counter.pending_ledger(10))
+    assert counter.pending_ledger(10) == []
+    counter.consume("org_c", Metric.QUERIES, 1, NOW, None)  # a drained organization comes back
+    assert [(e.org_id, e.amount) for e in counter.pending_ledger(10)] == [("org_c", 1)]

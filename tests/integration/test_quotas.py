@@ -53,6 +53,19 @@ def quota_settings(settings, catalog_file):
     return settings.model_copy(update={"billing_catalog_file": catalog_file})
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def store(request, quota_settings, clean_redis):
+    """The quota counters on the test's Redis (with RQ), or on the test's Redis Cluster
+    (QUOTA_REDIS_URL); answers the settings and a client of the counters' store."""
+    if request.param == "redis":
+        return quota_settings, clean_redis
+    url = request.getfixturevalue("redis_cluster").url
+    return (
+        quota_settings.model_copy(update={"quota_redis_url": url}),
+        request.getfixturevalue("clean_cluster"),
+    )
+
+
 def ledger_total(engine, org_id: str, metric: str = "queries") -> int:
     with engine.connect() as conn:
         return int(
@@ -153,8 +166,8 @@ def test_50_clients_in_two_processes_get_exactly_the_limit(
     app.extensions["billing"].engine.dispose()
 
 
-def test_a_replayed_idempotency_key_is_counted_once(quota_settings, clean_db, clean_redis):
-    app = create_app(quota_settings)
+def test_a_replayed_idempotency_key_is_counted_once(store, clean_db):
+    app = create_app(store[0])
     client = app.test_client()
     answers = [consume(client, key="request-7").get_json() for _ in range(5)]
     assert [a["used"] for a in answers] == [1] * 5 and answers[-1]["duplicate"] is True
@@ -163,12 +176,13 @@ def test_a_replayed_idempotency_key_is_counted_once(quota_settings, clean_db, cl
     app.extensions["billing"].engine.dispose()
 
 
-def test_redis_flushed_mid_period_rebuilds_from_the_ledger(quota_settings, clean_db, clean_redis):
-    app = create_app(quota_settings)
+def test_redis_flushed_mid_period_rebuilds_from_the_ledger(store, clean_db):
+    settings, counters = store
+    app = create_app(settings)
     client = app.test_client()
     assert consume(client, amount=600).status_code == 200
     flush_ledger(app.extensions["billing"].quota)  # what the worker does every 5 s
-    clean_redis.flushdb()
+    counters.flushall()  # on a cluster: every master
     refused = consume(client, amount=500)
     assert refused.status_code == 429 and refused.get_json()["used"] == 600
     granted = consume(client, amount=400).get_json()
@@ -177,13 +191,12 @@ def test_redis_flushed_mid_period_rebuilds_from_the_ledger(quota_settings, clean
     app.extensions["billing"].engine.dispose()
 
 
-def test_a_lost_counter_with_ledger_entries_still_in_redis_is_not_undercounted(
-    quota_settings, clean_db, clean_redis
-):
-    app = create_app(quota_settings)
+def test_a_lost_counter_with_ledger_entries_still_in_redis_is_not_undercounted(store, clean_db):
+    settings, counters = store
+    app = create_app(settings)
     client = app.test_client()
     consume(client, amount=700)  # not flushed: the entry is still in the Redis stream
-    clean_redis.delete("quota:{org_q}:c:queries")  # only the counter is lost (eviction)
+    counters.delete("quota:{org_q}:c:queries")  # only the counter is lost (eviction)
     assert consume(client, amount=301).status_code == 429
     assert consume(client, amount=300).get_json()["used"] == 1000
     app.extensions["billing"].engine.dispose()
@@ -205,8 +218,8 @@ def test_plan_change_mid_period_applies_at_once_and_keeps_usage(
     app.extensions["billing"].engine.dispose()
 
 
-def test_documents_gauge_on_free(quota_settings, clean_db, clean_redis):
-    app = create_app(quota_settings)
+def test_documents_gauge_on_free(store, clean_db):
+    app = create_app(store[0])
     client = app.test_client()
     assert [consume(client, metric="documents").status_code for _ in range(6)] == [200] * 5 + [429]
     release = client.post(
@@ -222,8 +235,9 @@ def test_documents_gauge_on_free(quota_settings, clean_db, clean_redis):
 
 
 def test_consumption_survives_the_web_process_dying_after_answering(
-    quota_settings, clean_db, clean_redis, database_url, catalog_file
+    store, clean_db, database_url, catalog_file
 ):
+    settings = store[0]
     script = """
 import os
 from entrypoints.api.app import create_app
@@ -240,6 +254,7 @@ os._exit(9)  # dies at once: no cleanup, no flush
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_URL,
+        "QUOTA_REDIS_URL": settings.quota_redis_url or REDIS_URL,
         "JWT_SECRET_KEY": TEST_JWT_SECRET,
         "BILLING_CATALOG_FILE": str(catalog_file),
         "PYTHONPATH": str(ROOT),
@@ -248,7 +263,7 @@ os._exit(9)  # dies at once: no cleanup, no flush
         subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, timeout=120).returncode
         == 9
     )
-    app = create_app(quota_settings)
+    app = create_app(settings)
     flush_ledger(app.extensions["billing"].quota)  # the worker's periodic job
     assert ledger_total(clean_db, "org_die") == 25
     app.extensions["billing"].engine.dispose()

@@ -854,9 +854,9 @@ class FakeQuotaCounter:
                 )
         return touched
 
-    def pending_ledger(self, limit: int) -> list[LedgerEntry]:
+    def pending_ledger(self, limit: int, org_id: str | None = None) -> list[LedgerEntry]:
         self._check()
-        return list(self.pending[:limit])
+        return [e for e in self.pending if org_id in (None, e.org_id)][:limit]
 
     def ack_ledger(
         self, entries: Sequence[LedgerEntry], refunds: Sequence[LedgerEntry] = ()

@@ -104,9 +104,9 @@ def test_the_ledger_flush_moves_every_entry_in_batches(deps):
             super().__init__()
             self.asked: list[int] = []
 
-        def pending_ledger(self, limit):
+        def pending_ledger(self, limit, org_id=None):
             self.asked.append(limit)
-            return super().pending_ledger(limit)
+            return super().pending_ledger(limit, org_id)
 
     counted = Batches()
     deps = QuotaDeps(deps.uow, deps.clock, deps.catalog, counted, GRACE)

@@ -70,14 +70,15 @@ def refresh_window(deps: QuotaDeps, org_id: str) -> None:
         pass
 
 
-def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH) -> int:
+def flush_ledger(deps: QuotaDeps, size: int = LEDGER_BATCH, org_id: str | None = None) -> int:
     """Move acknowledged consumptions from the counter store into the usage ledger. Safe to run
     concurrently: entries are stored by their id once, then removed. An entry whose idempotency
     key the ledger already holds (recorded usage with that key, or a key the counter forgot)
-    is a duplicate: its amount is given back to the counter."""
+    is a duplicate: its amount is given back to the counter. With `org_id`, only that
+    organization's entries (what a rebuild of its counter needs)."""
     moved = 0
     while True:
-        entries = deps.counter.pending_ledger(size)
+        entries = deps.counter.pending_ledger(size, org_id)
         if not entries:
             return moved
         refunds = retrying(functools.partial(_store_entries, deps, entries))
@@ -115,7 +116,7 @@ def _store_entries(deps: QuotaDeps, entries: list[LedgerEntry]) -> list[LedgerEn
 def _rebuild(deps: QuotaDeps, org_id: str, metric: Metric, reply: CounterReply) -> None:
     start, end = reply.period_start, reply.period_end
     assert start is not None and end is not None
-    flush_ledger(deps)
+    flush_ledger(deps, org_id=org_id)
 
     # The spend cap reads both voice counters: a voice consumption rebuilds both.
     metrics = [m for m in Metric if m.is_voice] if metric.is_voice else [metric]
