@@ -10,8 +10,8 @@ from adapters.redis_scripts import CONSUME
 app = Flask("bare")
 _redis = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/13"))
 _consume = _redis.register_script(CONSUME)
-KEYS = ["quota:{bare}:window", "quota:{bare}:c:queries", "quota:{bare}:i:-", "quota:ledger"]
-KEYS += ["quota:{bare}:marks", "quota:{bare}:c:stt_words"]
+KEYS = ["quota:{bare}:window", "quota:{bare}:c:queries", "quota:{bare}:i:-"]
+KEYS += ["quota:{bare}:ledger", "quota:{bare}:marks", "quota:{bare}:c:stt_words", "quota:pending"]
 # The same state the service's counter has: an unlimited window and a counter for its period.
 _redis.hset(KEYS[0], mapping={"start": 0, "end": 2**50, "limit:queries": -1})
 _redis.hset(KEYS[1], mapping={"period": 0, "used": 0})

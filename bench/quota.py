@@ -4,6 +4,7 @@ configured; over HTTP >= 0.9x a bare Flask endpoint doing one EVALSHA, both on g
 workers). Needs Postgres and Redis.
 
     .venv/bin/python bench/quota.py [--calls 20000] [--seconds 8] [--in-process-only]
+    .venv/bin/python bench/quota.py --cluster   # single Redis vs a Redis Cluster, calls/s
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ def in_process(url: str, catalog: Path, calls: int, alerts: bool) -> dict[str, f
         set_spend_cap(deps, "org_bench", (99_999_999, "usd"), "bench")
     script = client.register_script(CONSUME)
     tag = "quota:{raw}"
-    keys = [f"{tag}:window", f"{tag}:c:{metric.value}", f"{tag}:i:-", "quota:ledger"]
-    keys += [f"{tag}:marks", f"{tag}:c:tts_words"]
+    keys = [f"{tag}:window", f"{tag}:c:{metric.value}", f"{tag}:i:-", f"{tag}:ledger"]
+    keys += [f"{tag}:marks", f"{tag}:c:tts_words", "quota:pending"]
     window = {"start": 0, "end": 2**50, f"limit:{metric.value}": -1}
     if alerts:
         window.update({f"alerts:{metric.value}": ALERT_THRESHOLDS, "cap": CAP_WORDS})
@@ -131,7 +132,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--in-process-only", action="store_true")
+    parser.add_argument("--cluster", action="store_true", help="see bench/quota_cluster.py")
     args = parser.parse_args()
+    if args.cluster:
+        from bench import quota_cluster
+
+        quota_cluster.main(args.calls)
+        return
     catalog = Path(tempfile.mkstemp(suffix=".json")[1])
     catalog.write_text(json.dumps(UNLIMITED))
     redis.Redis.from_url(REDIS_URL).flushdb()
