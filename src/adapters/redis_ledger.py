@@ -8,7 +8,8 @@
 The pending set shares the hash slot of the organizations it lists (its tag is chosen for that
 slot), so the consume script adds to it and the acknowledgement removes from it atomically, on
 a Redis Cluster too. A flush therefore reads only the streams that hold something: on a cluster
-the 16,384 sets in one script call per master, whatever the number of organizations.
+the 16,384 sets in one script call per master and 256 slots, whatever the number of
+organizations.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -94,19 +95,34 @@ class LocalCluster:
     def move_slot(self, slot: int, source: int, target: int, pause_s: float = 0.0) -> int:
         """Moves one slot as `redis-cli --cluster reshard` does, key by key; answers how many
         keys moved. `pause_s` holds the slot half-moved (MIGRATING/IMPORTING) that long."""
-        src, dst = self.node(source), self.node(target)
-        src_id, dst_id = self.node_id(source), self.node_id(target)
-        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
-        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        self.begin_move(slot, source, target)
         time.sleep(pause_s)
         moved = 0
+        src = self.node(source)
         while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
-            src.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+            self.migrate(source, target, keys)
             moved += len(keys)
             time.sleep(pause_s / 10)
-        for port in self.ports:
-            self.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        self.finish_move(slot, target)
         return moved
+
+    def begin_move(self, slot: int, source: int, target: int) -> None:
+        self.node(target).execute_command(
+            "CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source)
+        )
+        self.node(source).execute_command(
+            "CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(target)
+        )
+
+    def migrate(self, source: int, target: int, keys: list[Any]) -> None:
+        self.node(source).execute_command(
+            "MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys
+        )
+
+    def finish_move(self, slot: int, target: int) -> None:
+        target_id = self.node_id(target)
+        for port in self.ports:
+            self.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
 
     def stop(self) -> None:
         for process in self.processes:

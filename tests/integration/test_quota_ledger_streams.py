@@ -103,3 +103,16 @@ def test_the_earlier_single_stream_is_drained_after_an_upgrade(settings, clean_d
         assert consume(client, "org_old", 1) == 8
     finally:
         app.extensions["billing"].engine.dispose()
+
+
+def test_the_backlog_a_scrape_reads_counts_every_organization_s_stream(service):
+    app, _ = service
+    client = app.test_client()
+    counter = app.extensions["billing"].quota.counter
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    for org, amount in (("org_b1", 2), ("org_b2", 1), ("org_b2", 1), ("org_b3", 4)):
+        consume(client, org, amount)
+    pending, oldest = counter.ledger_backlog()
+    assert pending == 4 and oldest is not None and oldest >= before - 1000
+    flush_ledger(app.extensions["billing"].quota)
+    assert counter.ledger_backlog() == (0, None)

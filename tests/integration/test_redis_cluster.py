@@ -238,3 +238,44 @@ def test_rate_limits_count_on_the_cluster(
     assert any(b"org_cl_rate" in k for k in keys)  # counted on the cluster, not on REDIS_URL
     assert not any(b"org_cl_rate" in k for k in clean_redis.scan_iter("LIMITS*"))
     app.extensions["billing"].engine.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_a_consume_in_a_half_moved_slot_answers_retryable_and_counts_once(
+    redis_cluster: LocalCluster, clean_cluster: Any
+) -> None:
+    """The slot's keys split between two masters: the script cannot run (TRYAGAIN, retried by
+    the client, then given up); the consume is refused as unavailable and counts nothing. Once
+    the slot has moved, the same consume counts once."""
+    from datetime import UTC, datetime
+
+    from adapters.redis_client import connect_quota_redis
+    from domain.errors import QuotaUnavailable
+    from domain.model.plans import Metric
+    from domain.model.quotas import QuotaWindow, calendar_month
+
+    org = "org_cl_half"
+    counter = RedisQuotaCounter(connect_quota_redis(redis_cluster.url, timeout_s=2))
+    now = datetime.now(UTC)
+    start, end = calendar_month(now)
+    counter.set_window(QuotaWindow(org, "free", start, end, {m: 10 for m in Metric}), now)
+    counter.seed(org, Metric.QUERIES, start, end, 0)
+    assert counter.consume(org, Metric.QUERIES, 1, now, "k1").used == 1
+    slot = key_slot(org.encode())
+    source = redis_cluster.owner(f"quota:{{{org}}}:window")
+    target = next(p for p in redis_cluster.ports if p != source)
+    redis_cluster.begin_move(slot, source, target)
+    try:
+        redis_cluster.migrate(source, target, [f"quota:{{{org}}}:c:queries"])
+        with pytest.raises(QuotaUnavailable):
+            counter.consume(org, Metric.QUERIES, 1, now, "k2")
+    finally:
+        keys = redis_cluster.node(source).execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+        if keys:
+            redis_cluster.migrate(source, target, keys)
+        redis_cluster.finish_move(slot, target)
+    assert counter.consume(org, Metric.QUERIES, 1, now, "k2").used == 2
+    assert counter.consume(org, Metric.QUERIES, 1, now, "k2").status.value == "duplicate"
+    assert [e.idempotency_key for e in counter.pending_ledger(10)] == ["k1", "k2"]
+    assert redis_cluster.owner(f"quota:{{{org}}}:window") == target
+    counter.client.close()
