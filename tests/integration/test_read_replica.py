@@ -169,10 +169,11 @@ def test_paused_replica_serves_analytics_and_others_dashboards_own_writes_see_th
     assert unbilled(client, "writer") == 70
 
 
-def test_write_marks_are_shared_between_web_processes(
+def test_write_marks_reach_every_app_through_redis(
     pair: StreamingPair, replica_settings: Settings
 ) -> None:
-    """One app writes; another, with its own router, reads: the mark travels through Redis."""
+    """One app writes; another (as another web process would, with its own router and no
+    memory of the request) reads: the mark travels through Redis."""
     first, second = create_app(replica_settings), create_app(replica_settings)
     try:
         record(second.test_client(), "shared", 1)  # "shared" known to the second process
