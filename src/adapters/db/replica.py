@@ -4,7 +4,7 @@ The rule, in WAL positions (LSNs, compared as bytes): a read goes to the replica
 replica has replayed at least `required`, else to the primary. `required` is the largest of
 
 - the staleness floor: the primary's position at some moment within the last `max_lag_s`
-  (the router samples `pg_current_wal_lsn()` at most once a second), so a replica read is never
+  (the router samples it at most once a second), so a replica read is never
   older than `max_lag_s`, whoever wrote, even when the replica stopped streaming;
 - the organization's write mark: the primary's position right after the last commit made on
   behalf of the organization by an API request (kept in Redis for `max_lag_s` + 60 s, after
@@ -38,7 +38,9 @@ T = TypeVar("T")
 Observe = Callable[[str, str, str], None]  # purpose, database (replica, primary), reason
 log = logging.getLogger("billing.replica")
 
-PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+# The insert position: at or past the end of every record written so far, commit records of
+# asynchronous commits (synchronous_commit=off) included, which the write position may not be.
+PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint")
 REPLAYED = text(
     "SELECT CASE WHEN pg_is_in_recovery() "
     "THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint END"
