@@ -328,3 +328,44 @@ def test_every_read_sees_its_own_writes_under_concurrency(pair: StreamingPair, a
             - before[db]
         )
     assert served["replica"] > 0 and served["primary"] > 0, served
+
+
+def test_a_read_that_times_out_on_the_replica_is_not_blamed_on_it(pair: StreamingPair) -> None:
+    """A statement timeout is the read's own fault: it fails as it would on the primary, and
+    the replica keeps serving."""
+    import redis
+    from sqlalchemy.exc import OperationalError
+
+    from adapters.db.engine import make_engine
+
+    primary = pair.engine("primary")
+    replica = make_engine(pair.url("standby"), statement_timeout_ms=100)
+    outcomes: list[tuple[str, str, str]] = []
+    router = ReplicaRouter(
+        primary,
+        replica,
+        WriteMarks(redis.Redis.from_url(REDIS_URL), 10),
+        3600,
+        observe=lambda *outcome: outcomes.append(outcome),
+        clock=lambda: 1000.0,
+    )
+
+    def slow(engine: Engine) -> None:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(2)"))
+
+    def where(engine: Engine) -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one())
+
+    try:
+        router.read("analytics", where)
+        pair.wait_caught_up()
+        assert router.read("analytics", where) is True
+        with pytest.raises(OperationalError, match="statement timeout"):
+            router.read("analytics", slow)
+        assert router.read("analytics", where) is True
+        assert ("analytics", "primary", "failed") not in outcomes
+    finally:
+        primary.dispose()
+        replica.dispose()

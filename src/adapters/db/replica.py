@@ -29,7 +29,7 @@ from typing import TypeVar
 
 import redis
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from adapters.db.uow import SqlUnitOfWorkFactory
 from domain.ports import UnitOfWorkFactory
@@ -45,6 +45,8 @@ REPLAYED = text(
     "SELECT CASE WHEN pg_is_in_recovery() "
     "THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint END"
 )
+# serialization_failure and deadlock_detected: what a standby's conflicts with recovery raise.
+RECOVERY_CONFLICTS = frozenset({"40001", "40P01"})
 SAMPLE_EVERY_S = 1.0
 MARK_MARGIN_S = 60
 # Keep the larger of the stored and the new position: two processes may write in either order.
@@ -53,6 +55,19 @@ local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > stored then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 else redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 """
+
+
+def replica_failure(exc: DBAPIError) -> str | None:
+    """ "down" when the replica cannot be reached, "conflict" when recovery cancelled the read
+    (replaying a vacuum or a lock the read was in the way of), None for any other error."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in RECOVERY_CONFLICTS:
+        return "conflict"
+    if exc.connection_invalidated or (isinstance(exc, OperationalError) and sqlstate is None):
+        return "down"
+    if sqlstate is not None and sqlstate[:2] in ("08", "57") and sqlstate != "57014":
+        return "down"  # connection exceptions, operator intervention (a shutdown)
+    return None
 
 
 def _noop(purpose: str, database: str, reason: str) -> None:
@@ -125,7 +140,11 @@ class ReplicaRouter:
         try:
             result = fn(self.replica)
         except DBAPIError as exc:
-            self._went_down(exc)
+            failure = replica_failure(exc)
+            if failure is None:
+                raise  # the read's own fault (a statement timeout, a bug): the primary's too
+            if failure == "down":
+                self._went_down(exc)
             self.observe(purpose, "primary", "failed")
             return fn(self.primary)
         self.observe(purpose, "replica", reason)
