@@ -76,8 +76,16 @@ class StreamingPair:
         self.start_node("standby")
 
     def start_node(self, node: str) -> None:
+        if node in self.running:
+            return
         log = self.root / f"{node}.log"
-        _as_postgres(BIN / "pg_ctl", "-D", self.root / node, "-l", log, "-w", "-t", "60", "start")
+        try:
+            _as_postgres(
+                BIN / "pg_ctl", "-D", self.root / node, "-l", log, "-w", "-t", "60", "start"
+            )
+        except subprocess.CalledProcessError as exc:
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise AssertionError(f"{node} did not start: {exc.stderr!r}\n{tail}") from None
         self.running.add(node)
 
     def stop_node(self, node: str) -> None:

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from adapters.db.replica import ReplicaRouter, WriteMarks
 from entrypoints import migrate
 from entrypoints.api.app import create_app
 from entrypoints.config import Settings
@@ -231,49 +230,11 @@ def test_a_stopped_replica_sends_reads_to_the_primary_without_an_error(
     pair.wait_caught_up()
 
 
-def test_a_read_that_fails_on_the_replica_runs_again_on_the_primary(pair: StreamingPair) -> None:
-    """The replica answered the check, then stopped before the read: the primary answers."""
-    import redis
-
-    primary, replica = pair.engine("primary"), pair.engine("standby")
-    outcomes: list[tuple[str, str, str]] = []
-    router = ReplicaRouter(
-        primary,
-        replica,
-        WriteMarks(redis.Redis.from_url(REDIS_URL), 10),
-        3600,
-        observe=lambda *outcome: outcomes.append(outcome),
-        clock=lambda: 1000.0,  # a frozen clock: the replica's last answer stays fresh
-    )
-
-    def where(engine: Engine) -> bool:
-        with engine.connect() as conn:
-            return bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one())
-
-    try:
-        router.read("analytics", where)  # takes the one sample of the primary a frozen clock keeps
-        pair.wait_caught_up()
-        outcomes.clear()
-        assert router.read("analytics", where) is True
-        pair.stop_node("standby")
-        assert router.read("analytics", where) is False
-        assert outcomes == [
-            ("analytics", "replica", "caught_up"),
-            ("analytics", "primary", "failed"),
-        ]
-        assert router.read("analytics", where) is False  # left alone for retry_after_s
-        assert outcomes[-1] == ("analytics", "primary", "unreachable")
-    finally:
-        pair.start_node("standby")
-        primary.dispose()
-        replica.dispose()
-
-
 def test_every_read_sees_its_own_writes_under_concurrency(pair: StreamingPair, app: Any) -> None:
     """Four organizations write and read back at once while replay is paused and resumed
     underneath them; each read must count every word its organization wrote, and reads must
     have been served by both databases."""
-    rounds, errors = 25, []
+    rounds, errors = 15, []
     served = Counter[str]()
     before = {
         db: sum(
@@ -328,44 +289,3 @@ def test_every_read_sees_its_own_writes_under_concurrency(pair: StreamingPair, a
             - before[db]
         )
     assert served["replica"] > 0 and served["primary"] > 0, served
-
-
-def test_a_read_that_times_out_on_the_replica_is_not_blamed_on_it(pair: StreamingPair) -> None:
-    """A statement timeout is the read's own fault: it fails as it would on the primary, and
-    the replica keeps serving."""
-    import redis
-    from sqlalchemy.exc import OperationalError
-
-    from adapters.db.engine import make_engine
-
-    primary = pair.engine("primary")
-    replica = make_engine(pair.url("standby"), statement_timeout_ms=100)
-    outcomes: list[tuple[str, str, str]] = []
-    router = ReplicaRouter(
-        primary,
-        replica,
-        WriteMarks(redis.Redis.from_url(REDIS_URL), 10),
-        3600,
-        observe=lambda *outcome: outcomes.append(outcome),
-        clock=lambda: 1000.0,
-    )
-
-    def slow(engine: Engine) -> None:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_sleep(2)"))
-
-    def where(engine: Engine) -> bool:
-        with engine.connect() as conn:
-            return bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar_one())
-
-    try:
-        router.read("analytics", where)
-        pair.wait_caught_up()
-        assert router.read("analytics", where) is True
-        with pytest.raises(OperationalError, match="statement timeout"):
-            router.read("analytics", slow)
-        assert router.read("analytics", where) is True
-        assert ("analytics", "primary", "failed") not in outcomes
-    finally:
-        primary.dispose()
-        replica.dispose()

@@ -40,7 +40,15 @@ log = logging.getLogger("billing.replica")
 
 # The insert position: at or past the end of every record written so far, commit records of
 # asynchronous commits (synchronous_commit=off) included, which the write position may not be.
-PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint")
+# Right after a page boundary it counts the next page's header (24 bytes, 40 on a segment's
+# first page), which no standby replays until a record follows: there, with everything written
+# up to the boundary, the boundary itself is the end of the last record.
+PRIMARY_POSITION = text(
+    "SELECT pg_wal_lsn_diff(CASE WHEN "
+    "pg_wal_lsn_diff(pg_current_wal_insert_lsn(), pg_current_wal_lsn()) IN (24, 40) AND "
+    "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') % current_setting('wal_block_size')::int = 0 "
+    "THEN pg_current_wal_lsn() ELSE pg_current_wal_insert_lsn() END, '0/0')::bigint"
+)
 REPLAYED = text(
     "SELECT CASE WHEN pg_is_in_recovery() "
     "THEN pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint END"
