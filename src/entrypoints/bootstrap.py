@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from adapters.clock import SystemClock
 from adapters.db.analytics import SqlAnalytics
 from adapters.db.engine import DatabaseProbe, make_engine
+from adapters.db.replica import ReplicaRouter, WriteMarks
 from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import (
     QuotaRedis,
@@ -69,6 +70,7 @@ class Container:
     engine: Engine | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     job_class: type[ContainerJob] = ContainerJob  # the class of this container's jobs
+    reads: ReplicaRouter | None = None  # DATABASE_REPLICA_URL: where analytics and dashboards read
 
     @property
     def queue(self) -> Queue:
@@ -107,6 +109,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         "probes", lambda: _probes(_require(engine), redis_client, quota_redis)
     )
     clock = build("clock", SystemClock)
+    reads = build("reads", lambda: _replica_router(settings, engine, redis_client))
     quota_counter = build("quota_counter", lambda: RedisQuotaCounter(quota_redis))
     catalog = build("catalog", lambda: _catalog(settings))
     payments = PaymentDeps(
@@ -155,8 +158,9 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
             payments.gateway,
             UsagePrice(rate(settings.usage_price_per_1000_words), settings.usage_currency),
         ),
-        analytics=build("analytics", lambda: SqlAnalytics(engine) if engine else None),
+        analytics=build("analytics", lambda: SqlAnalytics(engine, reads) if engine else None),
         engine=engine,
+        reads=reads,
     )
     container.outbound = _outbound(settings, container, overrides)
     container.extras.update(overrides)
@@ -239,6 +243,26 @@ def _engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
+
+
+def _replica_router(
+    settings: Settings, engine: Engine | None, client: redis.Redis
+) -> ReplicaRouter | None:
+    """Only with a replica URL and a Postgres primary; without one every read is the primary's."""
+    url = settings.database_replica_url
+    if not url or engine is None or engine.dialect.name != "postgresql":
+        return None
+    from entrypoints.metrics import observe_database_read
+
+    replica = make_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        connect_timeout_s=2,
+    )
+    lag = settings.database_replica_max_lag_s
+    marks = WriteMarks(client, lag)
+    return ReplicaRouter(engine, replica, marks, lag, observe=observe_database_read)
 
 
 def _redis(settings: Settings) -> redis.Redis:

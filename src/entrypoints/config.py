@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     app_env: Literal["development", "test", "production"] = "development"
     instance_path: Path = Field(default_factory=lambda: Path.cwd() / "instance")
     database_url: str | None = None
+    # A streaming replica of DATABASE_URL for analytics and dashboard reads (adapters/db/replica).
+    database_replica_url: str | None = None
+    database_replica_max_lag_s: float = Field(default=10.0, ge=0)  # the oldest a replica read is
     redis_url: str | None = None
     # Quota counters, the ledger's streams and rate limits: a single Redis (redis://) or a
     # Redis Cluster (redis+cluster://host:port[,host:port]); RQ stays on REDIS_URL.
@@ -115,7 +118,7 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: Path | None = None
     metrics_source_timeout_ms: int = 2_000
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
     def _normalize_database_url(cls, url: str | None) -> str | None:
         """Heroku-style postgres:// URLs are accepted and mapped to the psycopg 3 driver."""
@@ -267,6 +270,10 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse to run production on defaults; name every missing setting at once."""
+        if self.database_replica_url and not (self.database_url or "").startswith("postgresql"):
+            raise ConfigError("DATABASE_REPLICA_URL needs DATABASE_URL to be a PostgreSQL URL")
+        if self.database_replica_url and not self.database_replica_url.startswith("postgresql"):
+            raise ConfigError("DATABASE_REPLICA_URL must be a PostgreSQL URL")
         if not self.is_production:
             return
         missing = []

@@ -58,6 +58,13 @@ STRIPE_CALLS = Histogram(
     buckets=(*LATENCY_BUCKETS, 20.0, 30.0),
     registry=REGISTRY,
 )
+DATABASE_READS = Counter(
+    "billing_database_reads",
+    "Reads a replica may serve (analytics, dashboard, usage_summary), by the database that "
+    "served them and why (caught_up, behind, unreachable, not_a_standby, mark_unknown, failed).",
+    ("purpose", "database", "reason"),
+    registry=REGISTRY,
+)
 
 # Families read at scrape time: (name without `billing_`, help, labels).
 STATE_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -117,6 +124,10 @@ def count_invoicing(outcome: str) -> None:
 
 def observe_stripe(operation: str, status: str, seconds: float) -> None:
     STRIPE_CALLS.labels(operation, status).observe(seconds)
+
+
+def observe_database_read(purpose: str, database: str, reason: str) -> None:
+    DATABASE_READS.labels(purpose, database, reason).inc()
 
 
 class StateCollector(Collector):

@@ -7,11 +7,14 @@ Paying states are the domain's (`PAYING_STATES`), bound into each query as `:pay
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Engine, TextClause, bindparam, text
 
 from domain.model.subscriptions import PAYING_STATES
+
+if TYPE_CHECKING:
+    from adapters.db.replica import ReplicaRouter
 
 PAYING = sorted(status.value for status in PAYING_STATES)
 
@@ -27,15 +30,17 @@ WHERE rn = 1 AND status IN :paying AND monthly_amount_minor > 0
 
 
 class SqlAnalytics:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, replica: ReplicaRouter | None = None) -> None:
+        self.engine = engine  # the primary
+        self.replica = replica  # when set, each query runs where its rule sends it
 
     def _rows(self, sql: str, **params: Any) -> list[Any]:
         statement = text(sql)
         if ":paying" in sql:
             statement = statement.bindparams(bindparam("paying", value=PAYING, expanding=True))
-        with self.engine.connect() as conn:
-            return list(conn.execute(statement, params))
+        if self.replica is None:
+            return _run(self.engine, statement, params)
+        return self.replica.read("analytics", lambda engine: _run(engine, statement, params))
 
     def _dialect(self) -> str:
         return self.engine.dialect.name
@@ -137,3 +142,8 @@ class SqlAnalytics:
             hours[int(r.h)] += int(r.used)
             days[int(r.d) - 1] += int(r.used)
         return hours, days
+
+
+def _run(engine: Engine, statement: TextClause, params: dict[str, Any]) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(statement, params))

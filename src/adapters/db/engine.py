@@ -7,12 +7,18 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 
 
-def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int | None = None) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    statement_timeout_ms: int | None = None,
+    connect_timeout_s: int = 5,
+) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout_s}
     if statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
     # Pre-ping costs a round trip per checkout but keeps a Postgres restart from failing the

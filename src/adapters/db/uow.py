@@ -20,6 +20,8 @@ from domain.errors import StorageConflict
 log = logging.getLogger("billing.outbox")
 # Told the ids of the webhook deliveries a transaction stored, once it has committed.
 AfterCommit = Callable[[Sequence[str]], None]
+# Told the connection of a transaction that has just committed (the read replica's write marks).
+OnCommit = Callable[[Connection], None]
 
 # Postgres: deadlock_detected, serialization_failure. SQLite: a writer lock not had in time.
 RACE_SQLSTATES = frozenset({"40P01", "40001"})
@@ -48,10 +50,12 @@ class SqlUnitOfWork:
         engine: Engine,
         single_statement: bool = False,
         after_commit: AfterCommit | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self._engine = engine
         self._single_statement = single_statement
         self._after_commit = after_commit
+        self._on_commit = on_commit
         self._conn: Connection | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -106,6 +110,8 @@ class SqlUnitOfWork:
                     "the database aborted a concurrent transaction; retry"
                 ) from exc
             raise
+        if self._on_commit is not None:
+            self._on_commit(self.connection)
         queued, self.webhook_deliveries.added = self.webhook_deliveries.added, []
         if queued and self._after_commit is not None:
             try:
@@ -141,10 +147,12 @@ class SqlUnitOfWorkFactory:
         engine: Engine,
         single_statement: bool = False,
         after_commit: AfterCommit | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self.engine = engine
         self.single_statement = single_statement
         self.after_commit = after_commit
+        self.on_commit = on_commit
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.single_statement, self.after_commit)
+        return SqlUnitOfWork(self.engine, self.single_statement, self.after_commit, self.on_commit)

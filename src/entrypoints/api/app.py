@@ -31,6 +31,7 @@ from entrypoints.api import (
     plans,
     portal,
     quota,
+    replica_reads,
     security,
     spend_cap,
     subscriptions,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     security.install(app)
     app.before_request(_enforce_body_rules)
     metrics.install(app)
+    replica_reads.install(app)
     if not settings.verify_webhooks:
         log.warning(
             "STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified (development only)"

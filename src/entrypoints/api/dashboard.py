@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
 
 from domain.errors import QuotaUnavailable
+from domain.ports import UnitOfWorkFactory
 from domain.services.alerts import spend_cap_status
 from domain.services.billing_status import get_billing_status
 from domain.services.invoicing import preview_usage_invoice
@@ -17,6 +19,7 @@ from entrypoints.api.auth import READ_BILLING, USE_QUOTA, principal, requires
 from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container, unbilled_cutoff
 from entrypoints.api.docs import errors
+from entrypoints.api.replica_reads import read_as_org
 from entrypoints.api.schemas import (
     BillingStatusSchema,
     InvoiceSchema,
@@ -66,12 +69,20 @@ class DashboardSchema(BillingStatusSchema):
 def dashboard() -> dict[str, Any]:
     c = container()
     org_id = principal().org_id
-    body = presenters.billing_status(
-        get_billing_status(c.uow, c.clock, c.catalog, org_id, c.settings.grace_period)
-    )
-    with c.uow() as uow:
-        organization = uow.organizations.get(org_id)
-        invoices = uow.usage_invoices.recent(org_id, 5)
+    cutoff = unbilled_cutoff()
+
+    def read(uow_factory: UnitOfWorkFactory) -> tuple[Any, ...]:
+        status = get_billing_status(
+            uow_factory, c.clock, c.catalog, org_id, c.settings.grace_period
+        )
+        with uow_factory() as uow:
+            organization = uow.organizations.get(org_id)
+            invoices = uow.usage_invoices.recent(org_id, 5)
+        preview = preview_usage_invoice(replace(c.invoicing, uow=uow_factory), org_id, cutoff)
+        return status, organization, invoices, preview
+
+    status, organization, invoices, preview = read_as_org("dashboard", read)
+    body = presenters.billing_status(status)
     assert organization is not None  # created by authentication
     cap: dict[str, Any] | None = None
     try:
@@ -85,7 +96,6 @@ def dashboard() -> dict[str, Any]:
         cap = presenters.spend_cap(spend_cap_status(c.quota, org_id, report))
     except QuotaUnavailable:
         usage = {"available": False, "period_start": None, "period_end": None, "metrics": []}
-    preview = preview_usage_invoice(c.invoicing, org_id, unbilled_cutoff())
     estimate = presenters.invoice_preview(
         preview.outcome.value, preview.lines, c.invoicing.price.currency
     )

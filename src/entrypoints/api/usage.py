@@ -9,6 +9,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from domain.model.plans import Metric
+from domain.ports import UnitOfWorkFactory
 from domain.services.metering import (
     FUTURE_SKEW,
     MAX_BATCH,
@@ -23,6 +24,7 @@ from entrypoints.api.blueprint import Blueprint
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.fields import Text
+from entrypoints.api.replica_reads import read_as_org
 
 blp = Blueprint(
     "usage",
@@ -144,10 +146,17 @@ class UsageSummary(MethodView):
         c = container()
         end = args["end"] or c.clock.now() + FUTURE_SKEW  # events may be stamped a bit ahead
         start = args["start"] or end - timedelta(days=30)
-        with c.uow() as uow:
-            totals = uow.usage_events.summary(
-                principal().org_id, start.astimezone(UTC), end.astimezone(UTC), args["group_by"]
-            )
+        org_id = principal().org_id
+
+        def read(uow_factory: UnitOfWorkFactory) -> list[Any]:
+            with uow_factory() as uow:
+                return list(
+                    uow.usage_events.summary(
+                        org_id, start.astimezone(UTC), end.astimezone(UTC), args["group_by"]
+                    )
+                )
+
+        totals = read_as_org("usage_summary", read)
         return {
             "start": start,
             "end": end,
