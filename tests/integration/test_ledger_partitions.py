@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy import event, text
 
 from adapters.db.engine import make_engine
-from adapters.db.partitions import add_months, create_month, ensure_partitions, month_start
+from adapters.db.partitions import (
+    add_months,
+    create_month,
+    ensure_partitions,
+    month_partitions,
+    month_start,
+)
 from adapters.db.uow import SqlUnitOfWorkFactory
 from domain.errors import StorageConflict
 from domain.model.invoicing import BILLED_METRICS, InvoiceStatus, UsageInvoice
@@ -281,3 +287,13 @@ def test_the_partition_job_makes_months_ahead_once_and_moves_waiting_entries(
         with clean_db.begin() as conn:
             for month in [*made, datetime(2019, 5, 1, tzinfo=UTC)]:
                 conn.execute(text(f"DROP TABLE IF EXISTS {partition(month)}"))
+
+
+def test_the_scheduled_job_finds_the_months_migrate_made(app):
+    from entrypoints.worker.jobs import create_usage_partitions
+
+    container = app.extensions["billing"]
+    assert create_usage_partitions(container) == []  # migrate made them; nothing twice
+    with container.engine.connect() as conn:
+        months = month_partitions(conn)
+    assert {add_months(THIS_MONTH, m) for m in (-1, 0, 1, 2, 3)} <= set(months)

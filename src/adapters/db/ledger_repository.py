@@ -16,6 +16,7 @@ from adapters.db.partitions import add_months, month_start
 from adapters.db.repositories import _Repository
 from adapters.db.tables import (
     usage_archived_totals,
+    usage_archives,
     usage_event_keys,
     usage_events,
     usage_invoices,
@@ -52,15 +53,29 @@ class SqlUsageEventRepository(_Repository):
         return kept
 
     def _mark_late(self, stored: Sequence[UsageEvent]) -> None:
-        """Billable usage of a month that had closed when it arrived (or was about to: an
-        hour's margin covers clocks and transactions in flight) marks its month, so that an
-        invoice whose range starts later still reads it. The update locks the mark's row: an
-        invoice taking the mark away waits for this transaction, then sees its entries."""
+        """Billable usage that arrived after its month had closed (or was about to: an hour's
+        margin covers clocks and transactions in flight), or that is older than the
+        organization's last invoice cutoff, marks its month, so that an invoice whose range
+        starts later still reads it. The update locks the mark's row: an invoice taking the
+        mark away waits for this transaction, then sees its entries."""
+        billed = [e for e in stored if e.metric in BILLED_METRICS]
+        if not billed:
+            return
+        i = usage_invoices.c
+        last_cutoff = {
+            org: rows.utc(cutoff)
+            for org, cutoff in self.conn.execute(
+                select(i.org_id, func.max(i.period_end))
+                .where(i.org_id.in_(sorted({e.org_id for e in billed})))
+                .group_by(i.org_id)
+            )
+        }
         late: dict[tuple[str, datetime], int] = {}
-        for event in stored:
+        for event in billed:
             month = month_start(event.occurred_at)
-            if event.metric in BILLED_METRICS and month < month_start(
-                event.received_at + LATE_MARGIN
+            cutoff = last_cutoff.get(event.org_id)
+            if month < month_start(event.received_at + LATE_MARGIN) or (
+                cutoff is not None and event.occurred_at < cutoff
             ):
                 late[(event.org_id, month)] = late.get((event.org_id, month), 0) + 1
         if not late:
@@ -192,6 +207,11 @@ class SqlUsageEventRepository(_Repository):
         # Right after linking, within the bounds it linked in (one month's partition).
         bounds = self._linked.get(invoice_id, true())
         return self._totals(usage_events.c.invoice_id == invoice_id, bounds)
+
+    def archived_months(self, start: datetime, end: datetime) -> list[datetime]:
+        a = usage_archives.c
+        stmt = select(a.month).where(a.month >= month_start(start), a.month < end).order_by(a.month)
+        return [rows.utc(month) for month in self.conn.execute(stmt).scalars()]
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         # Every month before the cutoff, each partition's index of unbilled entries only
