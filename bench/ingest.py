@@ -1,7 +1,9 @@
 """Usage ingestion throughput: events/s through HTTP in 1,000-event batches (gunicorn, 2
 workers), against raw Postgres in the same run: COPY into a staging table + INSERT ... ON
 CONFLICT DO NOTHING, and one multi-row INSERT ... ON CONFLICT per batch (target: >= 0.5x the
-COPY-staging rate). Needs Postgres and Redis (the test defaults).
+COPY-staging rate). Both raw baselines are idempotent like the service: a row of
+usage_event_keys per entry (the ledger is partitioned by month), then the entries it admits.
+Needs Postgres and Redis (the test defaults).
 
     .venv/bin/python bench/ingest.py [--batches 40] [--concurrency 4]
 """
@@ -64,9 +66,14 @@ def copy_staging(dsn: str, batches: int) -> float:
                 with conn.cursor().copy(f"COPY staging ({COLUMNS}) FROM STDIN") as copy:
                     for row in raw_rows("org_copy", n):
                         copy.write_row(row)
+                # Idempotent, like the service: a key row first (the ledger is partitioned
+                # by month, so its keys live in usage_event_keys), then the entries it admits.
                 conn.execute(
-                    f"INSERT INTO usage_events ({COLUMNS}) SELECT {COLUMNS} FROM "
-                    "staging ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING"
+                    "WITH new_keys AS (INSERT INTO usage_event_keys (event_id, org_id, metric, "
+                    "idempotency_key, entry_id, occurred_at) SELECT id, org_id, metric, "
+                    "idempotency_key, entry_id, occurred_at FROM staging ON CONFLICT DO NOTHING "
+                    f"RETURNING event_id) INSERT INTO usage_events (id, {COLUMNS}) SELECT id, "
+                    f"{COLUMNS} FROM staging WHERE id IN (SELECT event_id FROM new_keys)"
                 )
         return batches * 1000 / (time.perf_counter() - started)
 
@@ -80,8 +87,14 @@ def multi_row(dsn: str, batches: int) -> float:
         conn.commit()
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * 1000)
         sql = (
-            f"INSERT INTO usage_events ({COLUMNS}) VALUES {values} "
-            "ON CONFLICT (org_id, metric, idempotency_key) DO NOTHING"
+            "WITH batch AS (SELECT nextval('usage_events_id_seq') AS id, * FROM (VALUES "
+            f"{values}) AS v ({COLUMNS})), new_keys AS (INSERT INTO usage_event_keys "
+            "(event_id, org_id, metric, idempotency_key, occurred_at) SELECT id, org_id, "
+            "metric, idempotency_key, occurred_at::timestamptz FROM batch ON CONFLICT DO NOTHING "
+            f"RETURNING event_id) INSERT INTO usage_events (id, {COLUMNS}) SELECT id, org_id, "
+            "metric, quantity::bigint, occurred_at::timestamptz, received_at::timestamptz, "
+            "idempotency_key, conversation_id FROM batch "
+            "WHERE id IN (SELECT event_id FROM new_keys)"
         )
         started = time.perf_counter()
         for n in range(batches):

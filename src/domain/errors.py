@@ -139,6 +139,12 @@ class UnsupportedCurrency(DomainError):
     code = "unsupported_currency"
 
 
+class UsageArchived(DomainError):
+    """The raw entries asked for were archived by the retention command; totals remain."""
+
+    code = "usage_archived"
+
+
 class StorageConflict(DomainError):
     """A transaction lost a race the database resolves by aborting one side (a deadlock, a
     serialization failure, a busy embedded database); the whole unit of work may be retried."""

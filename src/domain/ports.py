@@ -147,6 +147,11 @@ class UsageEventRepository(Protocol):
 
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]: ...
 
+    def archived_months(self, start: datetime, end: datetime) -> list[datetime]:
+        """The months overlapping [start, end] whose raw entries were archived (their totals
+        stay on the invoices that billed them)."""
+        ...
+
     def billed_by(
         self, invoice_id: str, metric: Metric | None, limit: int, offset: int
     ) -> list[UsageEvent]: ...

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
@@ -352,3 +353,22 @@ def state_reader(container: Container) -> Any:
         reader = StateReader(sources, timeout_ms / 1000)
         container.extras["state_reader"] = reader
     return reader
+
+
+def create_usage_partitions(container: Container) -> list[str]:
+    """The ledger's monthly partitions ahead (Postgres; nothing on the embedded default)."""
+    from adapters.db.partitions import ensure_partitions_on
+
+    if container.engine is None:
+        return []
+    return ensure_partitions_on(container.engine, container.clock.now())
+
+
+def archive_usage(
+    container: Container, keep_months: int, directory: Path, dry_run: bool
+) -> list[Any]:
+    """Archive the raw entries of invoiced months (adapters.db.retention.MonthOutcome)."""
+    from adapters.db.retention import archive_months
+
+    engine = _require(container.engine)
+    return list(archive_months(engine, container.clock.now(), keep_months, directory, dry_run))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -23,7 +24,7 @@ from domain.services.monthly_invoicing import (
 from domain.services.stripe_events import replay_event
 from entrypoints import migrate
 from entrypoints.api.auth import Role
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import Container, archive_usage
 from entrypoints.cli_reconcile import reconcile_command
 from entrypoints.startup import debug
 
@@ -166,3 +167,42 @@ def run_invoicing_command(period: str | None, dry_run: bool) -> None:
     click.echo(("would be: " if dry_run else "") + summary.line())
     for org_id, error in summary.failures.items():
         click.echo(f"failed {org_id}: {error}", err=True)
+
+
+@billing_cli.command("archive-usage")
+@click.option(
+    "--older-than",
+    "keep_months",
+    type=click.IntRange(min=2),
+    required=True,
+    help="Archive months that ended at least this many months before the current one.",
+)
+@click.option(
+    "--to",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the archive files go (default: INSTANCE_PATH/usage-archive).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be archived; change nothing.")
+def archive_usage_command(keep_months: int, directory: Path | None, dry_run: bool) -> None:
+    """Archive the raw usage entries of invoiced months to gzip'd JSON lines, then drop them
+    from the ledger; invoices keep their lines and totals. A month with unbilled usage is
+    refused (exit status 1)."""
+    c = _container()
+    target = directory or c.settings.instance_path / "usage-archive"
+    outcomes = archive_usage(c, keep_months, target, dry_run)
+    refused = 0
+    for outcome in outcomes:
+        month = f"{outcome.month:%Y-%m}"
+        if outcome.reason:
+            refused += 1
+            click.echo(f"{month}  refused: {outcome.reason}")
+        elif dry_run:
+            click.echo(f"{month}  would archive {outcome.entries:,} entries")
+        else:
+            click.echo(f"{month}  archived {outcome.entries:,} entries to {outcome.file}")
+    if not outcomes:
+        click.echo(f"nothing to archive: no month ended {keep_months} months ago or earlier")
+    if refused:
+        raise click.exceptions.Exit(1)

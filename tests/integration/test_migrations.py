@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from adapters.db.partitions import include_name
 from adapters.db.tables import metadata
 from entrypoints import migrate
 from tests.integration.conftest import create_database, drop_database
@@ -16,7 +17,9 @@ def _diff(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": include_name}
+            )
             return compare_metadata(context, metadata)
     finally:
         engine.dispose()

@@ -242,6 +242,7 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
         "billing-dunning-check",
         "billing-reconciliation",
         "billing-sweep-outbound-webhooks",
+        "billing-usage-partitions",
     }
     assert found["billing-sweep-webhook-inbox"].meta.get("interval") == 60
     assert found["billing-sweep-outbound-webhooks"].meta.get("interval") == 5
@@ -249,6 +250,8 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
     assert found["billing-flush-quota-ledger"].meta.get("interval") == 5
     assert found["billing-flush-quota-ledger"].origin == "billing-urgent"
     assert found["billing-monthly-invoicing"].origin == "billing-bulk"
+    partitions = found["billing-usage-partitions"]
+    assert partitions.origin == "billing-bulk" and partitions.meta.get("interval") == 86_400
     reconciliation = found["billing-reconciliation"]
     assert reconciliation.origin == "billing-reconcile"  # never behind a webhook or bulk work
     assert reconciliation.meta.get("interval") == 86_400 and reconciliation.timeout == 4 * 3600
@@ -256,4 +259,4 @@ def test_scheduler_registers_the_periodic_jobs_once_and_again_when_lost(clean_re
     assert sorted(register(scheduler, jobs, settings.queue_names, only_missing=True)) == sorted(
         found
     )
-    assert len(list(scheduler.get_jobs())) == 6
+    assert len(list(scheduler.get_jobs())) == 7

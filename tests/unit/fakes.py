@@ -322,6 +322,9 @@ class FakeUsageEvents(_Repo):
     def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
         return sorted({e.org_id for e in self._unbilled(None, cutoff, metrics)})
 
+    def archived_months(self, start: datetime, end: datetime) -> list[datetime]:
+        return []  # the fake keeps every entry
+
     def billed_by(
         self, invoice_id: str, metric: Metric | None, limit: int, offset: int
     ) -> list[UsageEvent]:

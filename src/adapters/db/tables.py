@@ -179,6 +179,9 @@ billing_audit = Table(
 )
 
 # The usage ledger: every consumption, release and recorded event (domain.model.metering).
+# On Postgres it is partitioned by month of occurred_at (adapters.db.partitions); a unique
+# index of a partitioned table must hold the partition key, so what makes an entry unique
+# lives in usage_event_keys, written in the same transaction.
 usage_events = Table(
     "usage_events",
     metadata,
@@ -195,17 +198,6 @@ usage_events = Table(
     Column("invoice_id", String(64), ForeignKey("usage_invoices.id")),
     Column("source", String(16), nullable=False, server_default=text("'recorded'")),
     Column("entry_id", String(64)),  # the counter store's id, for consumptions and releases
-    # Exactly once per organization, metric and idempotency key (NULL keys never collide).
-    UniqueConstraint("org_id", "metric", "idempotency_key"),
-    # A flushed counter entry is stored once, however many flushes see it (recorded events,
-    # most of the ledger, have none and cost this index nothing).
-    Index(
-        "uq_usage_events_entry_id",
-        "entry_id",
-        unique=True,
-        postgresql_where=text("entry_id IS NOT NULL"),
-        sqlite_where=text("entry_id IS NOT NULL"),
-    ),
     # Usage summaries and counter rebuilds: an organization's usage by time.
     Index(None, "org_id", "occurred_at"),
     # Invoicing: the organization's unbilled usage up to a cutoff.
@@ -217,6 +209,69 @@ usage_events = Table(
     ),
     # Invoice detail: the entries one invoice bills.
     Index(None, "invoice_id"),
+    postgresql_partition_by="RANGE (occurred_at)",
+)
+
+# One row per ledger entry (event_id = usage_events.id), not partitioned: the keys that make
+# an entry unique across every month. An entry is stored only if its row here is new.
+usage_event_keys = Table(
+    "usage_event_keys",
+    metadata,
+    Column(
+        "event_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+        # The ledger's own sequence on Postgres; the row id on SQLite.
+        server_default=text("nextval('usage_events_id_seq')"),
+    ),
+    Column("org_id", ORG_ID, nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("entry_id", String(64)),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    # Exactly once per organization, metric and idempotency key (NULL keys never collide).
+    UniqueConstraint("org_id", "metric", "idempotency_key"),
+    # A flushed counter entry is stored once, however many flushes see it.
+    Index(
+        "uq_usage_event_keys_entry_id",
+        "entry_id",
+        unique=True,
+        postgresql_where=text("entry_id IS NOT NULL"),
+        sqlite_where=text("entry_id IS NOT NULL"),
+    ),
+)
+
+# Months holding billable usage that arrived after its month had closed: invoicing reads
+# the months after the organization's last cutoff, plus these (see usage_repositories).
+usage_late_months = Table(
+    "usage_late_months",
+    metadata,
+    Column("org_id", ORG_ID, primary_key=True),
+    Column("month", UtcDateTime(), primary_key=True),
+    Column("events", BigInteger, nullable=False),
+)
+
+# Months whose raw entries the retention command archived, and what they added up to per
+# organization and metric (gauges and quota rebuilds keep counting them).
+usage_archives = Table(
+    "usage_archives",
+    metadata,
+    Column("month", UtcDateTime(), primary_key=True),
+    Column("archived_at", UtcDateTime(), nullable=False),
+    Column("file", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("entries", BigInteger, nullable=False),
+)
+
+usage_archived_totals = Table(
+    "usage_archived_totals",
+    metadata,
+    Column("month", UtcDateTime(), ForeignKey("usage_archives.month"), primary_key=True),
+    Column("org_id", ORG_ID, primary_key=True),
+    Column("metric", String(32), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    Column("entries", BigInteger, nullable=False),
 )
 
 # The embedded database has one writer lock; a unit of work takes it early by writing here.

@@ -1,153 +1,26 @@
-"""Repositories of usage: the usage ledger, usage invoices with their lines, the audit."""
+"""Repositories of usage: usage invoices with their lines, the audit (and the ledger's, from
+adapters.db.ledger_repository)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from adapters.db import rows
+from adapters.db.ledger_repository import SqlUsageEventRepository
 from adapters.db.repositories import _Repository
 from adapters.db.tables import (
     billing_audit,
     subscription_history,
-    usage_events,
     usage_invoice_lines,
     usage_invoices,
 )
-from adapters.db.upsert import copy_new_usage, insert_new_rows
 from domain.model.audit import AuditEntry, SubscriptionChange
 from domain.model.invoicing import InvoiceStatus, UsageInvoice
-from domain.model.metering import LinkedTotal, UsageEvent, UsageTotal
-from domain.model.plans import Metric
 
-
-class SqlUsageEventRepository(_Repository):
-    def add_if_absent(self, events: Sequence[UsageEvent]) -> list[UsageEvent]:
-        ordered = sorted(events, key=lambda e: e.lock_order)
-        values = [rows.usage_event_values(e) for e in ordered]
-        if self.conn.dialect.name == "postgresql" and len(values) > 20:
-            stored = copy_new_usage(self.conn, values)
-        else:
-            stored = insert_new_rows(self.conn, usage_events, values)
-        # The first of the batch's entries with each stored identity is the one stored.
-        first: dict[tuple[str, str | None, str | None], UsageEvent] = {}
-        for event in ordered:
-            first.setdefault((event.metric.value, event.idempotency_key, event.entry_id), event)
-        return [first[(m, k, e)] for m, k, e in stored]
-
-    def stored_entry_ids(self, entry_ids: Sequence[str]) -> set[str]:
-        c = usage_events.c
-        stmt = select(c.entry_id).where(c.entry_id.in_(list(entry_ids)))
-        return {str(found) for found in self.conn.execute(stmt).scalars()}
-
-    def total(
-        self, org_id: str, metric: Metric, since: datetime | None, until: datetime | None
-    ) -> int:
-        c = usage_events.c
-        stmt = select(func.coalesce(func.sum(c.quantity), 0)).where(
-            c.org_id == org_id, c.metric == metric.value
-        )
-        if since is not None:
-            stmt = stmt.where(c.occurred_at >= since)
-        if until is not None:
-            stmt = stmt.where(c.occurred_at < until)
-        return int(self.conn.execute(stmt).scalar_one())
-
-    def _unbilled(self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]) -> Any:
-        c = usage_events.c
-        return (
-            c.org_id == org_id,
-            c.invoice_id.is_(None),
-            c.occurred_at < cutoff,
-            c.metric.in_([m.value for m in metrics]),
-        )
-
-    def _totals(self, *where: Any) -> list[LinkedTotal]:
-        c = usage_events.c
-        stmt = (
-            select(
-                c.metric,
-                func.sum(c.quantity),
-                func.count(),
-                func.min(c.occurred_at),
-                func.max(c.occurred_at),
-            )
-            .where(*where)
-            .group_by(c.metric)
-        )
-        return [
-            LinkedTotal(Metric(m), int(q), int(n), rows.utc(lo), rows.utc(hi))
-            for m, q, n, lo, hi in self.conn.execute(stmt)
-        ]
-
-    def unbilled_totals(
-        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric]
-    ) -> list[LinkedTotal]:
-        return self._totals(*self._unbilled(org_id, cutoff, metrics))
-
-    def link_unbilled(
-        self, org_id: str, cutoff: datetime, metrics: Sequence[Metric], invoice_id: str
-    ) -> int:
-        stmt = (
-            update(usage_events)
-            .where(*self._unbilled(org_id, cutoff, metrics))
-            .values(invoice_id=invoice_id)
-        )
-        return self.conn.execute(stmt).rowcount
-
-    def linked_totals(self, invoice_id: str) -> list[LinkedTotal]:
-        return self._totals(usage_events.c.invoice_id == invoice_id)
-
-    def orgs_with_unbilled(self, cutoff: datetime, metrics: Sequence[Metric]) -> list[str]:
-        c = usage_events.c
-        stmt = (
-            select(c.org_id)
-            .distinct()
-            .where(
-                c.invoice_id.is_(None),
-                c.occurred_at < cutoff,
-                c.metric.in_([m.value for m in metrics]),
-            )
-            .order_by(c.org_id)
-        )
-        return list(self.conn.execute(stmt).scalars())
-
-    def billed_by(
-        self, invoice_id: str, metric: Metric | None, limit: int, offset: int
-    ) -> list[UsageEvent]:
-        c = usage_events.c
-        stmt = select(usage_events).where(c.invoice_id == invoice_id)
-        if metric is not None:
-            stmt = stmt.where(c.metric == metric.value)
-        stmt = stmt.order_by(c.occurred_at, c.id).limit(limit).offset(offset)
-        return [rows.usage_event(r) for r in self.conn.execute(stmt).mappings()]
-
-    def summary(
-        self, org_id: str, since: datetime, until: datetime, group_by: str
-    ) -> list[UsageTotal]:
-        c = usage_events.c
-        if group_by == "day":
-            group = (
-                func.to_char(func.timezone("UTC", c.occurred_at), "YYYY-MM-DD")
-                if self.conn.dialect.name == "postgresql"
-                else func.strftime("%Y-%m-%d", c.occurred_at)
-            )
-        elif group_by == "conversation":
-            group = func.coalesce(c.conversation_id, "")
-        else:
-            group = func.coalesce(c.metric, "")  # a column as an expression of the same type
-        stmt = (
-            select(group.label("grp"), c.metric, func.sum(c.quantity), func.count())
-            .where(c.org_id == org_id, c.occurred_at >= since, c.occurred_at < until)
-            .group_by(group, c.metric)
-            .order_by(group, c.metric)
-        )
-        return [
-            UsageTotal(str(g), Metric(m), int(q), int(n)) for g, m, q, n in self.conn.execute(stmt)
-        ]
+__all__ = ["SqlAuditLog", "SqlUsageEventRepository", "SqlUsageInvoiceRepository"]
 
 
 class SqlUsageInvoiceRepository(_Repository):

@@ -51,6 +51,7 @@ _DOMAIN: tuple[tuple[type[DomainError], int, str], ...] = (
         "a percent above 100, of an unlimited metric, or an amount out of range",
     ),
     (e.SpendCapInvalid, 422, "not in the usage currency, or out of range"),
+    (e.UsageArchived, 410, "the invoice's raw events were archived; its lines keep their totals"),
     (e.QuotaExceeded, 429, "with `used`, `limit`, `remaining`, `resets_at` and RateLimit headers"),
     (e.SpendCapReached, 429, "with `cap`, `spent` and `resets_at`"),
     (e.PaymentProviderAuthFailed, 502, "the key is never echoed"),

@@ -12,6 +12,7 @@ import marshmallow as ma
 from flask import Response
 from flask.views import MethodView
 
+from domain.errors import UsageArchived
 from domain.model.invoicing import UsageInvoice
 from domain.model.plans import Metric
 from domain.ports import UnitOfWork
@@ -66,6 +67,14 @@ class LineDetailSchema(LineSchema):
 
 class InvoiceDetailSchema(InvoiceSchema):
     lines = ma.fields.List(ma.fields.Nested(LineDetailSchema), required=True)
+    archived_months = ma.fields.List(
+        Text(),
+        required=True,
+        metadata={
+            "description": "months (YYYY-MM) of the invoice's period whose raw events were "
+            "archived: their lines keep the words and amounts, their events are no longer listed"
+        },
+    )
 
 
 class PreviewSchema(ma.Schema):
@@ -120,7 +129,7 @@ class InvoiceEventsCsv(MethodView):
     @blp.response(
         200, content_type="text/csv", description="One row per usage event the invoice bills"
     )
-    @errors(blp, 401, 403, 404)
+    @errors(blp, 401, 403, 404, UsageArchived)
     def get(self, invoice_id: str) -> Response:
         """Every usage event the invoice bills, as CSV (metric, quantity, occurred_at,
         idempotency_key, conversation_id, source), in the order they happened: the sum of
@@ -128,11 +137,20 @@ class InvoiceEventsCsv(MethodView):
         uow = container().uow()
         with uow:
             invoice = _own_invoice(uow, invoice_id)
+            billed = sum(line.event_count for line in invoice.lines)
             events = [
                 event
-                for offset in range(0, sum(line.event_count for line in invoice.lines), CSV_PAGE)
+                for offset in range(0, billed, CSV_PAGE)
                 for event in uow.usage_events.billed_by(invoice.id, None, CSV_PAGE, offset)
             ]
+            archived = uow.usage_events.archived_months(invoice.period_start, invoice.period_end)
+        if len(events) < billed and archived:
+            months = ", ".join(f"{month:%Y-%m}" for month in archived)
+            raise UsageArchived(
+                f"the raw events of {months} were archived; the invoice's lines keep their "
+                "words and amounts",
+                archived_months=[f"{month:%Y-%m}" for month in archived],
+            )
 
         def rows() -> Iterator[str]:
             buffer = io.StringIO()
@@ -174,6 +192,8 @@ class InvoiceDetail(MethodView):
         with container().uow() as uow:
             invoice = _own_invoice(uow, invoice_id)
             shown = presenters.invoice(invoice)
+            archived = uow.usage_events.archived_months(invoice.period_start, invoice.period_end)
+            shown["archived_months"] = [f"{month:%Y-%m}" for month in archived]
             for line, view in zip(invoice.lines, shown["lines"], strict=True):
                 events = uow.usage_events.billed_by(
                     invoice.id, Metric(line.metric), args["events_limit"], args["events_offset"]

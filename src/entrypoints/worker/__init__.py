@@ -8,6 +8,7 @@ JOB_PATHS: dict[str, str] = {
     "invoice_organization": "entrypoints.worker.jobs.invoice_organization",
     "schedule_monthly_invoicing": "entrypoints.worker.jobs.schedule_monthly_invoicing",
     "check_dunning": "entrypoints.worker.jobs.check_dunning_job",
+    "create_usage_partitions": "entrypoints.worker.jobs.create_usage_partitions",
     # reconciliation
     "reconcile_books": "entrypoints.worker.reconcile_jobs.reconcile_books",
     "schedule_reconciliation": "entrypoints.worker.reconcile_jobs.schedule_reconciliation",
@@ -26,6 +27,8 @@ JOB_QUEUES: dict[str, str] = {
     "invoice_organization": "bulk",
     "schedule_monthly_invoicing": "bulk",
     "check_dunning": "bulk",
+    # A few catalog lookups once a day; the months it makes are needed weeks later.
+    "create_usage_partitions": "bulk",
     # Reconciliation reads all of Stripe's lists: its own queue, so it delays nothing else.
     "reconcile_books": "reconcile",
     "schedule_reconciliation": "reconcile",

@@ -83,6 +83,17 @@ def check_dunning_job(container: Container) -> dict[str, list[str]]:
     return {"downgraded": report.downgraded, "restored": report.restored}
 
 
+def create_usage_partitions(container: Container) -> list[str]:
+    """Daily: the ledger's monthly partitions from last month to three months ahead; answers
+    the ones it created (none on a second run)."""
+    from entrypoints.bootstrap import create_usage_partitions as create
+
+    created = create(container)
+    if created:
+        log.info("usage partitions created", extra={"partitions": created})
+    return created
+
+
 def flush_quota_ledger(container: Container) -> int:
     """Move acknowledged quota consumptions from Redis to the Postgres ledger (periodic)."""
     return flush_ledger(container.quota)

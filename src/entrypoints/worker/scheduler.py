@@ -53,6 +53,8 @@ def periodic_jobs(settings: Settings) -> tuple[PeriodicJob, ...]:
         ),
         PeriodicJob("billing-monthly-invoicing", "schedule_monthly_invoicing", 3600),
         PeriodicJob("billing-dunning-check", "check_dunning", 3600),
+        # The ledger's monthly partitions, three months ahead (Postgres; nothing elsewhere).
+        PeriodicJob("billing-usage-partitions", "create_usage_partitions", 86_400),
         PeriodicJob(
             "billing-reconciliation", "schedule_reconciliation", settings.reconcile_interval_s
         ),

@@ -83,6 +83,11 @@
       $("stripe-link").href = invoice.hosted_invoice_url;
       $("stripe-link").hidden = false;
     }
+    if (invoice.archived_months.length) {
+      $("invoice-rule").textContent +=
+        ` The events of ${invoice.archived_months.join(", ")} were archived: ` +
+        "each line keeps its words and amount, and those events are no longer listed or downloadable.";
+    }
     $("lines").textContent = "";
     invoice.lines.forEach((line, i) => $("lines").append(renderLine(line, i, rate)));
     $("page").hidden = false;
