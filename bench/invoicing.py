@@ -182,12 +182,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--stripe-limit", type=float, help="ops/s: run bench/stripe_limit.py")
     parser.add_argument("--workers", type=int, default=4, help="processes, with --stripe-limit")
+    parser.add_argument("--threads", type=int, default=4, help="per process, with --stripe-limit")
     parser.add_argument("--port", type=int, default=0, help="the stand-in's, with --stripe-limit")
     args = parser.parse_args()
     if args.stripe_limit:
         from bench.stripe_limit import run
 
-        run(args.orgs, args.stripe_limit, args.workers, args.port)
+        run(args.orgs, args.stripe_limit, args.workers, args.port, args.threads)
         return
     with fresh_database() as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")

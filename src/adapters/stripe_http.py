@@ -69,10 +69,10 @@ class PacedHTTPClient(stripe.HTTPClient):
         remaining = max(0.0, deadline - pacing.clock())
         try:
             wait = pacing.slots.reserve(remaining)
-        except redis.RedisError:
+        except redis.RedisError as exc:
             # The schedule is unreachable: the call goes unpaced rather than not at all, and a
             # 429 it meets is still retried below.
-            log.warning("stripe pacing unavailable", exc_info=True)
+            log.warning("stripe pacing unavailable: %s", exc)
             return
         if wait is None:
             raise StripePacingTimeout(
