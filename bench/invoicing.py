@@ -4,6 +4,7 @@ baseline measured in the same run (aggregate + insert one invoice per organizati
 own transaction). Target: >= 0.5x the baseline, memory flat as organizations grow.
 
     .venv/bin/python bench/invoicing.py [--orgs 10000] [--events 1000]
+    .venv/bin/python bench/invoicing.py --stripe-limit 100 [--orgs 10000]  (bench/stripe_limit.py)
 """
 
 from __future__ import annotations
@@ -179,7 +180,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orgs", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000)
+    parser.add_argument("--stripe-limit", type=float, help="ops/s: run bench/stripe_limit.py")
+    parser.add_argument("--workers", type=int, default=4, help="processes, with --stripe-limit")
+    parser.add_argument("--threads", type=int, default=4, help="per process, with --stripe-limit")
+    parser.add_argument("--port", type=int, default=0, help="the stand-in's, with --stripe-limit")
     args = parser.parse_args()
+    if args.stripe_limit:
+        from bench.stripe_limit import run
+
+        run(args.orgs, args.stripe_limit, args.workers, args.port, args.threads)
+        return
     with fresh_database() as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         started = time.perf_counter()

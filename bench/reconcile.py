@@ -229,6 +229,7 @@ def main() -> None:
             database_url=url,
             stripe_secret_key="sk_test_bench",
             stripe_api_base=base,
+            stripe_rate_limit=10_000,  # unpaced, like the raw paging baseline's client
             jwt_secret_key="bench",
             log_level="ERROR",
         )

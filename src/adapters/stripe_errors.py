@@ -8,6 +8,7 @@ from typing import Any
 
 import stripe
 
+from adapters.stripe_http import StripePacingTimeout
 from domain.errors import (
     PaymentDeclined,
     PaymentProviderAuthFailed,
@@ -29,6 +30,10 @@ def translated_errors() -> Iterator[None]:
     except (stripe.AuthenticationError, stripe.PermissionError):
         raise PaymentProviderAuthFailed(
             "Stripe refused the configured API key: check STRIPE_SECRET_KEY"
+        ) from None
+    except StripePacingTimeout as exc:
+        raise PaymentProviderUnavailable(
+            f"Stripe's rate limit is busy: {exc.user_message}; retry later"
         ) from None
     except (stripe.RateLimitError, stripe.APIConnectionError):
         raise PaymentProviderUnavailable("Stripe is unavailable right now; retry later") from None

@@ -15,6 +15,7 @@ import stripe
 
 from adapters import stripe_mapping as mapping
 from adapters.stripe_errors import plain, translated_errors
+from adapters.stripe_http import PacedHTTPClient, Pacing
 from adapters.stripe_lists import StripeLists
 from domain.model.money import Money
 from domain.model.payments import (
@@ -41,10 +42,15 @@ def make_stripe_client(
     timeout_s: float = 20.0,
     max_network_retries: int = 2,
     http_client: stripe.HTTPClient | None = None,
+    pacing: Pacing | None = None,
 ) -> stripe.StripeClient:
     """Network retries on (stripe-python retries connection errors, 409 and 5xx with backoff,
-    reusing the idempotency key), a bounded timeout, an optional base URL (stripe-mock, a proxy)."""
+    reusing the idempotency key), a bounded timeout, an optional base URL (stripe-mock, a proxy);
+    with `pacing`, every attempt waits for a slot under the rate limit and a 429 is retried
+    (adapters.stripe_http)."""
     http_client = http_client or stripe.RequestsClient(timeout=timeout_s)
+    if pacing is not None:
+        http_client = PacedHTTPClient(http_client, pacing)
     if api_base:
         return stripe.StripeClient(
             api_key,

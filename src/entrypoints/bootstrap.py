@@ -117,7 +117,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         uow=uow,
         clock=clock,
         catalog=catalog,
-        gateway=build("gateway", lambda: _gateway(settings)),
+        gateway=build("gateway", lambda: _gateway(settings, redis_client)),
         prices=PriceBook(catalog, {parse_tier(t): p for t, p in settings.price_ids.items()}),
         redirects=RedirectPolicy(settings.redirect_origins),
         success_url=settings.stripe_success_url,
@@ -198,7 +198,7 @@ def _catalog(settings: Settings) -> Catalog:
     return default_catalog(parse_tier(settings.billing_default_tier))
 
 
-def _gateway(settings: Settings) -> PaymentGateway | None:
+def _gateway(settings: Settings, redis_client: redis.Redis) -> PaymentGateway | None:
     """Stripe when a key is configured; without one, payment endpoints answer 503."""
     if not settings.stripe_secret_key:
         return None
@@ -212,9 +212,26 @@ def _gateway(settings: Settings) -> PaymentGateway | None:
             api_base=settings.stripe_api_base,
             timeout_s=settings.stripe_timeout_s,
             max_network_retries=settings.stripe_max_network_retries,
+            pacing=stripe_pacing(settings, redis_client),
         )
     )
     return MeteredGateway(stripe_gateway, observe_stripe)
+
+
+def stripe_pacing(settings: Settings, redis_client: redis.Redis) -> Any:
+    """One schedule of Stripe calls for every process on the RQ Redis (adapters.stripe_http);
+    on the embedded default, one for this process."""
+    from adapters.stripe_http import Pacing
+    from adapters.stripe_pacing import LocalSlots, RedisSlots
+
+    rate = settings.stripe_rate
+    key = f"{settings.rq_queue}:stripe-pace"  # one schedule per deployment sharing a Redis
+    slots = RedisSlots(redis_client, rate, key) if settings.redis_url else LocalSlots(rate)
+    return Pacing(
+        slots,
+        max_wait_s=settings.stripe_rate_limit_max_wait_s,
+        retries_429=settings.stripe_rate_limit_retries,
+    )
 
 
 def _pinned_api_version(settings: Settings) -> str | None:

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None  # stripe-mock or a proxy
     stripe_timeout_s: float = 20.0
     stripe_max_network_retries: int = 2
+    # Stripe's rate limit, shared by every process through REDIS_URL (in-process without it):
+    # operations/s, by default Stripe's 100 for live keys and 25 for test keys. A call waits
+    # at most STRIPE_RATE_LIMIT_MAX_WAIT_S for its slot and Retry-Afters together, and a 429
+    # is sent again (same idempotency key) up to STRIPE_RATE_LIMIT_RETRIES times.
+    stripe_rate_limit: float | None = Field(default=None, gt=0)
+    stripe_rate_limit_max_wait_s: float = Field(default=5.0, ge=0)
+    stripe_rate_limit_retries: int = Field(default=3, ge=0)
     stripe_success_url: str | None = None
     stripe_cancel_url: str | None = None
     stripe_portal_return_url: str | None = None
@@ -208,6 +215,14 @@ class Settings(BaseSettings):
             "white_label": self.stripe_white_label_price_id,
         }
         return {tier: price for tier, price in configured.items() if price}
+
+    @property
+    def stripe_rate(self) -> float:
+        """Operations/s allowed at Stripe: the configured limit, or the key's mode default."""
+        if self.stripe_rate_limit is not None:
+            return self.stripe_rate_limit
+        live = (self.stripe_secret_key or "").startswith(("sk_live_", "rk_live_"))
+        return 100.0 if live else 25.0
 
     @property
     def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
