@@ -198,6 +198,9 @@ def _catalog(settings: Settings) -> Catalog:
     return default_catalog(parse_tier(settings.billing_default_tier))
 
 
+PACING_REDIS_TIMEOUT_S = 1.0
+
+
 def _gateway(settings: Settings, redis_client: redis.Redis) -> PaymentGateway | None:
     """Stripe when a key is configured; without one, payment endpoints answer 503."""
     if not settings.stripe_secret_key:
@@ -212,10 +215,18 @@ def _gateway(settings: Settings, redis_client: redis.Redis) -> PaymentGateway | 
             api_base=settings.stripe_api_base,
             timeout_s=settings.stripe_timeout_s,
             max_network_retries=settings.stripe_max_network_retries,
-            pacing=stripe_pacing(settings, redis_client),
+            pacing=stripe_pacing(settings, _pacing_redis(settings, redis_client)),
         )
     )
     return MeteredGateway(stripe_gateway, observe_stripe)
+
+
+def _pacing_redis(settings: Settings, redis_client: redis.Redis) -> redis.Redis:
+    """The schedule's own connection: a Stripe call may wait seconds for its slot anyway, so a
+    slow Redis reply (up to 1 s) is waited for rather than sending the call unpaced."""
+    if not settings.redis_url:
+        return redis_client
+    return connect_redis(settings.redis_url, timeout_s=PACING_REDIS_TIMEOUT_S)
 
 
 def stripe_pacing(settings: Settings, redis_client: redis.Redis) -> Any:
