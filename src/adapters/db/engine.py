@@ -7,7 +7,16 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 
 
-def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int | None = None) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    statement_timeout_ms: int | None = None,
+    pre_ping: bool = True,
+    autocommit: bool = False,
+) -> Engine:
+    """`pre_ping=False` and `autocommit=True` suit a pool for single statements whose caller
+    handles a broken connection itself (the webhook intake's: see SqlWebhookIntake)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -21,10 +30,11 @@ def make_engine(url: str, *, pool_size: int = 5, statement_timeout_ms: int | Non
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         pool_timeout=5,
         connect_args=connect_args,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 
