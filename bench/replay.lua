@@ -1,6 +1,7 @@
 -- wrk script: replays pre-signed requests from a file, each thread its own share, in order.
 -- File format, per request: "<Stripe-Signature>\n<body length>\n<body bytes>".
--- Usage: wrk -s bench/replay.lua <url> -- <file> <path>
+-- Usage: wrk -s bench/replay.lua <url> -- <file> <path> <threads> [<start>]
+-- <start>: how many requests each thread skips (a later round goes on where one stopped).
 local counter = 0
 
 function setup(thread)
@@ -26,6 +27,7 @@ function init(args)
     i = i + 1
   end
   file:close()
+  index = tonumber(args[4] or "0") % #requests
 end
 
 function request()

@@ -57,9 +57,11 @@ def run(
     seconds: int = 8,
     connections: int = 16,
     threads: int = 2,
+    start: int = 0,
 ) -> WrkResult:
-    """Replay the pre-signed requests in `data` (see replay.lua)."""
-    return _wrk(name, url, SCRIPT, [str(data), path, str(threads)], seconds, connections, threads)
+    """Replay the pre-signed requests in `data` (see replay.lua), from the `start`-th on."""
+    args = [str(data), path, str(threads), str(start // threads)]
+    return _wrk(name, url, SCRIPT, args, seconds, connections, threads)
 
 
 def run_post(

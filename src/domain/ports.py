@@ -479,6 +479,16 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
 
+class WebhookIntakeStore(Protocol):
+    """The webhook intake's one write, outside any unit of work."""
+
+    def add_if_absent(self, event: InboxEvent, payload: bytes) -> bool:
+        """Store the event, its payload the raw body as received, unless its id is stored;
+        answer whether this call stored it. Atomic: of concurrent calls with one id, one
+        stores it and the others answer False."""
+        ...
+
+
 class JobQueue(Protocol):
     def enqueue(self, job: str, *args: str, job_id: str | None = None) -> None:
         """Queue the named job with id arguments only; `job_id` makes a repeat a no-op."""

@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 import redis
 from rq import Queue
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from adapters.clock import SystemClock
 from adapters.db.analytics import SqlAnalytics
 from adapters.db.engine import DatabaseProbe, make_engine
 from adapters.db.replica import ReplicaRouter, WriteMarks
+from adapters.db.repositories import SqlWebhookIntake
 from adapters.db.uow import SqlUnitOfWorkFactory
 from adapters.redis_client import (
     QuotaRedis,
@@ -36,13 +37,21 @@ from domain.model.money import rate
 from domain.model.plans import Catalog, default_catalog, parse_tier
 from domain.model.prices import PriceBook
 from domain.model.redirects import RedirectPolicy
-from domain.ports import Clock, HealthProbe, JobQueue, PaymentGateway, UnitOfWorkFactory
+from domain.ports import (
+    Clock,
+    HealthProbe,
+    JobQueue,
+    PaymentGateway,
+    UnitOfWorkFactory,
+    WebhookIntakeStore,
+)
 from domain.services.analytics import AnalyticsReader
 from domain.services.invoicing import InvoicingDeps
 from domain.services.payment_deps import PaymentDeps
 from domain.services.quotas import QuotaDeps
 from domain.services.reconciliation import ReconcileDeps
 from domain.services.webhook_delivery import OutboundDeps, enqueue_deliveries
+from domain.services.webhook_intake import UnitOfWorkIntake
 from entrypoints.catalog_file import load_catalog
 from entrypoints.config import Settings, load_settings
 from entrypoints.worker import JOB_PATHS, JOB_QUEUES, JOB_TIMEOUTS
@@ -72,6 +81,7 @@ class Container:
     extras: dict[str, Any] = field(default_factory=dict)
     job_class: type[ContainerJob] = ContainerJob  # the class of this container's jobs
     reads: ReplicaRouter | None = None  # DATABASE_REPLICA_URL: where analytics and dashboards read
+    intake: WebhookIntakeStore | None = None  # the webhook intake's write (intake_uow without)
 
     @property
     def queue(self) -> Queue:
@@ -86,12 +96,21 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         return overrides.pop(name) if name in overrides else factory()
 
     faked_uow = "uow" in overrides
+    own_intake_uow = faked_uow or "intake_uow" in overrides
     engine = build("engine", lambda: None if faked_uow else _engine(settings))
     uow = build("uow", lambda: SqlUnitOfWorkFactory(_require(engine)))
     # The webhook intake writes one row: autocommit, one round trip (see SqlUnitOfWork).
     intake_uow = build(
         "intake_uow",
         lambda: uow if faked_uow else SqlUnitOfWorkFactory(_require(engine), single_statement=True),
+    )
+    intake: WebhookIntakeStore = build(
+        "intake",
+        lambda: (
+            UnitOfWorkIntake(intake_uow)
+            if own_intake_uow
+            else SqlWebhookIntake(_intake_engine(settings, _require(engine)))
+        ),
     )
     redis_client = build("redis", lambda: _redis(settings))
     # Jobs run (by workers, or inline on the embedded default) receive this container.
@@ -162,6 +181,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         analytics=build("analytics", lambda: SqlAnalytics(engine, reads) if engine else None),
         engine=engine,
         reads=reads,
+        intake=intake,
     )
     container.outbound = _outbound(settings, container, overrides)
     container.extras.update(overrides)
@@ -292,6 +312,22 @@ def _replica_router(
     lag = settings.database_replica_max_lag_s
     marks = WriteMarks(client, lag)
     return ReplicaRouter(engine, replica, marks, lag, observe=observe_database_read)
+
+
+def _intake_engine(settings: Settings, engine: Engine) -> Engine:
+    """On Postgres, the webhook intake's own pool: autocommit, no pre-ping (SqlWebhookIntake
+    retries once on a broken connection), disposed with the service's engine."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    intake = make_engine(
+        engine.url.render_as_string(hide_password=False),
+        pool_size=settings.db_pool_size,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        pre_ping=False,
+        autocommit=True,
+    )
+    event.listen(engine, "engine_disposed", lambda _engine: intake.dispose())
+    return intake
 
 
 def _redis(settings: Settings) -> redis.Redis:

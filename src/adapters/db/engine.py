@@ -13,7 +13,11 @@ def make_engine(
     pool_size: int = 5,
     statement_timeout_ms: int | None = None,
     connect_timeout_s: int = 5,
+    pre_ping: bool = True,
+    autocommit: bool = False,
 ) -> Engine:
+    """`pre_ping=False` and `autocommit=True` suit a pool for single statements whose caller
+    handles a broken connection itself (the webhook intake's: see SqlWebhookIntake)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -27,10 +31,11 @@ def make_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         pool_timeout=5,
         connect_args=connect_args,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from adapters.db import rows
 from adapters.db.tables import (
@@ -236,3 +236,63 @@ class SqlWebhookInbox(_Repository):
             .with_for_update(skip_locked=True)
         )
         return [rows.inbox_event(r) for r in self.conn.execute(stmt).mappings()]
+
+
+# The intake's insert on Postgres, for the driver (psycopg) as is: one round trip, the body
+# stored as received (Postgres parses it into JSONB), nothing compiled per call.
+INTAKE_INSERT = (
+    f"INSERT INTO {webhook_events.name} (id, type, api_version, livemode, "  # noqa: S608
+    "stripe_created_at, payload, status, attempts, received_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, 0, %s) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+
+
+class SqlWebhookIntake:
+    """The webhook intake's write: INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id, one
+    autocommit statement, atomic on its own (of concurrent deliveries of one event, one stores
+    it and the others find the key taken).
+
+    On Postgres `engine` is a pool of the intake's own, in autocommit and without pre-ping
+    (a round trip per request saved): a connection found broken (Postgres restarted) is
+    discarded and the insert tried once on a new one. The retry is safe: if the lost attempt
+    had stored the event, the retry answers "already stored", the event is not enqueued, and
+    the sweep enqueues it as it does any pending event never tried. On SQLite (the embedded
+    default) `engine` is the service's; the row goes through SQLAlchemy in autocommit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+
+    def add_if_absent(self, event: InboxEvent, payload: bytes) -> bool:
+        if not self.postgres:
+            with self.engine.connect() as conn:
+                auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                values = rows.inbox_values(event)
+                return insert_if_absent(auto, webhook_events, [values], ["id"]) == 1
+        params = (
+            event.id,
+            event.type,
+            event.api_version,
+            event.livemode,
+            event.stripe_created_at,
+            payload.decode(),
+            event.status.value,
+            event.received_at,
+        )
+        dialect = self.engine.dialect
+        for attempt in (1, 2):
+            raw = self.engine.raw_connection()
+            cursor = None
+            try:
+                cursor = raw.cursor()
+                cursor.execute(INTAKE_INSERT, params)
+                return cursor.fetchone() is not None
+            except dialect.loaded_dbapi.Error as exc:
+                if attempt == 2 or not dialect.is_disconnect(exc, raw.dbapi_connection, cursor):
+                    raise
+                raw.invalidate(exc)
+            finally:
+                if cursor is not None:
+                    cursor.close()
+                raw.close()
+        raise AssertionError("unreachable")

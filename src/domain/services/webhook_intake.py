@@ -14,7 +14,7 @@ from typing import Any
 from domain.errors import WebhookMalformed
 from domain.model import webhook_signature
 from domain.model.webhooks import InboxEvent
-from domain.ports import Clock, JobQueue, UnitOfWorkFactory
+from domain.ports import Clock, JobQueue, UnitOfWorkFactory, WebhookIntakeStore
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,15 @@ class Receipt:
     enqueued: bool
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
     try:
-        body: Any = json.loads(payload)
+        # UTF-8 only, and no NaN or Infinity (not JSON): the body is stored as it came, and
+        # the inbox (JSONB on Postgres) could not store those.
+        body: Any = json.loads(payload.decode(), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookMalformed("the body is not JSON (or nests too deeply)") from None
     if not isinstance(body, dict):
@@ -66,6 +72,20 @@ def envelope_of(body: dict[str, Any], now: datetime) -> InboxEvent:
     )
 
 
+class UnitOfWorkIntake:
+    """The intake's write through a unit of work: for stores without a dedicated intake path
+    (the in-memory fakes). The payload stored is the decoded event."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+        self.uow_factory = uow_factory
+
+    def add_if_absent(self, event: InboxEvent, payload: bytes) -> bool:
+        with self.uow_factory() as uow:
+            new = uow.inbox.add_if_absent(event)
+            uow.commit()
+        return new
+
+
 def receive_stripe_event(
     uow_factory: UnitOfWorkFactory,
     jobs: JobQueue,
@@ -75,13 +95,28 @@ def receive_stripe_event(
     secrets: Sequence[str],
     verify: bool = True,
 ) -> Receipt:
+    """`intake_stripe_event` through a unit of work."""
+    intake = UnitOfWorkIntake(uow_factory)
+    return intake_stripe_event(intake, jobs, clock, payload, signature, secrets, verify)
+
+
+def intake_stripe_event(
+    intake: WebhookIntakeStore,
+    jobs: JobQueue,
+    clock: Clock,
+    payload: bytes,
+    signature: str | None,
+    secrets: Sequence[str],
+    verify: bool = True,
+) -> Receipt:
+    """Verify the signature, store the event once by id, enqueue it when this call stored it.
+    An event stored but not enqueued (Redis unreachable) is still answered as received: the
+    sweep (`requeue_stale_events`) enqueues it later."""
     now = clock.now()
     if verify:
         webhook_signature.verify(payload, signature, secrets, now)
     event = parse_envelope(payload, now)
-    with uow_factory() as uow:
-        new = uow.inbox.add_if_absent(event)
-        uow.commit()
+    new = intake.add_if_absent(event, payload)
     enqueued = False
     if new:
         try:
