@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
@@ -82,7 +85,7 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
         RATELIMIT_KEY_PREFIX="billing-limits-ip",
         RATELIMIT_HEADER_RETRY_AFTER_VALUE="delta-seconds",
     )
-    Limiter(
+    limiter = Limiter(
         get_remote_address,
         app=app,
         default_limits=[settings.rate_limit_per_ip],
@@ -91,6 +94,7 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
         headers_enabled=True,
         swallow_errors=True,
     )
+    _skip_unlimited_paths(app, limiter)
 
     @app.errorhandler(RateLimited)
     def _limited(error: RateLimited) -> Response:
@@ -103,6 +107,29 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
         return response
 
     return OrgLimits(settings)
+
+
+def _skip_unlimited_paths(app: Flask, limiter: Limiter) -> None:
+    """Flask-Limiter's request hooks do not run at all on the paths without a per-IP limit
+    (the quota path is called on every request a product serves): they would resolve limits
+    only to find none, and add no header."""
+
+    def unless_unlimited(hook: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(hook)
+        def guarded(*args: Any) -> Any:
+            if request.path.startswith(UNLIMITED_BY_IP):
+                # An after-request hook hands the response on (a teardown's value is unused).
+                return args[0] if args else None
+            return hook(*args)
+
+        return guarded
+
+    every = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    for hooks in (registered[None] for registered in every):
+        for i, hook in enumerate(hooks):
+            owner = getattr(hook, "__self__", None) or next(iter(getattr(hook, "args", ())), None)
+            if owner is limiter:
+                hooks[i] = unless_unlimited(hook)
 
 
 def org_limits() -> OrgLimits:
