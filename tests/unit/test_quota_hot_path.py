@@ -241,3 +241,16 @@ def test_the_consume_operation_is_documented_as_before(app):
     assert {"200", "401", "403", "413", "415", "422", "429", "503"} <= set(operation["responses"])
     fields = spec["components"]["schemas"]["ConsumeRequest"]["properties"]
     assert set(fields) == {"metric", "amount", "idempotency_key"}
+
+
+def test_limited_paths_keep_flask_limiters_hooks(settings, stripe):
+    from tests.unit.test_hardening import app_with
+
+    client = app_with(settings, stripe, rate_limit_per_ip="5/minute").test_client()
+    limited = client.get("/api/v1/plans")
+    assert limited.headers["X-RateLimit-Limit"] == "5"  # the after-request hook ran
+    assert limited.headers["X-RateLimit-Remaining"] == "4"
+    consumed = client.post(CONSUME, json={"metric": "queries"}, headers=bearer("org_a", "service"))
+    assert consumed.status_code == 200
+    assert not any(name.startswith("X-RateLimit") for name in consumed.headers.keys())
+    assert client.get("/api/v1/plans").headers["X-RateLimit-Remaining"] == "3"
