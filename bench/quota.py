@@ -4,7 +4,11 @@ configured; over HTTP >= 0.9x a bare Flask endpoint doing one EVALSHA, both on g
 workers). Needs Postgres and Redis.
 
     .venv/bin/python bench/quota.py [--calls 20000] [--seconds 8] [--in-process-only]
+        [--port 32000]
     .venv/bin/python bench/quota.py --cluster   # single Redis vs a Redis Cluster, calls/s
+
+Over HTTP the p99 target is <= 1.5x the bare endpoint's. Rows for `make bench`'s table are
+printed through bench.common.report.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.redis_scripts import CONSUME
 from bench import wrk
-from bench.common import REDIS_URL, fresh_database, gunicorn
+from bench.common import REDIS_URL, fresh_database, gunicorn, report
 from domain.model.plans import Metric
 from domain.services.quotas import consume_quota
 from entrypoints.config import Settings
@@ -110,7 +114,7 @@ def in_process(url: str, catalog: Path, calls: int, alerts: bool) -> dict[str, f
     return {"ours_p50": o50, "ours_p99": o99, "raw_p50": r50, "raw_p99": r99}
 
 
-def report(what: str, calls: int, run: dict[str, float]) -> None:
+def print_run(what: str, calls: int, run: dict[str, float]) -> None:
     print(
         f"{what}, {calls} calls each: consume_quota p50 {run['ours_p50']:.3f} ms "
         f"p99 {run['ours_p99']:.3f} ms; raw EVALSHA p50 {run['raw_p50']:.3f} ms "
@@ -126,6 +130,17 @@ def ratios(local: dict[str, float], alerting: dict[str, float]) -> dict[str, flo
     }
 
 
+def in_process_rows(local: dict[str, float], alerting: dict[str, float]) -> None:
+    report("quota consume in-process (p99)", local["ours_p99"], local["raw_p99"], "<= 1.3x", "ms")
+    report(
+        "quota consume in-process, alerts and a cap (p99)",
+        alerting["ours_p99"],
+        alerting["raw_p99"],
+        "<= 1.3x",
+        "ms",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20_000)
@@ -133,6 +148,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--in-process-only", action="store_true")
     parser.add_argument("--cluster", action="store_true", help="see bench/quota_cluster.py")
+    parser.add_argument("--port", type=int, default=32000, help="ours; the bare app takes +1")
     args = parser.parse_args()
     if args.cluster:
         from bench import quota_cluster
@@ -147,8 +163,9 @@ def main() -> None:
             local = in_process(url, catalog, args.calls, alerts=False)
         with fresh_database() as url:
             alerting = in_process(url, catalog, args.calls, alerts=True)
-        report("in-process", args.calls, local)
-        report("in-process with alerts and a spend cap", args.calls, alerting)
+        print_run("in-process", args.calls, local)
+        print_run("in-process with alerts and a spend cap", args.calls, alerting)
+        in_process_rows(local, alerting)
         if args.in_process_only:
             print(json.dumps(ratios(local, alerting)))
             return
@@ -165,11 +182,13 @@ def main() -> None:
             body = json.dumps({"metric": "queries"})
             path = "/api/v1/quota/consume"
             runs: dict[str, list[wrk.WrkResult]] = {"bare": [], "ours": []}
+            ours_url = f"http://127.0.0.1:{args.port}"
+            bare_url = f"http://127.0.0.1:{args.port + 1}"
             with (
-                gunicorn("bench.bare_app:app", 18091, env, threads=4),
-                gunicorn("wsgi:app", 18090, env, threads=4),
+                gunicorn("bench.bare_app:app", args.port + 1, env, threads=4),
+                gunicorn("wsgi:app", args.port, env, threads=4),
             ):
-                for port in (18091, 18090):
+                for port in (args.port + 1, args.port):
                     wrk.run_post(
                         "warm-up", f"http://127.0.0.1:{port}", path, body, token, seconds=2
                     )
@@ -177,7 +196,7 @@ def main() -> None:
                     runs["bare"].append(
                         wrk.run_post(
                             "bare EVALSHA endpoint",
-                            "http://127.0.0.1:18091",
+                            bare_url,
                             path,
                             body,
                             token,
@@ -188,7 +207,7 @@ def main() -> None:
                     runs["ours"].append(
                         wrk.run_post(
                             "quota consume",
-                            "http://127.0.0.1:18090",
+                            ours_url,
                             path,
                             body,
                             token,
@@ -205,11 +224,21 @@ def main() -> None:
     print(ours.line())
     ratio = ours.accepted_per_s / bare.accepted_per_s
     print(f"HTTP throughput ratio {ratio:.2f}x (target >= 0.9x)")
+    print(f"HTTP p99 ratio {ours.p99_ms / bare.p99_ms:.2f}x (target <= 1.5x)")
+    report(
+        "quota consume over HTTP (accepted/s)",
+        ours.accepted_per_s,
+        bare.accepted_per_s,
+        ">= 0.9x",
+        "/s",
+    )
+    report("quota consume over HTTP (p99)", ours.p99_ms, bare.p99_ms, "<= 1.5x", "ms")
     print(
         json.dumps(
             {
                 **ratios(local, alerting),
                 "http_ratio": round(ratio, 3),
+                "http_p99_ratio": round(ours.p99_ms / bare.p99_ms, 3),
                 "bare_per_s": round(bare.accepted_per_s),
                 "consume_per_s": round(ours.accepted_per_s),
             }

@@ -8,6 +8,7 @@ are URL rules, never raw paths; statuses are HTTP statuses or stable error codes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -91,12 +92,24 @@ STATE_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# Each series' child, looked up once (labels() takes a lock and checks its values every call):
+# the label values are bounded, so are these caches.
+@functools.cache
+def _latency(route: str, method: str, status: int) -> Histogram:
+    return HTTP_LATENCY.labels(route, method, str(status))
+
+
+@functools.cache
+def _decisions(operation: str, metric: Metric, outcome: str) -> Counter:
+    return QUOTA_DECISIONS.labels(operation, metric.value, outcome)
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_LATENCY.labels(route, method, str(status)).observe(seconds)
+    _latency(route, method, status).observe(seconds)
 
 
 def count_quota(operation: str, decision: QuotaDecision) -> None:
-    QUOTA_DECISIONS.labels(operation, decision.metric.value, quota_outcome(decision)).inc()
+    _decisions(operation, decision.metric, quota_outcome(decision)).inc()
 
 
 def count_quota_unavailable(operation: str, metric: Metric) -> None:

@@ -102,44 +102,48 @@ def register_auth_errors(app: Flask) -> None:
 
 class VerifiedTokens:
     """Tokens already verified, by their exact bytes, until they expire: a product's service
-    token is checked once per process, not once per request. Expiry is checked every time."""
+    token is checked once per process, not once per request. Expiry is checked every time.
+    Each entry keeps the principal the claims name (tokens whose claims are refused are not
+    kept: they are verified, and refused, every time)."""
 
     def __init__(self, size: int = 10_000) -> None:
         self.size = size
-        self._claims: dict[str, dict[str, Any]] = {}
+        self._entries: dict[str, tuple[float, Principal]] = {}
 
-    def get(self, header: str, leeway_s: int) -> dict[str, Any] | None:
-        claims = self._claims.get(header)
-        if claims is None:
+    def get(self, header: str, leeway_s: int) -> Principal | None:
+        entry = self._entries.get(header)
+        if entry is None:
             return None
-        if (
-            not isinstance(claims.get("exp"), int | float)
-            or claims["exp"] + leeway_s <= time.time()
-        ):
-            self._claims.pop(header, None)
+        expires, principal = entry
+        if expires + leeway_s <= time.time():
+            self._entries.pop(header, None)
             return None
-        return claims
+        return principal
 
-    def put(self, header: str, claims: dict[str, Any]) -> None:
-        if len(self._claims) >= self.size:
-            self._claims.clear()
-        self._claims[header] = claims
+    def put(self, header: str, expires: float, principal: Principal) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[header] = (expires, principal)
 
 
-def _verified_claims() -> dict[str, Any]:
+def _verified_principal() -> Principal:
     container: Container = current_app.extensions["billing"]
-    tokens: VerifiedTokens = container.extras.setdefault("verified_tokens", VerifiedTokens())
+    tokens: VerifiedTokens | None = container.extras.get("verified_tokens")
+    if tokens is None:
+        tokens = container.extras.setdefault("verified_tokens", VerifiedTokens())
     header = request.headers.get("Authorization", "")
-    claims = tokens.get(header, container.settings.jwt_leeway_s) if header else None
-    if claims is None:
-        verify_jwt_in_request()  # flask-jwt-extended: signature, algorithm, expiry
-        claims = dict(get_jwt())
-        tokens.put(header, claims)
-    return claims
+    found = tokens.get(header, container.settings.jwt_leeway_s) if header else None
+    if found is not None:
+        return found
+    verify_jwt_in_request()  # flask-jwt-extended: signature, algorithm, expiry
+    claims = dict(get_jwt())
+    principal = _principal_of(claims)
+    if header and isinstance(claims["exp"], int | float):
+        tokens.put(header, claims["exp"], principal)
+    return principal
 
 
-def authenticate(allowed: tuple[Role, ...]) -> Principal:
-    claims = _verified_claims()
+def _principal_of(claims: dict[str, Any]) -> Principal:
     missing = [name for name in REQUIRED_CLAIMS if claims.get(name) in (None, "")]
     if missing:
         raise AuthError("token_invalid", f"the token lacks required claims: {missing}")
@@ -151,15 +155,18 @@ def authenticate(allowed: tuple[Role, ...]) -> Principal:
         role = Role(claims["role"])
     except (ValueError, TypeError):
         raise AuthError("forbidden_role", f"unknown role {claims['role']!r}") from None
-    g.principal = Principal(str(claims["sub"]), org_id, role)  # verified, if not allowed
-    if role not in allowed:
+    return Principal(str(claims["sub"]), org_id, role)
+
+
+def authenticate(allowed: tuple[Role, ...]) -> Principal:
+    principal = _verified_principal()
+    g.principal = principal  # verified, if not allowed
+    if principal.role not in allowed:
         names = ", ".join(r.value for r in allowed)
         raise AuthError(
-            "forbidden_role", f"this needs the role {names}; the token has {role.value}"
+            "forbidden_role", f"this needs the role {names}; the token has {principal.role.value}"
         )
-    principal = Principal(str(claims["sub"]), org_id, role)
-    _ensure_known(principal.org_id, operator=role is Role.PLATFORM_ADMIN)
-    g.principal = principal
+    _ensure_known(principal.org_id, operator=principal.role is Role.PLATFORM_ADMIN)
     return principal
 
 

@@ -29,7 +29,7 @@ class OversizeInteger(str):
     __slots__ = ()
 
 
-def _bounded_int(literal: str) -> int | OversizeInteger:
+def bounded_int(literal: str) -> int | OversizeInteger:
     if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
         return OversizeInteger(literal[:12] + "...")
     return int(literal)
@@ -58,7 +58,7 @@ class StrictParser(FlaskParser):
             raise json.JSONDecodeError(
                 f"not UTF-8: {exc.reason}", str(exc.object), exc.start
             ) from exc
-        return json.loads(text, parse_int=_bounded_int)
+        return json.loads(text, parse_int=bounded_int)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -117,6 +117,21 @@ def deprecated_alias(view: type[MethodView], canonical: str) -> type[MethodView]
         for verb in sorted(view.methods or ())
     }
     return type(f"Legacy{view.__name__}", (view,), methods)
+
+
+def documented(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """The OpenAPI documentation the flask-smorest `decorators` give (arguments, responses,
+    errors), without their wrappers at run time: for a view on every request of a product, which
+    reads its body and builds its answer itself (the documentation stays the same)."""
+
+    def decorator(view: F) -> F:
+        wrapped = view
+        for apply in reversed(decorators):
+            wrapped = apply(wrapped)
+        view._apidoc = wrapped._apidoc  # type: ignore[attr-defined]
+        return view
+
+    return decorator
 
 
 LEGACY = Blueprint(

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
@@ -31,7 +34,6 @@ UNLIMITED_BY_IP = (
     "/healthz",
     "/readyz",
 )
-WEBHOOK_PATHS = frozenset(("/api/v1/billing/webhook", "/api/billing/webhook"))
 KINDS = {
     "org": "rate_limit_per_org",
     "sensitive": "rate_limit_sensitive",
@@ -94,8 +96,7 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
         headers_enabled=True,
         swallow_errors=True,
     )
-    # Stripe's deliveries skip the limiter altogether: no limits to resolve per request.
-    limiter.request_filter(lambda: request.path in WEBHOOK_PATHS)
+    _skip_unlimited_paths(app, limiter)
 
     @app.errorhandler(RateLimited)
     def _limited(error: RateLimited) -> Response:
@@ -108,6 +109,29 @@ def configure(app: Flask, settings: Settings) -> OrgLimits:
         return response
 
     return OrgLimits(settings)
+
+
+def _skip_unlimited_paths(app: Flask, limiter: Limiter) -> None:
+    """Flask-Limiter's request hooks do not run at all on the paths without a per-IP limit
+    (the quota path is called on every request a product serves): they would resolve limits
+    only to find none, and add no header."""
+
+    def unless_unlimited(hook: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(hook)
+        def guarded(*args: Any) -> Any:
+            if request.path.startswith(UNLIMITED_BY_IP):
+                # An after-request hook hands the response on (a teardown's value is unused).
+                return args[0] if args else None
+            return hook(*args)
+
+        return guarded
+
+    every = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    for hooks in (registered[None] for registered in every):
+        for i, hook in enumerate(hooks):
+            owner = getattr(hook, "__self__", None) or next(iter(getattr(hook, "args", ())), None)
+            if owner is limiter:
+                hooks[i] = unless_unlimited(hook)
 
 
 def org_limits() -> OrgLimits:

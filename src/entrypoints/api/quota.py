@@ -3,10 +3,11 @@ serves, and give gauge units back."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, jsonify
+from flask import Response, request
 from flask.views import MethodView
 
 from domain.errors import NotAGauge, QuotaUnavailable, SpendCapReached
@@ -17,11 +18,12 @@ from domain.services.quotas import consume_quota, flush_ledger, release_quota
 from entrypoints import metrics
 from entrypoints.api import presenters
 from entrypoints.api.auth import USE_QUOTA, principal, requires
-from entrypoints.api.blueprint import Blueprint
+from entrypoints.api.blueprint import Blueprint, documented
 from entrypoints.api.container import container
 from entrypoints.api.docs import errors
 from entrypoints.api.errors import rate_limit_headers
 from entrypoints.api.fields import Text
+from entrypoints.api.quota_body import SCHEMA, consume_request
 from entrypoints.api.schemas import QuotaDecisionSchema
 
 blp = Blueprint(
@@ -30,20 +32,6 @@ blp = Blueprint(
     url_prefix="/api/v1/quota",
     description="Per-plan quotas: check and consume atomically, release gauges.",
 )
-
-METRICS = [m.value for m in Metric]
-
-
-class ConsumeRequest(ma.Schema):
-    metric = Text(required=True, validate=ma.validate.OneOf(METRICS))
-    amount = ma.fields.Integer(
-        load_default=1, strict=True, validate=ma.validate.Range(min=1, max=2**53 - 1)
-    )
-    idempotency_key = Text(
-        load_default=None,
-        validate=ma.validate.Length(min=1, max=255),
-        metadata={"description": "a repeat is not counted twice"},
-    )
 
 
 class ReleaseRequest(ma.Schema):
@@ -65,33 +53,45 @@ def decision_response(decision: QuotaDecision) -> Response:
         raise decision.refusal()
     body = presenters.quota_decision(decision)
     body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
-    response = jsonify(body)
-    response.headers.update(
-        rate_limit_headers(decision.limit, decision.remaining, decision.resets_at, refused=False)
-    )
+    # The bytes jsonify writes (sorted keys, compact, a newline), for a body of plain values.
+    response = Response(_encode(body) + "\n", mimetype="application/json")
+    if decision.limit is not None:
+        response.headers.update(
+            rate_limit_headers(
+                decision.limit, decision.remaining, decision.resets_at, refused=False
+            )
+        )
     return response
+
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 @blp.route("/consume")
 class Consume(MethodView):
+    # Every request a product serves calls this: the body is read by consume_request and the
+    # answer built by decision_response, the decorators only document them.
     @requires(*USE_QUOTA, limit="metered")
-    @blp.arguments(ConsumeRequest())
-    @blp.response(200, QuotaDecisionSchema, description="Within quota: consumed")
-    @blp.alt_response(
-        429,
-        schema=QuotaExceededSchema,
-        description="Over quota: `quota_exceeded`, nothing consumed; with "
-        "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
-        "Retry-After headers",
+    @documented(
+        blp.arguments(SCHEMA),
+        blp.response(200, QuotaDecisionSchema, description="Within quota: consumed"),
+        blp.alt_response(
+            429,
+            schema=QuotaExceededSchema,
+            description="Over quota: `quota_exceeded`, nothing consumed; with "
+            "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and "
+            "Retry-After headers",
+        ),
+        errors(blp, 401, 403, 413, 415, 422, NotAGauge, SpendCapReached, QuotaUnavailable),
     )
-    @errors(blp, 401, 403, 413, 415, 422, NotAGauge, SpendCapReached, QuotaUnavailable)
-    def post(self, body: dict[str, Any]) -> Response:
+    def post(self) -> Response:
         """Check and consume in one atomic step (a Lua script in Redis: concurrent callers never
         push usage past the limit). A repeated `idempotency_key` is answered, not counted again.
         Unlimited plans never refuse. A voice consumption that would take the period's metered
         charge past the owner's spend cap answers 429 `spend_cap_reached`. If the counter is
         unreachable the answer comes within ~100 ms: 503 `quota_unavailable`, or allowed when
         `QUOTA_FAIL_OPEN=true`."""
+        body = consume_request(request)
         c = container()
         org_id = principal().org_id
         metric = Metric(body["metric"])

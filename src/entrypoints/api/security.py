@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -31,11 +31,15 @@ KINDS = (
 def request_id() -> str:
     if not has_request_context():
         return "-"
-    if "request_id" not in g:
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    value: str = g.request_id
+    value: str | None = g.get("request_id")
+    if value is None:
+        value = g.request_id = _given_or_new()
     return value
+
+
+def _given_or_new() -> str:
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.match(given) else secrets.token_hex(16)
 
 
 def security_event(kind: str, org_id: str | None = None, **fields: Any) -> None:
@@ -96,11 +100,11 @@ def _keep(kind: str, org_id: str | None, actor: str, details: dict[str, Any]) ->
 def install(app: Flask) -> None:
     @app.before_request
     def _assign_request_id() -> None:
-        request_id()
+        g.request_id = _given_or_new()
 
     @app.after_request
     def _tag(response: Response) -> Response:
-        response.headers["X-Request-Id"] = request_id()
+        response.headers["X-Request-Id"] = g.get("request_id") or request_id()
         if response.status_code in (401, 403, 429):
             _event_for(response)
         return response
