@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--ledger",
         action="store_true",
-        help="also ingest and invoicing with the ledger at 1M and 20M rows (adds ~40 min)",
+        help="also ingest and invoicing with the ledger at 1M and 20M rows (the 20M fills: ~1 h)",
     )
     parser.add_argument(
         "--only",
