@@ -75,13 +75,11 @@ class _Slot:
     invoice_id: str | None
 
 
-def plan(
-    rows: int, month: datetime, billed: Sequence[str], until: datetime | None = None
-) -> tuple[list[str], list[_Slot]]:
+def plan(rows: int, month: datetime, billed: Sequence[str]) -> tuple[list[str], list[_Slot]]:
     """The new organizations and every organization-month's share of `rows`, month by month.
 
     `billed` organizations exist already and write their current month themselves: they get
-    history only. The new ones get history and a current month up to `until`."""
+    history only. The new ones get history and a current month."""
     if rows <= 0:
         return [], []
     filler = max(1, math.ceil(rows / ((HISTORY_MONTHS + 1) * ROWS_PER_ORG_MONTH)))
@@ -153,7 +151,7 @@ def fill(
     organizations (which must exist) and for new ones, and `month` itself, unbilled, for the
     new ones, up to `until` when given (now, for a ledger that is being written to)."""
     started = time.perf_counter()
-    new, slots = plan(rows, month, billed, until)
+    new, slots = plan(rows, month, billed)
     invoices = [s for s in slots if s.invoice_id is not None]
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         created = add_months(month, -HISTORY_MONTHS - 1)

@@ -123,3 +123,23 @@ def test_the_ledger_row_compares_the_large_ledger_to_the_small() -> None:
     rows = table.run_all([], [pair], runner=runner)
     assert calls == ["ingest ledger 1,000,000", "ingest ledger 20,000,000"]
     assert rows[-1].ratio == 1.0 and rows[-1].met is True
+
+
+def test_the_ledger_fill_plans_exactly_its_rows_over_invoiced_months_and_the_current_one() -> None:
+    from datetime import UTC, datetime
+
+    from bench.ledger_fill import add_months, plan, rows_of
+
+    month = datetime(2026, 10, 1, tzinfo=UTC)
+    new, slots = plan(10_000, month, ["org_billed"])
+    assert sum(s.rows for s in slots) == 10_000
+    assert len(new) == 8  # 100 events per organization-month over 13 months
+    billed = [s for s in slots if s.org == "org_billed"]
+    assert len(billed) == 12 and all(s.invoice_id and s.month < month for s in billed)
+    assert {s.month for s in billed} == {add_months(month, -n) for n in range(1, 13)}
+    current = [s for s in slots if s.month == month]
+    assert {s.org for s in current} == set(new) and all(s.invoice_id is None for s in current)
+    until = datetime(2026, 10, 2, tzinfo=UTC)
+    rows = list(rows_of(current[0], until))
+    assert len(rows) == current[0].rows and all(month < r[3] < until for r in rows)
+    assert len({r[5] for r in rows}) == len(rows)  # idempotency keys never collide
