@@ -79,5 +79,13 @@ mutation: install
 	$(BIN)/mutmut run
 	$(BIN)/mutmut results --all true | $(BIN)/python scripts/mutation_score.py
 
+# Every benchmark, then one table: figure, same-run baseline, ratio, target (README,
+# "Benchmarks"). `make bench BENCH_ARGS=--ledger` adds ingest and invoicing at 1M and 20M rows.
+.PHONY: bench
+bench: install services
+	command -v wrk >/dev/null || { s=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$s apt-get install -y wrk || { $$s apt-get update -qq && $$s apt-get install -y wrk; }; }
+	$(BIN)/python bench/table.py $(BENCH_ARGS)
+
 clean:
 	rm -rf mutants $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

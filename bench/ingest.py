@@ -5,7 +5,11 @@ COPY-staging rate). Both raw baselines are idempotent like the service: a row of
 usage_event_keys per entry (the ledger is partitioned by month), then the entries it admits.
 Needs Postgres and Redis (the test defaults).
 
-    .venv/bin/python bench/ingest.py [--batches 40] [--concurrency 4]
+With `--ledger-rows N` the ledger holds N rows before anything is measured (bench/ledger_fill.py:
+twelve invoiced months and the current one); the rate at 1M and at 20M rows is meant to stay
+within 15%.
+
+    .venv/bin/python bench/ingest.py [--batches 40] [--concurrency 4] [--ledger-rows N]
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REDIS_URL, fresh_database, gunicorn, load
+from bench.common import REDIS_URL, fresh_database, gunicorn, load, report
+from bench.ledger_fill import fill, month_start
 from tests.helpers import make_token
 
 SECRET = "bench-secret-" + "x" * 40
@@ -107,6 +112,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--ledger-rows", type=int, default=0, help="fill the ledger first")
+    parser.add_argument("--port", type=int, default=18095)
     args = parser.parse_args()
     redis.Redis.from_url(REDIS_URL).flushdb()
     token = make_token("org_http", "service", secret=SECRET, expires_in=3600)
@@ -118,6 +125,9 @@ def main() -> None:
     warm = [(json.dumps({"events": batch("org_warm", n)}).encode(), headers) for n in range(4)]
     with fresh_database() as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        if args.ledger_rows:
+            now = datetime.now(UTC)
+            print(fill(dsn, args.ledger_rows, month_start(now), until=now).line(), flush=True)
         copy_rate = copy_staging(dsn, args.batches)
         multi_rate = multi_row(dsn, args.batches)
         env = {
@@ -127,12 +137,15 @@ def main() -> None:
             "JWT_SECRET_KEY": SECRET,
             "LOG_LEVEL": "WARNING",
         }
-        with gunicorn("wsgi:app", 18095, env, threads=4):
-            load("warm-up", 18095, "/api/v1/usage/events", warm, 2)
-            http = load("HTTP ingestion", 18095, "/api/v1/usage/events", requests, args.concurrency)
+        with gunicorn("wsgi:app", args.port, env, threads=4):
+            load("warm-up", args.port, "/api/v1/usage/events", warm, 2)
+            http = load(
+                "HTTP ingestion", args.port, "/api/v1/usage/events", requests, args.concurrency
+            )
     assert http.ok == len(requests), "some batches were refused"
     http_rate = http.ok * 1000 / http.seconds
-    print(f"{args.batches} batches of 1,000 events")
+    ledger = f", ledger of {args.ledger_rows:,} rows" if args.ledger_rows else ""
+    print(f"{args.batches} batches of 1,000 events{ledger}")
     print(f"raw Postgres, COPY + staging INSERT ON CONFLICT: {copy_rate:>9.0f} events/s")
     print(f"raw Postgres, multi-row INSERT ON CONFLICT:      {multi_rate:>9.0f} events/s")
     print(
@@ -150,9 +163,11 @@ def main() -> None:
                 "multi_row_per_s": round(multi_rate),
                 "http_per_s": round(http_rate),
                 "ratio_copy": round(http_rate / copy_rate, 3),
+                "ledger_rows": args.ledger_rows,
             }
         )
     )
+    report(f"ingest: HTTP vs COPY-staging{ledger}", http_rate, copy_rate, ">= 0.5x", "events/s")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,12 @@ Stripe stand-in that stores nothing; organizations/s and peak memory, against a 
 baseline measured in the same run (aggregate + insert one invoice per organization, each in its
 own transaction). Target: >= 0.5x the baseline, memory flat as organizations grow.
 
-    .venv/bin/python bench/invoicing.py [--orgs 10000] [--events 1000]
+With `--ledger-rows N` the ledger holds N rows before anything is measured: the billed
+organizations' month plus bench/ledger_fill.py's twelve invoiced months (for them and for other
+organizations) and other organizations' unbilled month; organizations/s at 1M and at 20M rows
+is meant to stay within 15%.
+
+    .venv/bin/python bench/invoicing.py [--orgs 10000] [--events 1000] [--ledger-rows N]
     .venv/bin/python bench/invoicing.py --stripe-limit 100 [--orgs 10000]  (bench/stripe_limit.py)
 """
 
@@ -24,7 +29,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database
+from bench.common import fresh_database, report
+from bench.ledger_fill import add_months, fill
 
 CUTOFF = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -180,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orgs", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=1_000)
+    parser.add_argument("--ledger-rows", type=int, default=0, help="fill the ledger first")
     parser.add_argument("--stripe-limit", type=float, help="ops/s: run bench/stripe_limit.py")
     parser.add_argument("--workers", type=int, default=4, help="processes, with --stripe-limit")
     parser.add_argument("--threads", type=int, default=4, help="per process, with --stripe-limit")
@@ -190,18 +197,27 @@ def main() -> None:
 
         run(args.orgs, args.stripe_limit, args.workers, args.port, args.threads)
         return
+    own = args.orgs * args.events
+    if args.ledger_rows and args.ledger_rows < own:
+        parser.error(f"--ledger-rows must hold the {own:,} events billed")
     with fresh_database() as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         started = time.perf_counter()
         populate(dsn, args.orgs, args.events)
         print(
             f"populated {args.orgs:,} organizations x {args.events:,} events in "
-            f"{time.perf_counter() - started:.0f} s"
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
         )
+        if args.ledger_rows:
+            billed = [f"org_{n:06d}" for n in range(args.orgs)]
+            month = add_months(CUTOFF, -1)
+            print(fill(dsn, args.ledger_rows - own, month, billed).line(), flush=True)
         base = baseline(dsn, args.orgs)
         with_assignment = baseline(dsn, args.orgs // 10, assign=True)
         small = run_worker(url, 0, args.orgs // 10)
         large = run_worker(url, args.orgs // 10, args.orgs)
+    ledger = f", ledger of {args.ledger_rows:,} rows" if args.ledger_rows else ""
     ours = (small["orgs"] + large["orgs"]) / (
         small["orgs"] / small["rate"] + large["orgs"] / large["rate"]
     )
@@ -226,8 +242,17 @@ def main() -> None:
                 "peak_mb_small": round(small["peak_mb"]),
                 "peak_mb_large": round(large["peak_mb"]),
                 "outcomes": large["summary"],
+                "ledger_rows": args.ledger_rows,
             }
         )
+    )
+    report(f"invoicing: run vs raw aggregate + insert{ledger}", ours, base, ">= 0.5x", "orgs/s")
+    report(
+        f"invoicing: peak memory, {large['orgs']:,} vs {small['orgs']:,} orgs{ledger}",
+        large["peak_mb"],
+        small["peak_mb"],
+        "<= 1.2x",
+        "MB",
     )
 
 

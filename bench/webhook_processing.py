@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database
+from bench.common import fresh_database, report
 from domain.services.stripe_events import handle_stripe_event
 from domain.services.webhook_intake import receive_stripe_event
 from entrypoints.bootstrap import bootstrap
@@ -199,6 +199,9 @@ def main() -> None:
             }
         )
     )
+    report("webhook processing: drain by the worker vs one-loop floor", drain, floor, "<= 2x", "s")
+    # ours / baseline is the number of refetches per subscription.
+    report("webhook processing: refetches per subscription", refetches, args.subs, "<= 2x")
 
 
 if __name__ == "__main__":
