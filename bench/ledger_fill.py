@@ -159,6 +159,23 @@ def _add_keys(cur: psycopg.Cursor, after_id: int) -> None:
     )
 
 
+def _drop_plain_indexes(cur: psycopg.Cursor, tables: Sequence[str]) -> list[str]:
+    """Drop the tables' indexes that back no constraint and answer how to build them again: a
+    bulk load then builds each once instead of maintaining it row by row (their contents are
+    the same). Constraints' indexes stay, so nothing the fill writes can break a rule."""
+    found = cur.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+        (list(tables),),
+    ).fetchall()
+    for name, _ in found:
+        cur.execute(f"DROP INDEX {name}")
+    # A partitioned table's index is defined `ON ONLY` the parent: built again without ONLY, it
+    # is built on every partition too.
+    return [definition.replace(" ON ONLY ", " ON ", 1) for _, definition in found]
+
+
 def _make_months(dsn: str, month: datetime) -> None:
     """The months the fill writes get their own partitions first (as the scheduled job makes
     them for a live ledger), rather than all landing in the default one."""
@@ -217,6 +234,8 @@ def fill(
         conn.commit()
         _make_months(dsn, month)
         before = _max_event_id(cur)
+        rebuild = _drop_plain_indexes(cur, ("usage_events", *KEY_TABLES))
+        conn.commit()
         chunk: list[tuple[object, ...]] = []
         for slot in slots:
             for row in rows_of(slot, until):
@@ -229,6 +248,9 @@ def fill(
             _copy_chunk(cur, chunk)
         conn.commit()
         _add_keys(cur, before)
+        conn.commit()
+        for definition in rebuild:
+            cur.execute(definition)
         conn.commit()
         conn.autocommit = True
         for table in [
