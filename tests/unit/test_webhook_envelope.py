@@ -26,9 +26,17 @@ def test_an_event_gives_its_envelope():
         OK.replace(b"{}", b'{"amount": -Infinity}'),
         OK.replace(b"{}", '{"name": "\xe9"}'.encode("latin-1")),
         OK.decode().encode("utf-16"),
+        OK.replace(b"{}", b'{"name": "a\\u0000b"}'),
+        OK.replace(b"{}", b'{"a\\u0000": 1}'),
+        OK.replace(b"{}", b'{"names": [["x", "\\u0000"]]}'),
     ],
-    ids=["NaN", "Infinity", "latin-1", "utf-16"],
+    ids=["NaN", "Infinity", "latin-1", "utf-16", "NUL in a value", "NUL in a key", "NUL nested"],
 )
 def test_bodies_the_inbox_could_not_store_as_received_are_malformed(body):
     with pytest.raises(WebhookMalformed):
         parse_envelope(body, NOW)
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul():
+    body = OK.replace(b"{}", b'{"path": "C:\\\\u0000"}')  # a backslash, then the text u0000
+    assert parse_envelope(body, NOW).payload["data"]["object"]["path"] == "C:\\u0000"

@@ -43,7 +43,20 @@ def parse_envelope(payload: bytes, now: datetime) -> InboxEvent:
         raise WebhookMalformed("the body is not JSON (or nests too deeply)") from None
     if not isinstance(body, dict):
         raise WebhookMalformed("the body is not a JSON object")
+    if b"\\u0000" in payload and _holds_nul(body):  # the scan runs only when it could match
+        raise WebhookMalformed("the body holds a NUL character (\\u0000)")
     return envelope_of(body, now)
+
+
+def _holds_nul(value: Any) -> bool:
+    """A NUL character in any string or key: JSONB (the inbox on Postgres) cannot store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def envelope_of(body: dict[str, Any], now: datetime) -> InboxEvent:
