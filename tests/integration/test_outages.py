@@ -18,6 +18,7 @@ PERIODIC = {
     "billing-dunning-check",
     "billing-reconciliation",
     "billing-sweep-outbound-webhooks",
+    "billing-usage-partitions",
 }
 
 
