@@ -83,7 +83,8 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 @blp.route("/consume")
 class Consume(MethodView):
     # Every request a product serves calls this: the body is read by consume_request and the
-    # answer built by decision_response, the decorators only document them.
+    # answer built by decision_response, the decorators only document them. Its plain case is
+    # answered before Flask by quota_lane.py, with the same reading and the same answer.
     @requires(*USE_QUOTA, limit="metered")
     @documented(
         blp.arguments(SCHEMA),
