@@ -200,3 +200,20 @@ def test_the_plain_answer_is_counted_and_carries_a_new_request_id(make_app):
         ("billing_quota_decisions_total", frozenset(decision)): 1,
     }
     assert json.loads(lane_run["body"])["used"] == 1
+
+
+def test_an_error_while_the_lane_consumes_is_answered_as_flask_answers_it(make_app, monkeypatch):
+    def failing(*args: Any) -> Any:
+        raise RuntimeError("the counter failed")
+
+    monkeypatch.setattr("entrypoints.api.quota_lane.consume_quota", failing)
+    monkeypatch.setattr("entrypoints.api.quota.consume_quota", failing)
+    app = make_app()
+    case = Case("an error")
+    lane_run = run(app, case, "org_lane", "req-lane-1")
+    app.extensions["quota_lane"].enabled = False
+    flask_run = run(app, case, "org_flask", "req-lane-1")
+    assert (lane_run["taken"], lane_run["handed"]) == (0, 1)
+    assert lane_run["status"] == "500 INTERNAL SERVER ERROR"
+    for part in ("status", "headers", "body", "metrics", "usage"):
+        assert lane_run[part] == flask_run[part], part

@@ -29,7 +29,7 @@ from entrypoints.api.schemas import QuotaDecisionSchema
 
 Headers = list[tuple[str, str]]
 # The outcome of a consumption the fast lane made (quota_lane.py) and handed on to this view to
-# answer (a decision, or QuotaUnavailable): a request is consumed once. Not a header: a caller
+# answer (a decision, or the error it raised): a request is consumed once. Not a header: a caller
 # cannot set it.
 CONSUMED = "billing.quota_consumed"
 
@@ -111,7 +111,7 @@ class Consume(MethodView):
         metric = Metric(body["metric"])
         try:
             handed = request.environ.pop(CONSUMED, None)
-            if isinstance(handed, QuotaUnavailable):  # the fast lane's consumption failed
+            if isinstance(handed, Exception):  # the fast lane's consumption failed
                 raise handed
             decision = handed or consume_quota(
                 c.quota, org_id, metric, body["amount"], body["idempotency_key"]

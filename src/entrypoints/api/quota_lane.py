@@ -11,8 +11,9 @@ headers and bytes, then security.tags' headers; the route's latency and the quot
 are counted with the labels Flask's hooks give them.
 
 Once a consumption is made it is never made again: a decision other than a plain allowance
-(a refusal, a spend cap, Redis unreachable) is handed to the Flask route in the WSGI environ
-(quota.CONSUMED) and answered there, with all its hooks."""
+(a refusal, a spend cap) or the error the consumption raised (Redis unreachable, any other) is
+handed to the Flask route in the WSGI environ (quota.CONSUMED) and answered there, with all its
+hooks."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from typing import Any
 
 from flask import Flask
 
-from domain.errors import QuotaUnavailable
 from domain.model.plans import Metric
 from domain.services.quotas import consume_quota
 from entrypoints import metrics
@@ -77,7 +77,9 @@ class QuotaFastLane:
         if "HTTP_TRANSFER_ENCODING" in environ:
             return None
         length = environ.get("CONTENT_LENGTH", "")
-        if not length.isdigit() or not 0 < int(length) <= settings.max_content_length:
+        if not (length.isascii() and length.isdigit()):
+            return None
+        if not 0 < int(length) <= settings.max_content_length:
             return None
         tokens: VerifiedTokens | None = c.extras.get("verified_tokens")
         header = environ.get("HTTP_AUTHORIZATION", "")
@@ -99,7 +101,7 @@ class QuotaFastLane:
             decision = consume_quota(
                 c.quota, found.org_id, metric, body["amount"], body["idempotency_key"]
             )
-        except QuotaUnavailable as exc:
+        except Exception as exc:  # noqa: BLE001 - raised again by the route, where Flask answers it
             self._hand_on(environ, exc, started)
             return None
         if not decision.allowed or decision.capped:
