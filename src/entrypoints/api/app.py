@@ -31,6 +31,7 @@ from entrypoints.api import (
     plans,
     portal,
     quota,
+    quota_lane,
     replica_reads,
     security,
     spend_cap,
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.before_request(_enforce_body_rules)
     metrics.install(app)
     replica_reads.install(app)
+    quota_lane.install(app)  # last: the outermost WSGI layer
     if not settings.verify_webhooks:
         log.warning(
             "STRIPE_WEBHOOK_VERIFY=false: webhook signatures are NOT verified (development only)"

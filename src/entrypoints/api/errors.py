@@ -47,14 +47,16 @@ def edge_error(code: str, message: str, **extra: Any) -> Response:
 
 
 def rate_limit_headers(
-    limit: Any, remaining: Any, resets_at: Any, *, refused: bool
+    limit: Any, remaining: Any, resets_at: Any, *, refused: bool, now: datetime | None = None
 ) -> dict[str, str]:
-    """RateLimit-* headers of a limited quota; Retry-After too when it refused."""
+    """RateLimit-* headers of a limited quota; Retry-After too when it refused. `now` is the
+    app's clock unless given."""
     if limit is None:
         return {}
     headers = {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(remaining)}
     if resets_at is not None:
-        now = current_app.extensions["billing"].clock.now()
+        if now is None:
+            now = current_app.extensions["billing"].clock.now()
         seconds = str(max(0, math.ceil((resets_at - now).total_seconds())))
         headers["RateLimit-Reset"] = seconds
         if refused:

@@ -4,6 +4,7 @@ serves, and give gauge units back."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -25,6 +26,12 @@ from entrypoints.api.errors import rate_limit_headers
 from entrypoints.api.fields import Text
 from entrypoints.api.quota_body import SCHEMA, consume_request
 from entrypoints.api.schemas import QuotaDecisionSchema
+
+Headers = list[tuple[str, str]]
+# The outcome of a consumption the fast lane made (quota_lane.py) and handed on to this view to
+# answer (a decision, or the error it raised): a request is consumed once. Not a header: a caller
+# cannot set it.
+CONSUMED = "billing.quota_consumed"
 
 blp = Blueprint(
     "quota",
@@ -51,17 +58,23 @@ def decision_response(decision: QuotaDecision) -> Response:
     """200 within quota, with RateLimit-* headers when limited; over it, `quota_exceeded`."""
     if not decision.allowed:
         raise decision.refusal()
+    status, headers, data = decision_answer(decision, container().clock.now())
+    return Response(data, status=status, headers=headers)
+
+
+def decision_answer(decision: QuotaDecision, now: datetime) -> tuple[int, Headers, bytes]:
+    """Status, headers and body bytes of an allowed decision (the fast lane writes them too)."""
     body = presenters.quota_decision(decision)
     body["resets_at"] = decision.resets_at.isoformat() if decision.resets_at else None
     # The bytes jsonify writes (sorted keys, compact, a newline), for a body of plain values.
-    response = Response(_encode(body) + "\n", mimetype="application/json")
+    data = (_encode(body) + "\n").encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     if decision.limit is not None:
-        response.headers.update(
-            rate_limit_headers(
-                decision.limit, decision.remaining, decision.resets_at, refused=False
-            )
+        limited = rate_limit_headers(
+            decision.limit, decision.remaining, decision.resets_at, refused=False, now=now
         )
-    return response
+        headers.extend(limited.items())
+    return 200, headers, data
 
 
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
@@ -70,7 +83,8 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 @blp.route("/consume")
 class Consume(MethodView):
     # Every request a product serves calls this: the body is read by consume_request and the
-    # answer built by decision_response, the decorators only document them.
+    # answer built by decision_response, the decorators only document them. Its plain case is
+    # answered before Flask by quota_lane.py, with the same reading and the same answer.
     @requires(*USE_QUOTA, limit="metered")
     @documented(
         blp.arguments(SCHEMA),
@@ -96,7 +110,10 @@ class Consume(MethodView):
         org_id = principal().org_id
         metric = Metric(body["metric"])
         try:
-            decision = consume_quota(
+            handed = request.environ.pop(CONSUMED, None)
+            if isinstance(handed, Exception):  # the fast lane's consumption failed
+                raise handed
+            decision = handed or consume_quota(
                 c.quota, org_id, metric, body["amount"], body["idempotency_key"]
             )
         except QuotaUnavailable:

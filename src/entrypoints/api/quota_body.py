@@ -51,8 +51,13 @@ def plain_body(request: Request) -> dict[str, Any] | None:
     """The body when it is plainly valid, else None (the schema then decides)."""
     if request.mimetype != "application/json":
         return None
+    return plain_json(request.get_data(cache=True))
+
+
+def plain_json(raw: bytes) -> dict[str, Any] | None:
+    """A JSON body's bytes read as `plain_body` reads them: the body, or None."""
     try:
-        data = json.loads(request.get_data(cache=True).decode("utf-8"), parse_int=bounded_int)
+        data = json.loads(raw.decode("utf-8"), parse_int=bounded_int)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         return None
     if type(data) is not dict or not data.keys() <= FIELDS:

@@ -38,8 +38,17 @@ def request_id() -> str:
 
 
 def _given_or_new() -> str:
-    given = request.headers.get("X-Request-Id", "")
+    return request_id_of(request.headers.get("X-Request-Id", ""))
+
+
+def request_id_of(given: str) -> str:
+    """The request id a caller sent in X-Request-Id when it is a plain one, else a new one."""
     return given if _REQUEST_ID.match(given) else secrets.token_hex(16)
+
+
+def tags(request_id: str) -> list[tuple[str, str]]:
+    """The headers every answer carries (its request id)."""
+    return [("X-Request-Id", request_id)]
 
 
 def security_event(kind: str, org_id: str | None = None, **fields: Any) -> None:
@@ -104,7 +113,8 @@ def install(app: Flask) -> None:
 
     @app.after_request
     def _tag(response: Response) -> Response:
-        response.headers["X-Request-Id"] = g.get("request_id") or request_id()
+        for name, value in tags(g.get("request_id") or request_id()):
+            response.headers[name] = value
         if response.status_code in (401, 403, 429):
             _event_for(response)
         return response
