@@ -151,10 +151,12 @@ def _max_event_id(cur: psycopg.Cursor) -> int:
 
 
 def _add_keys(cur: psycopg.Cursor, after_id: int) -> None:
+    from adapters.db.ledger_writes import KEY_COLUMNS  # the columns the service writes there
+
+    columns = ", ".join(KEY_COLUMNS)
     cur.execute(
-        "INSERT INTO usage_event_keys (event_id, org_id, metric, idempotency_key, entry_id, "
-        "occurred_at) SELECT id, org_id, metric, idempotency_key, entry_id, occurred_at "
-        "FROM usage_events WHERE id > %s",
+        f"INSERT INTO usage_event_keys (event_id, {columns}) "  # names from the service, not input
+        f"SELECT id, {columns} FROM usage_events WHERE id > %s",
         (after_id,),
     )
 
